@@ -1,0 +1,81 @@
+"""History: one row per epoch (loss, metric, validation loss and metric, learning rate, seconds)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+from deepstart.files import atomic_path, write_text
+
+
+class History:
+    def __init__(self, rows: list[dict] | None = None, metric: str = "accuracy"):
+        self.rows: list[dict] = list(rows or [])
+        self.metric = metric
+
+    def append(self, row: dict) -> None:
+        self.rows.append(row)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key: str) -> list[float]:
+        return [row.get(key, math.nan) for row in self.rows]
+
+    def columns(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for row in self.rows:
+            seen.update(dict.fromkeys(row))
+        return list(seen)
+
+    def best(self, key: str, greater_is_better: bool) -> tuple[int, float] | None:
+        values = [(i, v) for i, v in enumerate(self[key]) if not math.isnan(v)]
+        if not values:
+            return None
+        return (max if greater_is_better else min)(values, key=lambda p: p[1])
+
+    def to_csv(self, path: str | Path | None = None) -> str:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=self.columns(), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        if path is not None:
+            write_text(path, buf.getvalue())
+        return buf.getvalue()
+
+    @classmethod
+    def from_csv(cls, path: str | Path, metric: str = "accuracy") -> History:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = [{k: (int(v) if k == "epoch" else float(v)) for k, v in r.items() if v != ""}
+                    for r in csv.DictReader(f)]
+        return cls(rows, metric)
+
+    def plot(self, path: str | Path, title: str = "") -> Path:
+        """Loss and metric curves, training and validation, side by side (PNG)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        epochs = self["epoch"]
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+        for ax, key in zip(axes, ("loss", self.metric)):
+            for prefix, style in (("", "-"), ("val_", "--")):
+                values = self[prefix + key]
+                if any(not math.isnan(v) for v in values):
+                    label = ("validation " if prefix else "training ") + key
+                    ax.plot(epochs, values, style, marker="o" if len(epochs) < 30 else None,
+                            ms=3, label=label)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(key)
+            ax.grid(alpha=0.3)
+            ax.legend()
+        if title:
+            fig.suptitle(title)
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
+        plt.close(fig)
+        return path

@@ -1,0 +1,99 @@
+"""The model zoo: families by name, each built from a small config dataclass that is saved beside
+the weights (model.json + model.safetensors), so a model folder alone rebuilds the model."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+from torch import nn
+
+from deepstart.errors import DeepstartError, unknown_name
+from deepstart.models.linear import (LinearConfig, LinearModel, LogisticRegression, Perceptron,
+                                     PerceptronConfig)
+from deepstart.models.mlp import MLP, MLPConfig
+
+# family -> (module class, config class, tasks it suits)
+FAMILIES: dict[str, tuple[type[nn.Module], type, tuple[str, ...]]] = {
+    "perceptron": (Perceptron, PerceptronConfig, ("binary", "regression", "forecast")),
+    "linear": (LinearModel, LinearConfig, ("regression", "forecast")),
+    "logistic": (LogisticRegression, LinearConfig, ("binary", "multiclass")),
+    "mlp": (MLP, MLPConfig, ("binary", "multiclass", "regression", "forecast")),
+}
+
+
+def model_names() -> list[str]:
+    return sorted(FAMILIES)
+
+
+def build_model(name: str, input_shape: tuple[int, ...], n_outputs: int, task: str,
+                **options) -> nn.Module:
+    """A new model of family `name` for inputs of `input_shape` (one sample) and `n_outputs`."""
+    if name not in FAMILIES:
+        raise unknown_name("model", name, FAMILIES)
+    cls, config_cls, tasks = FAMILIES[name]
+    if task not in tasks:
+        suits = [n for n, (_, _, t) in FAMILIES.items() if task in t]
+        raise DeepstartError(f"model '{name}' does not fit a {task} problem; "
+                             f"use one of: {', '.join(sorted(suits))}.")
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    derived = {"in_features": math.prod(input_shape), "out_features": n_outputs}
+    unknown = sorted(set(options) - (fields - set(derived)))
+    if unknown:
+        allowed = sorted(fields - set(derived))
+        raise DeepstartError(f"model '{name}' has no option {', '.join(unknown)}; "
+                             f"its options are: {', '.join(allowed) or 'none'}.")
+    kwargs = {k: v for k, v in derived.items() if k in fields} | options
+    if name == "perceptron" and n_outputs != 1:
+        raise DeepstartError("a perceptron has one output unit, so it fits binary and regression "
+                             "problems; use 'logistic' or 'mlp' for several classes.")
+    return cls(config_cls(**kwargs))
+
+
+def model_spec(model: nn.Module) -> dict:
+    """{'family': ..., 'config': {...}} for a zoo model (what model.json stores)."""
+    config = getattr(model, "config", None)
+    if getattr(model, "family", None) not in FAMILIES or not dataclasses.is_dataclass(config):
+        raise DeepstartError(f"{type(model).__name__} is not a deepstart zoo model, so it cannot be "
+                             "saved as config + weights; save its state_dict with safetensors instead.")
+    return {"family": model.family, "config": dataclasses.asdict(config)}
+
+
+def model_from_spec(spec: dict) -> nn.Module:
+    family = spec.get("family")
+    if family not in FAMILIES:
+        raise unknown_name("model", str(family), FAMILIES)
+    cls, config_cls, _ = FAMILIES[family]
+    return cls(config_cls(**spec["config"]))
+
+
+def save_model(model: nn.Module, folder: str | Path, extra: dict | None = None) -> None:
+    """model.safetensors + model.json (family, config and `extra`, e.g. preprocessing)."""
+    from safetensors.torch import save_file
+
+    from deepstart.files import atomic_path, write_json
+
+    folder = Path(folder)
+    spec = model_spec(model) | (extra or {})
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(folder / "model.safetensors") as tmp:
+        save_file(tensors, str(tmp))
+    write_json(folder / "model.json", spec)
+
+
+def load_model(folder: str | Path) -> tuple[nn.Module, dict]:
+    """Rebuild a saved model from its folder: JSON config + safetensors weights, no pickle."""
+    from safetensors.torch import load_file
+
+    from deepstart.files import read_json
+
+    folder = Path(folder)
+    if not (folder / "model.json").is_file() or not (folder / "model.safetensors").is_file():
+        raise DeepstartError(f"{folder} holds no saved model (model.json and model.safetensors); "
+                             "pass the folder of a finished run.")
+    spec = read_json(folder / "model.json")
+    model = model_from_spec(spec)
+    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    model.eval()
+    return model, spec

@@ -1,0 +1,193 @@
+"""Raw arrays -> Prepared: float tensors for train/validation/test, scaled with statistics of the
+training part only, targets in the form the task's loss wants. Deterministic for a given seed.
+
+The scaling is kept (`Prepared.scaling`) so new raw inputs can be prepared the same way, and so a
+saved model carries it in model.json.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from deepstart.errors import DeepstartError
+from deepstart.problems import Dataset, Problem
+
+
+@dataclass
+class Prepared:
+    task: str
+    input_shape: tuple[int, ...]
+    n_outputs: int
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    class_names: tuple[str, ...] = ()
+    feature_names: tuple[str, ...] = ()
+    # {"x": {"offset": [...], "scale": [...]}, "y": {"offset": m, "scale": s}}: x' = (x - offset) / scale
+    scaling: dict = field(default_factory=dict)
+    problem: str | None = None
+    lookback: int | None = None
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.task in ("binary", "multiclass")
+
+    def transform(self, x: np.ndarray) -> torch.Tensor:
+        """Scale raw inputs (as the problem stores them) the way the training data was scaled."""
+        x = np.asarray(x, dtype=np.float32)
+        if x.shape[1:] != self.input_shape and x.reshape(len(x), -1).shape[1] == np.prod(self.input_shape):
+            x = x.reshape(len(x), *self.input_shape)
+        if x.shape[1:] != self.input_shape:
+            raise DeepstartError(f"inputs of shape {x.shape[1:]} arrived; this model expects "
+                                 f"{self.input_shape} per sample.")
+        return torch.from_numpy(_scale_x(x, self.scaling["x"]))
+
+    def target_values(self, y: torch.Tensor) -> np.ndarray:
+        """Model-space targets or outputs back to the problem's units (classes or numbers)."""
+        y = y.detach().cpu()
+        if self.task == "multiclass":
+            return y.numpy()
+        if self.task == "binary":
+            return y.reshape(-1).numpy().astype(np.int64)
+        s = self.scaling["y"]
+        return y.reshape(-1).numpy() * s["scale"] + s["offset"]
+
+
+def _scale_x(x: np.ndarray, s: dict) -> np.ndarray:
+    offset = np.asarray(s["offset"], dtype=np.float32)
+    scale = np.asarray(s["scale"], dtype=np.float32)
+    return np.ascontiguousarray((x - offset) / scale, dtype=np.float32)
+
+
+def _split_val(x, y, val_split: float, seed: int, stratify: bool):
+    if val_split <= 0:
+        return x, y, x[:0], y[:0]
+    from sklearn.model_selection import train_test_split
+
+    n_val = int(round(len(x) * val_split))
+    if n_val < 1 or n_val >= len(x):
+        raise DeepstartError(f"a validation split of {val_split} leaves no rows for validation or "
+                             f"training out of {len(x)}; use --val-split 0 or a value in (0, 0.5].")
+    strat = y if stratify and np.bincount(y).min(initial=len(y)) >= 2 else None
+    try:
+        x_tr, x_val, y_tr, y_val = train_test_split(x, y, test_size=n_val, random_state=seed,
+                                                    stratify=strat)
+    except ValueError:  # too few rows per class for a stratified split of this size
+        x_tr, x_val, y_tr, y_val = train_test_split(x, y, test_size=n_val, random_state=seed)
+    return x_tr, y_tr, x_val, y_val
+
+
+def prepare(data: Dataset, problem: Problem, *, val_split: float = 0.1, seed: int = 0,
+            lookback: int | None = None) -> Prepared:
+    """Tensors for a problem's raw data: images scaled to [0, 1], tables standardised, series
+    windowed. The validation rows come out of the training part (stratified for classes, the last
+    months for a series), never out of the test part."""
+    if not 0 <= val_split < 1:
+        raise DeepstartError(f"the validation split must be in [0, 1); received {val_split}.")
+    if problem.task == "forecast":
+        return _prepare_series(data, problem, val_split=val_split, lookback=lookback or 1)
+
+    classify = problem.task in ("binary", "multiclass")
+    x_tr, y_tr, x_val, y_val = _split_val(data.x_train, data.y_train, val_split, seed, classify)
+    if problem.kind == "image":
+        sx = {"offset": 0.0, "scale": float(data.pixel_max)}
+    else:
+        mean = x_tr.mean(axis=0)
+        std = x_tr.std(axis=0)
+        sx = {"offset": mean.tolist(), "scale": np.where(std > 0, std, 1.0).tolist()}
+    scaling = {"x": sx}
+
+    if problem.task == "multiclass":
+        def ty(y):
+            return torch.from_numpy(np.asarray(y, dtype=np.int64))
+        n_out = problem.n_classes
+    elif problem.task == "binary":
+        def ty(y):  # BCE-with-logits wants float targets shaped like the single output
+            return torch.from_numpy(np.asarray(y, dtype=np.float32).reshape(-1, 1))
+        n_out = 1
+    else:
+        m, s = float(y_tr.mean()), float(y_tr.std()) or 1.0
+        scaling["y"] = {"offset": m, "scale": s}
+
+        def ty(y):
+            return torch.from_numpy(((np.asarray(y, np.float32) - m) / s).reshape(-1, 1))
+        n_out = 1
+
+    def tx(x):
+        return torch.from_numpy(_scale_x(x, sx))
+
+    return Prepared(
+        task=problem.task, input_shape=tuple(data.x_train.shape[1:]), n_outputs=n_out,
+        x_train=tx(x_tr), y_train=ty(y_tr), x_val=tx(x_val), y_val=ty(y_val),
+        x_test=tx(data.x_test), y_test=ty(data.y_test), class_names=problem.class_names,
+        feature_names=data.feature_names, scaling=scaling, problem=problem.name)
+
+
+def _prepare_series(data: Dataset, problem: Problem, *, val_split: float, lookback: int) -> Prepared:
+    """One-step-ahead windows: the `lookback` values before month t predict month t. Training
+    targets lie in the training months; the scored test targets are the problem's."""
+    s = data.series.astype(np.float32)
+    n_train = len(data.x_train)
+    if lookback < 1 or lookback >= n_train - 1:
+        raise DeepstartError(f"a look-back of {lookback} does not fit {n_train} training values; "
+                             f"use 1 to {n_train // 2}.")
+    m, sd = float(s[:n_train].mean()), float(s[:n_train].std())
+    z = (s - m) / sd
+    train_t = np.arange(lookback, n_train)
+    n_val = int(round(len(train_t) * val_split))
+    fit_t, val_t = train_t[: len(train_t) - n_val], train_t[len(train_t) - n_val:]
+
+    def windows(targets):
+        idx = targets[:, None] - lookback + np.arange(lookback)[None, :]
+        return torch.from_numpy(z[idx]), torch.from_numpy(z[targets].reshape(-1, 1))
+
+    x_tr, y_tr = windows(fit_t)
+    x_val, y_val = windows(val_t)
+    x_te, y_te = windows(np.asarray(data.test_targets))
+    scaling = {"x": {"offset": m, "scale": sd}, "y": {"offset": m, "scale": sd}}
+    return Prepared(task="forecast", input_shape=(lookback,), n_outputs=1, x_train=x_tr,
+                    y_train=y_tr, x_val=x_val, y_val=y_val, x_test=x_te, y_test=y_te,
+                    feature_names=data.feature_names, scaling=scaling, problem=problem.name,
+                    lookback=lookback)
+
+
+def prepare_arrays(x, y, *, task: str | None = None, val_split: float = 0.1, test_split: float = 0.2,
+                   seed: int = 0, class_names: tuple[str, ...] = ()) -> Prepared:
+    """NumPy arrays or pandas objects from Python: numeric features, a target; the task is inferred
+    (integers or strings with few distinct values -> classes; floats -> regression) unless given."""
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y)
+    if x.ndim == 1:
+        x = x[:, None]
+    if len(x) != len(y):
+        raise DeepstartError(f"x has {len(x)} rows but y has {len(y)}; give one target per row.")
+    if len(x) < 4:
+        raise DeepstartError(f"{len(x)} rows are too few to train and test; give at least 4.")
+    if task is None:
+        discrete = y.dtype.kind in "iubOUS" or (y.dtype.kind == "f" and np.all(y == np.round(y))
+                                                 and len(np.unique(y)) <= 20)
+        task = ("binary" if len(np.unique(y)) == 2 else "multiclass") if discrete else "regression"
+    if task in ("binary", "multiclass"):
+        labels, y = np.unique(y, return_inverse=True)
+        if len(labels) < 2:
+            raise DeepstartError("the target has a single class; a classifier needs at least two.")
+        class_names = class_names or tuple(str(v) for v in labels)
+    from sklearn.model_selection import train_test_split
+
+    strat = y if task in ("binary", "multiclass") and np.bincount(y).min() >= 2 else None
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_split, random_state=seed,
+                                              stratify=strat)
+    problem = Problem(name="arrays", title="arrays", task=task, kind="tabular",
+                      metric="accuracy" if task in ("binary", "multiclass") else "rmse",
+                      split=f"random {1 - test_split:.0%}/{test_split:.0%}", origin="arrays",
+                      size=f"{len(x)} rows", load_raw=lambda **_: None, class_names=class_names)
+    data = Dataset(x_tr, y_tr, x_te, y_te)
+    prepared = prepare(data, problem, val_split=val_split, seed=seed)
+    prepared.problem = None
+    return prepared

@@ -1,0 +1,74 @@
+"""Terminal output of results and of the catalog (rich tables). Reads run folders; never trains."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+
+from deepstart.console import console
+from deepstart.files import read_json
+
+
+def _fmt(value: float, metric: str) -> str:
+    return f"{value:.4f}" if metric == "accuracy" else f"{value:.2f}"
+
+
+def print_result(folder: Path) -> None:
+    """The test score, then each published reference beside it, then where the run lives."""
+    metrics = read_json(folder / "metrics.json")
+    config = read_json(folder / "config.json")
+    metric = metrics["metric"]
+    ours = metrics["test"][metric]
+    status = "" if metrics["status"] == "finished" else f" [red]({metrics['status']})[/red]"
+    console.print(f"\n[bold]test {metric} {_fmt(ours, metric)}[/bold] on {metrics['problem']} "
+                  f"({config['model']}, {metrics['epochs']} epochs, "
+                  f"{metrics['train_seconds']:.1f} s){status}")
+    refs = metrics["references"]
+    if refs:
+        table = Table(title="published references", title_justify="left", show_edge=False)
+        for column in ("score", "model", "source", "ours vs it"):
+            table.add_column(column, overflow="fold")
+        for ref in refs:
+            mark = "[green]✓[/green]" if ref["ours_at_least_as_good"] else "[red]✗[/red]"
+            table.add_row(_fmt(ref["value"], metric), ref["model"], ref["source"],
+                          f"{mark} {ref['difference']:+.4f}")
+        console.print(table)
+    console.print(f"run folder: {folder}")
+
+
+def _offline_cell(problem) -> str:
+    if problem.available_offline():
+        return "[green]yes[/green]"
+    return f"[yellow]no[/yellow]: {problem.get_hint}" if problem.get_hint else "[yellow]no[/yellow]"
+
+
+def print_problems() -> None:
+    from deepstart.problems import all_problems
+
+    table = Table(title="built-in problems (deepstart problems NAME for details)", title_justify="left")
+    table.add_column("name", no_wrap=True)
+    for column in ("task", "size", "metric", "best published", "offline now"):
+        table.add_column(column, overflow="fold")
+    for p in all_problems():
+        best = p.best_reference()
+        best_text = f"{_fmt(best.value, p.metric)} {best.model}" if best else "-"
+        table.add_row(p.name, f"{p.task} ({p.kind})", p.size, p.metric, best_text, _offline_cell(p))
+    console.print(table)
+
+
+def print_problem(p) -> None:
+    console.print(f"[bold]{p.name}[/bold]: {p.title}")
+    for label, value in (("task", p.task), ("input", p.kind), ("size", p.size),
+                         ("metric", f"{p.metric} ({'higher' if p.greater_is_better else 'lower'} is better)"),
+                         ("split", p.split), ("data from", p.origin),
+                         ("offline now", _offline_cell(p)),
+                         ("classes", ", ".join(p.class_names) or "-"),
+                         ("recipe", " ".join(f"{k}={v}" for k, v in p.recipe.items()))):
+        console.print(f"  {label:<12} {value}")
+    table = Table(title="published references", title_justify="left")
+    for column in ("score", "model", "source"):
+        table.add_column(column, overflow="fold")
+    for ref in p.references:
+        table.add_row(_fmt(ref.value, p.metric), ref.model, ref.source)
+    console.print(table)

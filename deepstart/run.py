@@ -1,0 +1,281 @@
+"""A run: train a model on a problem and leave a folder that is enough to reproduce and present it.
+
+    runs/<date>-<problem>-<model>-<n>/
+        config.json        everything needed to rerun: problem, model config, hyper-parameters, seed,
+                           command line
+        env.json           versions, CPU/GPU, threads, git commit
+        history.csv        a row per epoch: loss, metric, validation loss and metric, lr, seconds
+        metrics.json       train/val/test scores, the comparison with published references
+        model.safetensors  weights; model.json: family, config, preprocessing (no pickle anywhere)
+        curves.png         loss and metric curves
+        checkpoint.*       training state while unfinished (removed when the run completes)
+
+The folder is claimed with an atomic mkdir, every file is written to a temp name and renamed, and
+metrics.json is written last: a folder without it is an unfinished run that `--resume` continues.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import shlex
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deepstart.errors import DeepstartError
+from deepstart.files import read_json, write_json
+
+RUN_FORMAT = "deepstart-run-1"
+
+
+@dataclass
+class RunConfig:
+    problem: str = "digits"
+    model: str = "mlp"
+    model_options: dict = field(default_factory=dict)
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    val_split: float = 0.1
+    lookback: int | None = None
+    seed: int = 0
+    command: str = ""
+
+    @classmethod
+    def for_problem(cls, problem_name: str, **overrides) -> RunConfig:
+        """The problem's recipe, with the user's choices on top (None means 'not given')."""
+        from deepstart.problems import get_problem
+
+        problem = get_problem(problem_name)
+        recipe = dict(problem.recipe)
+        fields = {f.name for f in dataclasses.fields(cls)}
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "model" in given and given["model"] != recipe.get("model"):
+            # another family: the recipe's model options belong to the recipe's model
+            recipe = {k: v for k, v in recipe.items() if k in fields}
+        options = {k: v for k, v in recipe.items() if k not in fields}
+        settings = {k: v for k, v in recipe.items() if k in fields}
+        settings |= given
+        settings["model_options"] = options | given.get("model_options", {})
+        settings["problem"] = problem.name
+        return cls(**settings)
+
+    def validate(self) -> None:
+        from deepstart.learner import OPTIMIZERS, check_positive
+        from deepstart.errors import unknown_name
+        from deepstart.models import FAMILIES
+        from deepstart.problems import get_problem
+
+        get_problem(self.problem)
+        if self.model not in FAMILIES:
+            raise unknown_name("model", self.model, FAMILIES)
+        if self.optimizer not in OPTIMIZERS:
+            raise unknown_name("optimizer", self.optimizer, OPTIMIZERS)
+        check_positive("epochs", self.epochs, int)
+        check_positive("batch_size", self.batch_size, int)
+        check_positive("lr", self.lr)
+        if not 0 <= self.val_split < 1:
+            raise DeepstartError(f"val_split must be in [0, 1); received val_split={self.val_split}.")
+
+
+def environment() -> dict:
+    """Versions, hardware and threads: what it takes to judge whether a result will repeat."""
+    import platform
+
+    import numpy
+    import sklearn
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {
+        "deepstart": _version(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": gpu,
+        "git_commit": _git_commit(),
+    }
+
+
+def _version() -> str:
+    from deepstart import __version__
+
+    return __version__
+
+
+def _git_commit() -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def check_writable(out: Path) -> None:
+    """Fail before any work if the runs folder cannot be written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise DeepstartError(f"cannot write runs to {out} ({e.strerror or e}); pass --out with a "
+                             "folder you can write to.") from None
+
+
+def claim_run_dir(out: Path, problem: str, model: str) -> Path:
+    """runs/<date>-<problem>-<model>-<n>: mkdir is atomic, so two runs never share a folder."""
+    stem = f"{dt.date.today().isoformat()}-{problem}-{model}"
+    n = 1 + sum(1 for p in out.glob(f"{stem}-*") if p.is_dir())
+    while True:
+        folder = out / f"{stem}-{n}"
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            n += 1
+
+
+def is_run_dir(folder: Path) -> bool:
+    cfg = folder / "config.json"
+    if not cfg.is_file():
+        return False
+    try:
+        return read_json(cfg).get("format") == RUN_FORMAT
+    except (ValueError, OSError):
+        return False
+
+
+def comparison(problem, value: float) -> list[dict]:
+    """Each published reference beside our score: difference, and whether ours is at least as good."""
+    rows = []
+    for ref in problem.references:
+        better = value >= ref.value if problem.greater_is_better else value <= ref.value
+        rows.append({"value": ref.value, "model": ref.model, "source": ref.source,
+                     "difference": value - ref.value, "ours_at_least_as_good": better})
+    return rows
+
+
+def _learner(config: RunConfig, verbose: int, data_dir: Path | None, download: bool):
+    """Load and prepare the data (the step that may fail for want of data), then the Learner."""
+    from deepstart.learner import Learner
+    from deepstart.prepare import prepare
+    from deepstart.problems import get_problem
+
+    problem = get_problem(config.problem)
+    data = prepare(problem.load(data_dir=data_dir, download=download), problem,
+                   val_split=config.val_split, seed=config.seed, lookback=config.lookback)
+    learner = Learner(config.model, data, optimizer=config.optimizer, lr=config.lr,
+                      batch_size=config.batch_size, seed=config.seed,
+                      model_options=config.model_options, verbose=verbose)
+    learner.problem = problem
+    return learner
+
+
+def run(config: RunConfig, out: str | Path = "runs", data_dir: Path | None = None,
+        download: bool = True, verbose: int = 1) -> Path:
+    """Validate, load the data, train, write the run folder; returns the folder."""
+    config.validate()
+    out = Path(out)
+    check_writable(out)
+    learner = _learner(config, verbose, data_dir, download)  # fails before a folder exists
+    problem = learner.problem
+    folder = claim_run_dir(out, problem.name, config.model)
+    write_json(folder / "config.json", {"format": RUN_FORMAT, **dataclasses.asdict(config)})
+    write_json(folder / "env.json", environment())
+    return _train_and_record(learner, config, folder, problem)
+
+
+def resume(folder: str | Path, epochs: int | None = None, data_dir: Path | None = None,
+           download: bool = True, verbose: int = 1) -> Path:
+    """Continue an unfinished run from its checkpoint, to the same result an uninterrupted run gets."""
+    folder = Path(folder)
+    if not is_run_dir(folder):
+        raise DeepstartError(f"{folder} is not a run folder (no deepstart config.json); pass a folder "
+                             "under runs/ that a `deepstart run` started.")
+    if not (folder / "checkpoint.json").is_file():
+        done = (folder / "metrics.json").is_file()
+        raise DeepstartError(f"{folder} has no checkpoint to resume from" +
+                             (": the run already finished." if done else
+                              ": it stopped before its first epoch ended; start it again."))
+    raw = read_json(folder / "config.json")
+    raw.pop("format", None)
+    config = RunConfig(**raw)
+    if epochs is not None:
+        config.epochs = epochs
+        config.validate()
+        write_json(folder / "config.json", {"format": RUN_FORMAT, **dataclasses.asdict(config)})
+    learner = _learner(config, verbose, data_dir, download)
+    learner.resume(folder / "checkpoint")
+    return _train_and_record(learner, config, folder, learner.problem)
+
+
+def _train_and_record(learner, config: RunConfig, folder: Path, problem) -> Path:
+    from deepstart.callbacks import Checkpoint
+    from deepstart.console import console
+    from deepstart.learner import TrainingDiverged
+    from deepstart.models import save_model
+
+    learner.checkpoint_path = folder / "checkpoint"
+    learner.callbacks.append(Checkpoint(folder / "checkpoint"))
+    started = time.perf_counter()
+    remaining = config.epochs - learner.epoch
+    status = "finished"
+    try:
+        if remaining > 0:
+            learner.fit(remaining)
+    except TrainingDiverged as e:
+        status = "diverged"
+        console.print(f"[red]{e}[/red]")
+    seconds = time.perf_counter() - started
+    learner.history.to_csv(folder / "history.csv")
+    learner.history.plot(folder / "curves.png",
+                         title=f"{problem.name} — {config.model}")
+    data = learner.data
+    save_model(learner.model, folder, extra={
+        "problem": problem.name, "task": data.task, "input_shape": list(data.input_shape),
+        "class_names": list(data.class_names), "feature_names": list(data.feature_names),
+        "scaling": data.scaling, "lookback": data.lookback, "loss": learner.loss_name})
+    scores = {split: learner.evaluate(split) for split in ("train", "val", "test")
+              if len(getattr(data, f"x_{split}"))}
+    test_value = scores["test"][learner.metric]
+    metrics = {
+        "status": status,
+        "problem": problem.name,
+        "metric": learner.metric,
+        "greater_is_better": problem.greater_is_better,
+        "test": scores["test"],
+        "train": scores.get("train"),
+        "val": scores.get("val"),
+        "epochs": learner.epoch,
+        "train_seconds": seconds,
+        "references": comparison(problem, test_value),
+    }
+    write_json(folder / "metrics.json", metrics)
+    for leftover in ("checkpoint.json", "checkpoint.safetensors"):
+        (folder / leftover).unlink(missing_ok=True)
+    return folder
+
+
+def command_line() -> str:
+    return shlex.join(["deepstart", *sys.argv[1:]])
