@@ -101,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     if args.version:
         from deepstart import __version__
 
@@ -122,9 +124,11 @@ def main(argv: list[str] | None = None) -> int:
 def _cmd_run(args) -> int:
     from deepstart.console import console
     from deepstart.learner import TrainingInterrupted
-    from deepstart.run import RunConfig, command_line, resume, run
+    import shlex
 
-    verbose = 2 if args.quiet else 1
+    from deepstart.run import RunConfig, resume, run
+
+    verbose = 0 if args.quiet else 1
     try:
         if args.resume is not None:
             if args.problem is not None:
@@ -142,7 +146,7 @@ def _cmd_run(args) -> int:
                 batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
                 val_split=args.val_split, lookback=args.lookback, seed=args.seed,
                 model_options=options or None)
-            config.command = command_line()
+            config.command = shlex.join(["deepstart", *args.argv])
             folder = run(config, out=args.out, data_dir=args.data_dir,
                          download=not args.no_download, verbose=verbose)
     except TrainingInterrupted as e:

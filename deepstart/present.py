@@ -48,13 +48,22 @@ def print_problems() -> None:
 
     table = Table(title="built-in problems (deepstart problems NAME for details)", title_justify="left")
     table.add_column("name", no_wrap=True)
-    for column in ("task", "size", "metric", "best published", "offline now"):
+    for column in ("task", "size", "metric", "best published"):
         table.add_column(column, overflow="fold")
+    table.add_column("offline now")
+    missing = []
     for p in all_problems():
         best = p.best_reference()
         best_text = f"{_fmt(best.value, p.metric)} {best.model}" if best else "-"
-        table.add_row(p.name, f"{p.task} ({p.kind})", p.size, p.metric, best_text, _offline_cell(p))
+        offline = p.available_offline()
+        if not offline:
+            missing.append(p)
+        table.add_row(p.name, f"{p.task} ({p.kind})", p.size, p.metric, best_text,
+                      "[green]yes[/green]" if offline else "[yellow]no (see below)[/yellow]")
     console.print(table)
+    for p in missing:  # one line each, so the command can be copied whole
+        console.print(f"{p.name} is not on this machine; make it available offline with: "
+                      f"{p.get_hint} (or it downloads on first use)", soft_wrap=True)
 
 
 def print_problem(p) -> None:

@@ -19,8 +19,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-import shlex
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -275,7 +273,3 @@ def _train_and_record(learner, config: RunConfig, folder: Path, problem) -> Path
     for leftover in ("checkpoint.json", "checkpoint.safetensors"):
         (folder / leftover).unlink(missing_ok=True)
     return folder
-
-
-def command_line() -> str:
-    return shlex.join(["deepstart", *sys.argv[1:]])

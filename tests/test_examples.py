@@ -1,0 +1,184 @@
+"""The seed articles' examples (examples/*.py) run in-process on tiny settings, their printed output
+checked against references computed here by hand (NumPy, least squares)."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import math
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import require_path
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+FLOAT = r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
+
+
+def load_example(name: str):
+    """Import examples/<name>.py under a private module name (the examples are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"deepstart_example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """On a shared CPU, an OpenMP worker waiting (spinning) for a core that another process holds made
+    each MLP step 50 times slower (2.2 ms -> 170 ms on 2 busy cores); one thread keeps these tests'
+    time predictable and changes no assertion."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def assert_png(path: Path, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    import matplotlib.image
+
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and image.shape[2] in (3, 4) and min(image.shape[:2]) > 100
+    if shape is not None:
+        assert image.shape == shape
+    assert image.std() > 0  # something was drawn
+    return image
+
+
+# --- OR gate perceptron ---------------------------------------------------------------------------
+
+def parse_or_gate(out: str):
+    losses = [float(m) for m in re.findall(rf"^Epoch-- \d+ --loss-- ({FLOAT})$", out, re.M)]
+    rows = re.findall(r"^\s*(\d)\s+(\d)\s+1 \|\s+(\d) \|\s+(" + FLOAT + r") \|\s+(\d)$", out, re.M)
+    table = np.array([[float(v) for v in row] for row in rows])
+    return losses, table
+
+
+def test_or_gate_article_settings_print_a_decreasing_loss(tmp_path, capsys):
+    example = load_example("or_gate_perceptron")
+    result = example.main(["--out", str(tmp_path)])  # lr 0.01, 100 epochs, seed 62
+    losses, table = parse_or_gate(capsys.readouterr().out)
+    assert len(losses) == 100
+    assert losses == pytest.approx(result["losses"], rel=1e-5)
+    assert all(b <= a + 1e-6 for a, b in zip(losses, losses[1:]))  # full-batch GD on a convex piece
+    assert losses[-1] < losses[0] / 2
+    assert losses[-1] > 0.25 - 1e-6  # never below the least-squares optimum
+    assert table.shape == (4, 5)
+    with open(tmp_path / "or-gate-history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 100
+    assert float(rows[-1]["loss_after_update"]) == pytest.approx(losses[-1], rel=1e-5)
+
+
+def test_or_gate_first_update_is_the_hand_computed_gradient_step(tmp_path, capsys):
+    example = load_example("or_gate_perceptron")
+    x = np.array(example.TRAIN_IN, dtype=np.float64)
+    y = np.array(example.TRAIN_OUT, dtype=np.float64)
+    w = example.article_perceptron(62).linear.weight.detach().double().numpy().T  # (3, 1)
+    z = x @ w
+    grad = x.T @ (2 * (np.maximum(z, 0) - y) * (z > 0))  # d/dw sum((relu(xw) - y)^2)
+    w1 = w - 0.01 * grad
+    expected = float(np.square(np.maximum(x @ w1, 0) - y).sum())
+
+    result = example.main(["--epochs", "1", "--out", str(tmp_path)])
+    losses, _ = parse_or_gate(capsys.readouterr().out)
+    assert losses == pytest.approx([expected], rel=1e-4)
+    np.testing.assert_allclose(result["weights"], w1.reshape(-1), rtol=1e-5)
+
+
+def test_or_gate_learns_exactly_or_at_the_least_squares_optimum(tmp_path, capsys):
+    example = load_example("or_gate_perceptron")
+    example.main(["--lr", "0.1", "--epochs", "100", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    losses, table = parse_or_gate(out)
+    np.testing.assert_array_equal(table[:, :2], [[0, 0], [0, 1], [1, 0], [1, 1]])
+    np.testing.assert_array_equal(table[:, 2], [0, 1, 1, 1])  # targets
+    np.testing.assert_array_equal(table[:, 4], [0, 1, 1, 1])  # predictions: exactly OR
+    assert "learned OR: yes" in out
+    # Every row active, so it converges to the linear least-squares fit: w = (0.5, 0.5, 0.25).
+    x = np.array(example.TRAIN_IN, dtype=np.float64)
+    w, *_ = np.linalg.lstsq(x, np.array([0, 1, 1, 1.0]), rcond=None)
+    np.testing.assert_allclose(table[:, 3], x @ w, atol=1e-3)
+    assert losses[-1] == pytest.approx(0.25, abs=1e-4)
+
+
+def test_or_gate_a_dead_relu_is_reported_not_hidden(tmp_path, capsys):
+    example = load_example("or_gate_perceptron")
+    w0 = example.article_perceptron(5).linear.weight.detach().numpy().reshape(-1)
+    assert (w0 < 0).all()  # seed 5: every row's x @ w < 0, so every output and gradient is 0
+    result = example.main(["--seed", "5", "--epochs", "5", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert result["losses"] == [3.0] * 5  # the three 1-targets missed, forever
+    np.testing.assert_array_equal(result["weights"], w0)
+    assert not result["learned_or"]
+    assert "learned OR: no" in out
+
+
+# --- activations ----------------------------------------------------------------------------------
+
+def test_activations_table_and_plot(tmp_path, capsys):
+    example = load_example("activations")
+    example.main(["--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    printed = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if parts and parts[0] in example.NAMES:
+            printed[parts[0]] = [float(v) for v in parts[1:]]
+    assert sorted(printed) == sorted(example.NAMES)
+
+    x = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
+    expected = {
+        "identity": x,
+        "step": (x >= 0).astype(float),
+        "sigmoid": 1 / (1 + np.exp(-x)),
+        "tanh": np.tanh(x),
+        "relu": np.maximum(x, 0),
+        "softmax": np.exp(x) / np.exp(x).sum(),
+    }
+    for name, values in expected.items():
+        np.testing.assert_allclose(printed[name], values, atol=6e-5, err_msg=name)
+    assert printed["sigmoid"][2] == 0.5 and printed["relu"][1] == 0 and printed["step"][2] == 1
+    assert math.isclose(sum(printed["softmax"]), 1, abs_tol=5e-4)
+
+    assert_png(tmp_path / "activations.png", shape=(600, 1000, 4))  # 10 x 6 inches at 100 dpi
+
+
+# --- MLP 256-256 ----------------------------------------------------------------------------------
+
+def test_mlp_256_256_quick_run_on_fashion_mnist(tmp_path, capsys, monkeypatch):
+    require_path("/usr/share/datasets/fashion-mnist", "install it with "
+                 "`sudo apt-get install dataset-fashion-mnist`")
+    monkeypatch.setenv("DEEPSTART_HOME", str(tmp_path / "home"))  # leave the user's cache alone
+    example = load_example("mlp_256_256")
+    result = example.main(["--problem", "fashion-mnist", "--limit", "2000", "--epochs", "2",
+                           "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+
+    lines = re.findall(rf"^Epoch: (\d{{4}}) - cost= ({FLOAT}) - Accuracy= ({FLOAT})$", out, re.M)
+    assert [int(epoch) for epoch, _, _ in lines] == [1, 2]
+    costs = [float(c) for _, c, _ in lines]
+    accuracies = [float(a) for _, _, a in lines]
+    assert costs[1] < costs[0]
+    assert accuracies[-1] > 0.6
+    assert "Optimization Finished!" in out
+    assert re.search(rf"^Accuracy: {FLOAT}$", out, re.M)
+    assert len(result["learner"].data.x_train) == 2000
+    assert len(result["learner"].data.x_test) == 10_000
+
+    out_dir = tmp_path / "out"
+    assert_png(out_dir / "mlp-256-256-fashion-mnist-cost.png")
+    assert_png(out_dir / "mlp-256-256-fashion-mnist-accuracy.png")
+    with open(out_dir / "mlp-256-256-fashion-mnist-history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert [float(r["loss"]) for r in rows] == pytest.approx(costs, abs=1e-8)
+    assert [float(r["test_accuracy"]) for r in rows] == pytest.approx(accuracies, abs=1e-4)
