@@ -14,7 +14,6 @@ _LAZY = {
     "History": "deepstart.history",
     "EarlyStopping": "deepstart.callbacks",
     "Checkpoint": "deepstart.callbacks",
-    "prepare": "deepstart.prepare",
     "prepare_arrays": "deepstart.prepare",
     "get_problem": "deepstart.problems",
     "all_problems": "deepstart.problems",

@@ -181,8 +181,11 @@ def prepare_arrays(x, y, *, task: str | None = None, val_split: float = 0.1, tes
     from sklearn.model_selection import train_test_split
 
     strat = y if task in ("binary", "multiclass") and np.bincount(y).min() >= 2 else None
-    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_split, random_state=seed,
-                                              stratify=strat)
+    try:
+        x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_split, random_state=seed,
+                                                  stratify=strat)
+    except ValueError:  # fewer test rows than classes: a stratified split is impossible
+        x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_split, random_state=seed)
     problem = Problem(name="arrays", title="arrays", task=task, kind="tabular",
                       metric="accuracy" if task in ("binary", "multiclass") else "rmse",
                       split=f"random {1 - test_split:.0%}/{test_split:.0%}", origin="arrays",

@@ -197,11 +197,6 @@ def test_unwritable_out(tmp_path):
                           "--out")
 
 
-def test_unwritable_out_permissions(tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root can write anywhere; the not-a-folder case covers unwritable --out")
-
-
 def test_data_not_available_offline_says_how_to_get_it(tmp_path, monkeypatch, capsys):
     from deepstart.problems import catalog
     mnist = catalog.PROBLEMS["mnist"]

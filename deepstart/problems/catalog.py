@@ -48,7 +48,7 @@ def _sklearn_table(loader_name: str, image_shape: tuple[int, ...] | None = None,
     if image_shape is not None:
         x_train = x_train.reshape(-1, *image_shape)
         x_test = x_test.reshape(-1, *image_shape)
-    names = tuple(str(n) for n in getattr(bunch, "feature_names", ()) or ())
+    names = tuple(str(n) for n in getattr(bunch, "feature_names", ()))
     return Dataset(x_train, y_train, x_test, y_test, feature_names=names, pixel_max=pixel_max)
 
 
