@@ -167,7 +167,8 @@ class Learner:
     def _finish_score(self, total: float, n: int) -> float:
         if self.metric == "accuracy":
             return total / n
-        return math.sqrt(total / n) * self.data.scaling["y"]["scale"]  # RMSE in the target's units
+        scale = self.data.scaling.get("y", {"scale": 1.0})["scale"]
+        return math.sqrt(total / n) * scale  # RMSE in the target's units
 
     def fit(self, epochs: int) -> History:
         """Train `epochs` more epochs (fewer if a callback stops it). Ctrl-C restores the state
@@ -230,8 +231,8 @@ class Learner:
         row |= {"lr": self.opt.param_groups[0]["lr"], "seconds": time.perf_counter() - started}
         self.history.append(row)
         self._log(row)
-        self._snapshot = self.state()
         self._call("on_epoch_end", row)
+        self._snapshot = self.state()  # after the callbacks, so what they add to `row` is kept
 
     # --- evaluation ---------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -308,10 +309,10 @@ class Learner:
         self._snapshot = state
 
     def save_checkpoint(self, path: str | Path) -> Path:
-        """The state after the last completed epoch as `<path>.safetensors` (tensors) + `<path>.json` (the rest)."""
+        """The training state as `<path>.safetensors` (tensors) + `<path>.json` (the rest)."""
         from deepstart.checkpoint import save_state
 
-        return save_state(self._snapshot, Path(path))
+        return save_state(self.state(), Path(path))
 
     def resume(self, path: str | Path) -> None:
         from deepstart.checkpoint import load_state

@@ -16,6 +16,9 @@ from deepstart.errors import DeepstartError
 from deepstart.problems import Dataset, Problem
 
 
+NO_SCALING = {"offset": 0.0, "scale": 1.0}
+
+
 @dataclass
 class Prepared:
     task: str
@@ -29,7 +32,8 @@ class Prepared:
     y_test: torch.Tensor
     class_names: tuple[str, ...] = ()
     feature_names: tuple[str, ...] = ()
-    # {"x": {"offset": [...], "scale": [...]}, "y": {"offset": m, "scale": s}}: x' = (x - offset) / scale
+    # {"x": {"offset": [...], "scale": [...]}, "y": {"offset": m, "scale": s}}: x' = (x - offset) / scale;
+    # a missing entry means the values are used as they are
     scaling: dict = field(default_factory=dict)
     problem: str | None = None
     lookback: int | None = None
@@ -46,7 +50,7 @@ class Prepared:
         if x.shape[1:] != self.input_shape:
             raise DeepstartError(f"inputs of shape {x.shape[1:]} arrived; this model expects "
                                  f"{self.input_shape} per sample.")
-        return torch.from_numpy(_scale_x(x, self.scaling["x"]))
+        return torch.from_numpy(_scale_x(x, self.scaling.get("x", NO_SCALING)))
 
     def target_values(self, y: torch.Tensor) -> np.ndarray:
         """Model-space targets or outputs back to the problem's units (classes or numbers)."""
@@ -55,7 +59,7 @@ class Prepared:
             return y.numpy()
         if self.task == "binary":
             return y.reshape(-1).numpy().astype(np.int64)
-        s = self.scaling["y"]
+        s = self.scaling.get("y", NO_SCALING)
         return y.reshape(-1).numpy() * s["scale"] + s["offset"]
 
 

@@ -9,7 +9,7 @@ Softmax maps a vector to probabilities, not a number to a number: the table appl
 (-2, -1, 0, 1, 2) as one vector (its values sum to 1), while the plot shows the first entry of
 softmax([x, 0, -x]) against x. The binary step is 1 at x = 0 (1 where x >= 0).
 
-Runs in about 3 s on 2 CPU cores (importing torch and matplotlib, then one figure). Writes
+Runs in about 4 s on 2 shared CPU cores (importing torch and matplotlib, then one figure). Writes
 `activations.png` to `--out` (default `example-output/` under the current directory).
 
     python examples/activations.py

@@ -20,12 +20,15 @@ What is not reproduced: TensorFlow's random stream, so the initial weights diffe
 goes from 2.07 to 0.27; with the default `--seed 62` ours goes from 1.89 (after the first update) to
 0.27 and the rounded outputs are exactly OR. The best reachable sum of squared errors is 0.25 (the
 least-squares plane, outputs 0.25/0.75/0.75/1.25), so 0.27 means "almost converged". Seed choice
-matters with ReLU: a weight vector that puts some row on the negative side gives that row output 0 and
-gradient 0 forever (a "dead" input); of the seeds 0-199, only 75 learn OR in 100 epochs at lr 0.01
-(80 at lr 0.1), measured with this script's initialisation.
+matters with ReLU: a weight vector that puts a row on the negative side gives that row output 0 and
+no gradient, and the other rows' updates may never bring it back (with all three weights negative,
+every row is "dead" and nothing is learned at all: `--seed 5`). Of the seeds 0-199, only 75 learn OR
+in 100 epochs at lr 0.01 (80 at lr 0.1), measured with this script's initialisation.
 
-Runs in about 1.5 s on 2 CPU cores (most of it importing torch). Writes the loss per epoch to
-`--out` (default `example-output/` under the current directory) as `or-gate-history.csv`.
+Runs in about 4 s on 2 shared CPU cores, nearly all of it start-up (importing torch and
+scikit-learn, and torch._dynamo, which torch's optimizers import); the 100 epochs take 0.1 s.
+Writes the loss per epoch to `--out` (default `example-output/` under the current directory) as
+`or-gate-history.csv`.
 
     python examples/or_gate_perceptron.py                 # the article's settings
     python examples/or_gate_perceptron.py --lr 0.1        # converges to the 0.25 optimum

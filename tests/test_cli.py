@@ -54,7 +54,7 @@ def test_run_writes_a_complete_run_folder(tmp_path, capsys):
 
     config = json.loads((folder / "config.json").read_text())
     assert config["problem"] == "digits" and config["seed"] == 7 and config["epochs"] == 3
-    assert config["model_options"] == {"hidden": [256, 256]}
+    assert config["model_options"] == {"hidden": [256, 256], "dropout": 0.2}
     assert "deepstart run digits --epochs 3" in config["command"]
 
     rows = list(csv.DictReader((folder / "history.csv").open()))
