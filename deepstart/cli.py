@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--lr", type=_positive_float, help="learning rate")
     run.add_argument("--optimizer", help="sgd, momentum, adam, adamw")
     run.add_argument("--val-split", type=_fraction, help="fraction of training rows for validation")
+    run.add_argument("--scale", choices=("unit", "standard"),
+                     help="inputs: unit = divide by the pixel maximum, standard = per-feature z-score")
     run.add_argument("--lookback", type=_positive_int, help="series: values per input window")
     run.add_argument("--seed", type=int, help="random seed (default 0): same seed, same result on CPU")
     run.add_argument("--out", type=Path, default=Path("runs"), help="folder for run folders (runs/)")
@@ -144,7 +146,7 @@ def _cmd_run(args) -> int:
             config = RunConfig.for_problem(
                 args.problem or "digits", model=args.model, epochs=args.epochs,
                 batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                val_split=args.val_split, lookback=args.lookback, seed=args.seed,
+                val_split=args.val_split, lookback=args.lookback, scale=args.scale, seed=args.seed,
                 model_options=options or None)
             config.command = shlex.join(["deepstart", *args.argv])
             folder = run(config, out=args.out, data_dir=args.data_dir,

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from deepstart.errors import DeepstartError
+from deepstart.errors import DeepstartError, unknown_name
 from deepstart.problems import Dataset, Problem
+from deepstart.problems.splits import split_indices
 
 
 NO_SCALING = {"offset": 0.0, "scale": 1.0}
@@ -72,24 +73,21 @@ def _scale_x(x: np.ndarray, s: dict) -> np.ndarray:
 def _split_val(x, y, val_split: float, seed: int, stratify: bool):
     if val_split <= 0:
         return x, y, x[:0], y[:0]
-    from sklearn.model_selection import train_test_split
-
     n_val = int(round(len(x) * val_split))
     if n_val < 1 or n_val >= len(x):
         raise DeepstartError(f"a validation split of {val_split} leaves no rows for validation or "
                              f"training out of {len(x)}; use --val-split 0 or a value in (0, 0.5].")
-    strat = y if stratify and np.bincount(y).min(initial=len(y)) >= 2 else None
-    try:
-        x_tr, x_val, y_tr, y_val = train_test_split(x, y, test_size=n_val, random_state=seed,
-                                                    stratify=strat)
-    except ValueError:  # too few rows per class for a stratified split of this size
-        x_tr, x_val, y_tr, y_val = train_test_split(x, y, test_size=n_val, random_state=seed)
-    return x_tr, y_tr, x_val, y_val
+    train, val = split_indices(y, n_val, seed, stratify=stratify)
+    return x[train], y[train], x[val], y[val]
+
+
+SCALINGS = ("unit", "standard")
 
 
 def prepare(data: Dataset, problem: Problem, *, val_split: float = 0.1, seed: int = 0,
-            lookback: int | None = None) -> Prepared:
-    """Tensors for a problem's raw data: images scaled to [0, 1], tables standardised, series
+            lookback: int | None = None, scale: str | None = None) -> Prepared:
+    """Tensors for a problem's raw data: images scaled to [0, 1] ("unit"), tables standardised
+    per feature ("standard": mean 0, sd 1 on the training rows; `scale` picks either), series
     windowed. The validation rows come out of the training part (stratified for classes, the last
     months for a series), never out of the test part."""
     if not 0 <= val_split < 1:
@@ -99,7 +97,10 @@ def prepare(data: Dataset, problem: Problem, *, val_split: float = 0.1, seed: in
 
     classify = problem.task in ("binary", "multiclass")
     x_tr, y_tr, x_val, y_val = _split_val(data.x_train, data.y_train, val_split, seed, classify)
-    if problem.kind == "image":
+    scale = scale or ("unit" if problem.kind == "image" else "standard")
+    if scale not in SCALINGS:
+        raise unknown_name("scaling", scale, SCALINGS)
+    if scale == "unit":
         sx = {"offset": 0.0, "scale": float(data.pixel_max)}
     else:
         mean = x_tr.mean(axis=0)
@@ -182,14 +183,9 @@ def prepare_arrays(x, y, *, task: str | None = None, val_split: float = 0.1, tes
         if len(labels) < 2:
             raise DeepstartError("the target has a single class; a classifier needs at least two.")
         class_names = class_names or tuple(str(v) for v in labels)
-    from sklearn.model_selection import train_test_split
-
-    strat = y if task in ("binary", "multiclass") and np.bincount(y).min() >= 2 else None
-    try:
-        x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_split, random_state=seed,
-                                                  stratify=strat)
-    except ValueError:  # fewer test rows than classes: a stratified split is impossible
-        x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_split, random_state=seed)
+    n_test = min(max(1, int(round(len(x) * test_split))), len(x) - 1)
+    train, test = split_indices(y, n_test, seed, stratify=task in ("binary", "multiclass"))
+    x_tr, x_te, y_tr, y_te = x[train], x[test], y[train], y[test]
     problem = Problem(name="arrays", title="arrays", task=task, kind="tabular",
                       metric="accuracy" if task in ("binary", "multiclass") else "rmse",
                       split=f"random {1 - test_split:.0%}/{test_split:.0%}", origin="arrays",

@@ -13,6 +13,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import require_path
@@ -54,7 +55,8 @@ def test_run_writes_a_complete_run_folder(tmp_path, capsys):
 
     config = json.loads((folder / "config.json").read_text())
     assert config["problem"] == "digits" and config["seed"] == 7 and config["epochs"] == 3
-    assert config["model_options"] == {"hidden": [256, 256], "dropout": 0.2}
+    assert config["model_options"] == {"hidden": [256], "dropout": 0.3}
+    assert config["scale"] == "standard"
     assert "deepstart run digits --epochs 3" in config["command"]
 
     rows = list(csv.DictReader((folder / "history.csv").open()))
@@ -82,7 +84,9 @@ def test_run_writes_a_complete_run_folder(tmp_path, capsys):
     problem = get_problem("digits")
     raw = problem.load()
     import torch
-    x = torch.from_numpy(raw.x_test / spec["scaling"]["x"]["scale"])
+    sx = spec["scaling"]["x"]  # x' = (x - offset) / scale, per pixel here
+    x = torch.from_numpy(((raw.x_test - np.asarray(sx["offset"])) / np.asarray(sx["scale"]))
+                         .astype(np.float32))
     with torch.no_grad():
         acc = (model(x).argmax(1).numpy() == raw.y_test).mean()
     assert acc == pytest.approx(metrics["test"]["accuracy"])

@@ -1,0 +1,38 @@
+"""A stratified train/test split in NumPy.
+
+scikit-learn's train_test_split does the same job, but importing scikit-learn costs about 1.1 s per
+process here, a sixth of `deepstart run`'s whole budget on the default problem; this is 20 lines and
+imports nothing. Same seed, same split, on every platform (NumPy's PCG64 generator).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def split_indices(y: np.ndarray, n_test: int, seed: int, stratify: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) row indices, each sorted; with `stratify`, every class keeps its share in
+    both parts (largest remainders decide the rounding), and keeps at least one training row."""
+    n = len(y)
+    if not 0 < n_test < n:
+        raise ValueError(f"n_test must be in 1..{n - 1}; received {n_test}")
+    rng = np.random.default_rng(seed)
+    if not stratify:
+        test = rng.permutation(n)[:n_test]
+    else:
+        _, labels = np.unique(y, return_inverse=True)
+        counts = np.bincount(labels)
+        exact = counts * n_test / n
+        take = np.minimum(np.floor(exact).astype(int), counts - 1)
+        by_remainder = np.argsort(-(exact - take), kind="stable")
+        for c in by_remainder:  # hand out the rows that rounding down left over
+            if take.sum() >= n_test:
+                break
+            if take[c] < counts[c] - 1:
+                take[c] += 1
+        test = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:k]
+                               for c, k in enumerate(take)])
+    mask = np.zeros(n, dtype=bool)
+    mask[test] = True
+    return np.flatnonzero(~mask), np.flatnonzero(mask)
