@@ -9,7 +9,8 @@ medians over all timed epochs. Loops compared:
   hand-written+fused the same loop with Adam(fused=True): the optimizer deepstart uses
   deepstart         Learner(model, prepared, val_split 0, verbose 0).fit(1) per epoch
 
-Also times `deepstart run` (digits, its recipe) from a cold process: wall time and test accuracy.
+Also times `deepstart run` (digits, its recipe) in a new process (wall time, test accuracy) and
+`deepstart --help`.
 
     .venv/bin/python benchmarks/fit_overhead.py [--epochs 5] [--rounds 2] [--batch-sizes 100,512]
 """
@@ -69,6 +70,17 @@ def accuracy(model: nn.Module, x, y) -> float:
         return float((model(x).argmax(1) == y).float().mean())
 
 
+def help_seconds(times: int = 10) -> float:
+    """Median wall time of `deepstart --help` (a new interpreter each time)."""
+    walls = []
+    for _ in range(times):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "deepstart.cli", "--help"], check=True,
+                       capture_output=True)
+        walls.append(time.perf_counter() - start)
+    return statistics.median(walls)
+
+
 def cold_run() -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
@@ -112,15 +124,18 @@ def main(argv=None) -> None:
                          accuracy(model, prepared.x_test, prepared.y_test), len(times[name]) + 1))
         print(f"batch {bs} done", file=sys.stderr)
 
-    wall, acc = cold_run()
+    walls, accs = zip(*(cold_run() for _ in range(3)))
+    wall, acc = statistics.median(walls), accs[0]
+    help_wall = help_seconds()
     print(f"\nmachine: {_cpu()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"command: {' '.join(['benchmarks/fit_overhead.py', *(argv or sys.argv[1:])])}\n")
     print("| model, batch | loop | s/epoch (median) | ratio to hand-written | test acc. after all epochs | epochs |")
     print("|---|---|---|---|---|---|")
     for model, name, med, ratio, acc_, n in rows:
         print(f"| {model} | {name} | {med:.3f} | {ratio:.2f} | {acc_:.4f} | {n} |")
-    print(f"\n`deepstart run` (digits, recipe defaults) from a cold process: {wall:.2f} s wall, "
-          f"test accuracy {acc:.4f}")
+    print(f"\n`deepstart run` (digits, recipe defaults) from a new process: {wall:.2f} s wall "
+          f"(median of 3), test accuracy {acc:.4f}")
+    print(f"`deepstart --help`: {help_wall:.3f} s wall (median of 10)")
 
 
 def _cpu() -> str:

@@ -12,6 +12,7 @@ import math
 import sys
 from pathlib import Path
 
+EXIT_RUN_FAILED = 1  # the run folder is complete, but training diverged
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
@@ -121,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     except DeepstartError as e:
         sys.stderr.write(f"deepstart: error: {e}\n")
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # outside training (loading data, writing): nothing to resume
+        sys.stderr.write("deepstart: interrupted\n")
+        return EXIT_INTERRUPTED
 
 
 def _cmd_run(args) -> int:
@@ -159,8 +163,7 @@ def _cmd_run(args) -> int:
         return EXIT_INTERRUPTED
     from deepstart.present import print_result
 
-    print_result(folder)
-    return 0
+    return 0 if print_result(folder) == "finished" else EXIT_RUN_FAILED
 
 
 def _cmd_problems(args) -> int:

@@ -71,7 +71,10 @@ class History:
             ax.set_xlabel("epoch")
             ax.set_ylabel(key)
             ax.grid(alpha=0.3)
-            ax.legend()
+            if ax.lines:
+                ax.legend()
+            else:
+                ax.text(0.5, 0.5, "no completed epoch", ha="center", transform=ax.transAxes)
         if title:
             fig.suptitle(title)
         path = Path(path)

@@ -220,9 +220,10 @@ class Learner:
     def _end_epoch(self, loss: float, score: float, n: int, started: float) -> None:
         self.epoch += 1
         if not math.isfinite(loss):
-            self.load_state(self._snapshot)
+            epoch = self.epoch
+            self.load_state(self._snapshot)  # back to the last finite epoch
             raise TrainingDiverged(
-                f"training diverged in epoch {self.epoch}: the loss became {loss}; lower the "
+                f"training diverged in epoch {epoch}: the loss became {loss}; lower the "
                 f"learning rate (e.g. --lr {self.lr / 10:g}) or normalise the inputs.")
         row = {"epoch": self.epoch, "loss": loss, self.metric: self._finish_score(score, n)}
         if len(self._tensors["x_val"]):

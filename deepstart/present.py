@@ -14,8 +14,9 @@ def _fmt(value: float, metric: str) -> str:
     return f"{value:.4f}" if metric == "accuracy" else f"{value:.2f}"
 
 
-def print_result(folder: Path) -> None:
-    """The test score, then each published reference beside it, then where the run lives."""
+def print_result(folder: Path) -> str:
+    """The test score, then each published reference beside it, then where the run lives.
+    Returns the run's status ("finished" or "diverged")."""
     metrics = read_json(folder / "metrics.json")
     config = read_json(folder / "config.json")
     metric = metrics["metric"]
@@ -26,6 +27,12 @@ def print_result(folder: Path) -> None:
                   f"{metrics['train_seconds']:.1f} s){status}")
     refs = metrics["references"]
     if refs:
+        pick = max if metrics["greater_is_better"] else min
+        best = pick(refs, key=lambda r: r["value"])
+        beaten = sum(r["ours_at_least_as_good"] for r in refs)
+        console.print(f"{_fmt(ours, metric)} — published: best {_fmt(best['value'], metric)} "
+                      f"({best['model']}; {best['source']}); ours is at least as good as "
+                      f"{beaten} of {len(refs)}", soft_wrap=True)
         table = Table(title="published references", title_justify="left", show_edge=False)
         for column in ("score", "model", "source", "ours vs it"):
             table.add_column(column, overflow="fold")
@@ -35,6 +42,7 @@ def print_result(folder: Path) -> None:
                           f"{mark} {ref['difference']:+.4f}")
         console.print(table)
     console.print(f"run folder: {folder}")
+    return metrics["status"]
 
 
 def _offline_cell(problem) -> str:

@@ -241,7 +241,8 @@ def _train_and_record(learner, config: RunConfig, folder: Path, problem) -> Path
 
     # Import matplotlib (0.7 s) on the other core while training runs, for curves.png at the end:
     # torch releases the GIL inside its kernels, so the two overlap.
-    threading.Thread(target=importlib.import_module, args=("matplotlib.pyplot",), daemon=True).start()
+    warm_up = threading.Thread(target=importlib.import_module, args=("matplotlib.pyplot",), daemon=True)
+    warm_up.start()
     learner.checkpoint_path = folder / "checkpoint"
     learner.callbacks.append(Checkpoint(folder / "checkpoint"))
     started = time.perf_counter()
@@ -252,9 +253,12 @@ def _train_and_record(learner, config: RunConfig, folder: Path, problem) -> Path
             learner.fit(remaining)
     except TrainingDiverged as e:
         status = "diverged"
-        console.print(f"[red]{e}[/red]")
+        import sys
+
+        sys.stderr.write(f"deepstart: {e}\n")
     seconds = time.perf_counter() - started
     learner.history.to_csv(folder / "history.csv")
+    warm_up.join()  # plotting while pyplot is half imported would fail
     learner.history.plot(folder / "curves.png",
                          title=f"{problem.name} — {config.model}")
     data = learner.data

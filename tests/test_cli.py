@@ -259,3 +259,13 @@ def test_resume_from_a_folder_that_is_not_a_run(tmp_path):
                           "is not a run folder")
     assert_one_line_error(deepstart("run", "--resume", str(tmp_path / "missing")),
                           "is not a run folder")
+
+
+def test_divergence_is_named_recorded_and_exits_1(tmp_path):
+    result = deepstart("run", "iris", "--lr", "1e6", "--optimizer", "sgd", "--epochs", "5",
+                       "--out", "out")
+    assert result.returncode == 1
+    assert "training diverged in epoch 1: the loss became nan; lower the learning rate" in result.stderr
+    assert "Traceback" not in result.stderr
+    folder = next((tmp_path / "out").iterdir())
+    assert json.loads((folder / "metrics.json").read_text())["status"] == "diverged"

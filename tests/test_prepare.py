@@ -93,3 +93,22 @@ def test_prepare_arrays_regression_targets_round_trip(values):
 def test_bad_arrays(x, y, message):
     with pytest.raises(DeepstartError, match=message):
         prepare_arrays(x, y)
+
+
+@settings(max_examples=60, deadline=None)
+@given(counts=st.lists(st.integers(2, 40), min_size=2, max_size=6), frac=st.floats(0.1, 0.5),
+       seed=st.integers(0, 2**31))
+def test_stratified_split_keeps_class_shares(counts, frac, seed):
+    from deepstart.problems.splits import split_indices
+
+    y = np.repeat(np.arange(len(counts)), counts)
+    n_test = max(1, int(len(y) * frac))
+    train, test = split_indices(y, n_test, seed)
+    assert len(test) == n_test and len(train) + len(test) == len(y)
+    assert not set(train) & set(test)
+    for c, count in enumerate(counts):
+        in_test = int((y[test] == c).sum())
+        assert abs(in_test - count * n_test / len(y)) < 1.5 + 1e-9 or in_test == count - 1
+        assert (y[train] == c).any()  # every class keeps a training row
+    again = split_indices(y, n_test, seed)
+    assert np.array_equal(again[1], test)
