@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 
@@ -50,12 +51,18 @@ class EarlyStopping:
 
 
 class Checkpoint:
-    """Save the whole training state after every `every` epochs to `path` (.safetensors + .json),
-    so a crash or Ctrl-C loses at most that many epochs and `--resume` continues exactly."""
+    """Save the whole training state to `path` (.safetensors + .json) after every `every` epochs,
+    but not sooner than `min_seconds` after the last save, so a crash loses at most that much
+    work and `--resume` continues exactly. (Ctrl-C needs no checkpoint: the Learner saves its
+    last completed epoch itself.) `min_seconds` keeps tiny problems, with thousands of
+    millisecond epochs, from spending their time writing files."""
 
-    def __init__(self, path: str | Path, every: int = 1):
-        self.path, self.every = Path(path), every
+    def __init__(self, path: str | Path, every: int = 1, min_seconds: float = 0.0):
+        self.path, self.every, self.min_seconds = Path(path), every, min_seconds
+        self._last = -math.inf
 
     def on_epoch_end(self, learner, row: dict) -> None:
-        if row["epoch"] % self.every == 0:
+        now = time.monotonic()
+        if row["epoch"] % self.every == 0 and now - self._last >= self.min_seconds:
             learner.save_checkpoint(self.path)
+            self._last = now

@@ -244,7 +244,7 @@ def _train_and_record(learner, config: RunConfig, folder: Path, problem) -> Path
     warm_up = threading.Thread(target=importlib.import_module, args=("matplotlib.pyplot",), daemon=True)
     warm_up.start()
     learner.checkpoint_path = folder / "checkpoint"
-    learner.callbacks.append(Checkpoint(folder / "checkpoint"))
+    learner.callbacks.append(Checkpoint(folder / "checkpoint", min_seconds=10))
     started = time.perf_counter()
     remaining = config.epochs - learner.epoch
     status = "finished"
