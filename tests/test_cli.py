@@ -249,7 +249,8 @@ def test_truncated_idx_file_is_named(tmp_path, home):
             "from deepstart.cli import main\n"
             f"sys.exit(main(['run', 'fashion-mnist', '--no-download', '--data-dir', {str(data_dir)!r}, '--out', 'out']))\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert_one_line_error(result, str(data_dir / "t10k-labels-idx1-ubyte.gz"), "not a good copy")
+    assert_one_line_error(result, str(data_dir / "t10k-labels-idx1-ubyte.gz"), "not a good copy",
+                          "it is truncated: its header declares shape (10000,)", "replace it")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 

@@ -40,31 +40,41 @@ def read_idx(path: str | Path) -> np.ndarray:
     data, compressed = _read_bytes(path)
     where = f"{path} (decompressed)" if compressed else str(path)
 
+    problem = idx_problem(data)
+    if problem:
+        raise DataError(f"{where} {problem}; {_ADVICE}.")
+    code, ndim = data[2], data[3]
+    header = 4 + 4 * ndim
+    shape = tuple(int(n) for n in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    dtype = _DTYPES[code]
+    values = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+    # astype copies: the result is writable and native-endian, which torch.from_numpy needs.
+    return values.astype(dtype.newbyteorder("="))
+
+
+def idx_problem(data: bytes) -> str | None:
+    """What is wrong with these (decompressed) bytes as an IDX file, or None if nothing is.
+    The phrase follows the file's name: "<file> is truncated: ..."."""
     if len(data) < 4 or data[:2] != b"\0\0":
-        raise DataError(f"{where} is not an IDX file: it should start with two zero bytes, a type code and "
-                        f"a dimension count, but starts with {data[:4].hex() or 'nothing'}; {_ADVICE}.")
+        return ("is not an IDX file: it should start with two zero bytes, a type code and a "
+                f"dimension count, but starts with {data[:4].hex() or 'nothing'}")
     code, ndim = data[2], data[3]
     if code not in _DTYPES:
         known = ", ".join(f"0x{c:02X}" for c in _DTYPES)
-        raise DataError(f"{where} has IDX type code 0x{code:02X}, which is not one of {known}; {_ADVICE}.")
+        return f"has IDX type code 0x{code:02X}, which is not one of {known}"
     if ndim == 0:
-        raise DataError(f"{where} declares 0 dimensions, which no IDX array has; {_ADVICE}.")
-
+        return "declares 0 dimensions, which no IDX array has"
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise DataError(f"{where} is truncated: its header needs {header} bytes but the file has "
-                        f"{len(data)}; {_ADVICE}.")
+        return f"is truncated: its header needs {header} bytes but the file has {len(data)}"
     shape = tuple(int(n) for n in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     dtype = _DTYPES[code]
     expected = header + math.prod(shape) * dtype.itemsize  # Python ints: no overflow on a junk header
     if len(data) != expected:
         problem = "is truncated" if len(data) < expected else "has trailing bytes"
-        raise DataError(f"{where} {problem}: its header declares shape {shape} of {dtype.name}, which makes "
-                        f"{expected} bytes, but it has {len(data)}; {_ADVICE}.")
-
-    values = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
-    # astype copies: the result is writable and native-endian, which torch.from_numpy needs.
-    return values.astype(dtype.newbyteorder("="))
+        return (f"{problem}: its header declares shape {shape} of {dtype.name}, which makes "
+                f"{expected} bytes, but it has {len(data)}")
+    return None
 
 
 def write_idx(path: str | Path, array: np.ndarray) -> None:

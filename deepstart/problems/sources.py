@@ -126,7 +126,22 @@ def _mismatch(path: Path, file: RemoteFile, md5: str | None = None) -> str | Non
     if raw == file.raw_md5:  # re-compressed, same content
         return None
     got = f"{md5} ({raw} decompressed)" if raw else f"{md5} (and it is not a valid gzip file)"
-    return f"its md5 is {got}, expected {file.md5} ({file.raw_md5} decompressed)"
+    found = f"its md5 is {got}, expected {file.md5} ({file.raw_md5} decompressed)"
+    why = _idx_diagnosis(path)
+    return f"it {why} ({found})" if why else found  # "it is truncated: ... (its md5 is ...)"
+
+
+def _idx_diagnosis(path: Path) -> str | None:
+    """For an IDX file with a wrong checksum, what a reader would notice ("is truncated: ...")."""
+    if "idx" not in path.name:
+        return None
+    from deepstart.problems.idx import _read_bytes, idx_problem
+
+    try:
+        data, _ = _read_bytes(path)
+    except DataError:
+        return "is a corrupt or truncated gzip file"
+    return idx_problem(data)
 
 
 def _md5(path: Path) -> str:
