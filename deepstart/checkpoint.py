@@ -39,8 +39,9 @@ def save_state(state: dict, path: Path) -> Path:
     tensor_file, json_file = _paths(path)
     with atomic_path(tensor_file) as tmp:
         save_file(tensors, str(tmp))
+    extra = {k: state.get(k) for k in ("scheduler", "planned_epochs", "scaler", "world_size")}
     write_json(json_file, {"format": FORMAT, "epoch": state["epoch"], "history": state["history"],
-                           "opt_groups": state["opt_groups"], "opt_values": opt_values})
+                           "opt_groups": state["opt_groups"], "opt_values": opt_values, **extra})
     return json_file
 
 
@@ -63,4 +64,5 @@ def load_state(path: Path) -> dict:
             opt_state.setdefault(int(pid), {})[name] = value
     return {"model": model, "opt_state": opt_state, "opt_groups": meta["opt_groups"],
             "rng_torch": tensors["rng.torch"], "rng_perm": tensors["rng.perm"],
-            "epoch": meta["epoch"], "history": meta["history"]}
+            "epoch": meta["epoch"], "history": meta["history"],
+            **{k: meta.get(k) for k in ("scheduler", "planned_epochs", "scaler", "world_size")}}

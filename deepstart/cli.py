@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -63,6 +66,37 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
+def _nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0; received {text!r}")
+    return value
+
+
+def _training_options(p: argparse.ArgumentParser) -> None:
+    """What `run` and `lr-find` share: the problem, the model, the optimizer, the hardware."""
+    p.add_argument("problem", nargs="?", default=None, help="problem name (default: digits)")
+    p.add_argument("--model", help="model family: perceptron, linear, logistic, mlp")
+    p.add_argument("--hidden", type=_sizes, help="MLP hidden layer sizes, e.g. 256,256")
+    p.add_argument("--activation", help="activation: identity, step, sigmoid, tanh, relu")
+    p.add_argument("--dropout", type=_fraction, help="dropout rate after each hidden layer")
+    p.add_argument("--batch-size", type=_positive_int)
+    p.add_argument("--optimizer", help="sgd, momentum, nesterov, adam, adamw, rmsprop")
+    p.add_argument("--weight-decay", type=_nonnegative_float, help="L2 penalty (decoupled for adamw)")
+    p.add_argument("--val-split", type=_fraction, help="fraction of training rows for validation")
+    p.add_argument("--scale", choices=("unit", "standard"),
+                   help="inputs: unit = divide by the pixel maximum, standard = per-feature z-score")
+    p.add_argument("--lookback", type=_positive_int, help="series: values per input window")
+    p.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
+    p.add_argument("--precision", help="fp32 (default), bf16 (CPU or GPU), fp16 (GPU)")
+    p.add_argument("--seed", type=int, help="random seed (default 0): same seed, same result on CPU")
+    p.add_argument("--data-dir", type=Path, help="a folder holding the problem's data files")
+    p.add_argument("--no-download", action="store_true", help="never download data")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="deepstart", description=(
         "Learn and do deep learning top-down: fit a real model on a real problem in one command, "
@@ -75,26 +109,33 @@ def build_parser() -> argparse.ArgumentParser:
                          "print its test score beside the published references, and write "
                          "runs/<date>-<problem>-<model>-<n>/. Unset options come from the "
                          "problem's recipe (see `deepstart problems NAME`).")
-    run.add_argument("problem", nargs="?", default=None, help="problem name (default: digits)")
-    run.add_argument("--model", help="model family: perceptron, linear, logistic, mlp")
-    run.add_argument("--hidden", type=_sizes, help="MLP hidden layer sizes, e.g. 256,256")
-    run.add_argument("--activation", help="activation: identity, step, sigmoid, tanh, relu")
-    run.add_argument("--dropout", type=_fraction, help="dropout rate after each hidden layer")
+    _training_options(run)
     run.add_argument("--epochs", type=_positive_int)
-    run.add_argument("--batch-size", type=_positive_int)
-    run.add_argument("--lr", type=_positive_float, help="learning rate")
-    run.add_argument("--optimizer", help="sgd, momentum, adam, adamw")
-    run.add_argument("--val-split", type=_fraction, help="fraction of training rows for validation")
-    run.add_argument("--scale", choices=("unit", "standard"),
-                     help="inputs: unit = divide by the pixel maximum, standard = per-feature z-score")
-    run.add_argument("--lookback", type=_positive_int, help="series: values per input window")
-    run.add_argument("--seed", type=int, help="random seed (default 0): same seed, same result on CPU")
+    run.add_argument("--lr", type=_positive_float, help="learning rate (the peak, with a schedule)")
+    run.add_argument("--schedule", help="constant, step, cosine, onecycle")
+    run.add_argument("--warmup", type=_nonnegative_float, metavar="EPOCHS",
+                     help="linear warm-up epochs before a constant, step or cosine schedule")
+    run.add_argument("--clip-grad", type=_positive_float, metavar="NORM",
+                     help="clip the gradients' global norm")
+    run.add_argument("--label-smoothing", type=_fraction, help="for classes: e.g. 0.1")
+    run.add_argument("--compile", action="store_true",
+                     help="torch.compile the model (compile time is reported separately)")
+    run.add_argument("--nproc", type=_positive_int,
+                     help="train on N processes with DistributedDataParallel (launches torchrun)")
     run.add_argument("--out", type=Path, default=Path("runs"), help="folder for run folders (runs/)")
-    run.add_argument("--data-dir", type=Path, help="a folder holding the problem's data files")
-    run.add_argument("--no-download", action="store_true", help="never download data")
     run.add_argument("--resume", type=Path, metavar="RUN",
                      help="continue an interrupted run folder from its checkpoint")
     run.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+
+    lr_find = sub.add_parser("lr-find", help="sweep the learning rate and suggest one",
+                             description="The learning-rate range test: train a few batches with "
+                             "the learning rate growing from --start-lr to --end-lr, plot the "
+                             "loss against it, and suggest the rate at the loss minimum / 10.")
+    _training_options(lr_find)
+    lr_find.add_argument("--start-lr", type=_positive_float, default=1e-7)
+    lr_find.add_argument("--end-lr", type=_positive_float, default=10.0)
+    lr_find.add_argument("--steps", type=_positive_int, default=100)
+    lr_find.add_argument("--out", type=Path, default=Path("runs"), help="folder for the plot (runs/)")
 
     problems = sub.add_parser("problems", help="list the built-in problems and their references",
                               description="List built-in problems: task, size, data source, "
@@ -117,23 +158,54 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from deepstart.errors import DeepstartError
 
+    # In a torchrun launch every process would say the same thing: let rank 0 speak.
+    speaks = os.environ.get("RANK", "0") == "0"
     try:
-        return {"run": _cmd_run, "problems": _cmd_problems}[args.command](args)
+        return {"run": _cmd_run, "lr-find": _cmd_lr_find, "problems": _cmd_problems}[args.command](args)
     except DeepstartError as e:
-        sys.stderr.write(f"deepstart: error: {e}\n")
+        if speaks:
+            sys.stderr.write(f"deepstart: error: {e}\n")
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:  # outside training (loading data, writing): nothing to resume
-        sys.stderr.write("deepstart: interrupted\n")
+        if speaks:
+            sys.stderr.write("deepstart: interrupted\n")
         return EXIT_INTERRUPTED
 
 
+def _config(args, **fixed):
+    """The problem's recipe with the options given on the command line on top."""
+    from deepstart.run import RunConfig
+
+    options = {k: v for k, v in (("hidden", args.hidden), ("activation", args.activation),
+                                 ("dropout", args.dropout)) if v is not None}
+    given = {name: getattr(args, name, None) for name in (
+        "model", "epochs", "batch_size", "lr", "optimizer", "val_split", "lookback", "scale",
+        "seed", "weight_decay", "schedule", "clip_grad", "label_smoothing", "device", "precision")}
+    given["warmup_epochs"] = getattr(args, "warmup", None)
+    given["compile"] = getattr(args, "compile", None) or None
+    config = RunConfig.for_problem(args.problem or "digits", model_options=options or None,
+                                   **given, **fixed)
+    config.command = shlex.join(["deepstart", *args.argv])
+    return config
+
+
 def _cmd_run(args) -> int:
+    from deepstart import distributed
     from deepstart.console import console
     from deepstart.learner import TrainingInterrupted
-    import shlex
+    from deepstart.run import resume, run
 
-    from deepstart.run import RunConfig, resume, run
+    if args.nproc and args.nproc > 1 and not distributed.launched_by_torchrun():
+        # Start the same command in N processes under torchrun, which sets up the rendezvous.
+        distributed.check_nproc(args.nproc, args.device or "auto")
+        return subprocess.call(distributed.torchrun_command(args.nproc, args.argv))
+    if distributed.launched_by_torchrun():
+        if args.nproc and args.nproc != int(os.environ["WORLD_SIZE"]):
+            from deepstart.errors import DeepstartError
 
+            raise DeepstartError(f"--nproc {args.nproc} disagrees with torchrun's "
+                                 f"{os.environ['WORLD_SIZE']} processes; drop --nproc under torchrun.")
+        distributed.init_from_env(args.device or "auto")
     verbose = 0 if args.quiet else 1
     try:
         if args.resume is not None:
@@ -145,25 +217,43 @@ def _cmd_run(args) -> int:
             folder = resume(args.resume, epochs=args.epochs, data_dir=args.data_dir,
                             download=not args.no_download, verbose=verbose)
         else:
-            options = {k: v for k, v in (("hidden", args.hidden), ("activation", args.activation),
-                                         ("dropout", args.dropout)) if v is not None}
-            config = RunConfig.for_problem(
-                args.problem or "digits", model=args.model, epochs=args.epochs,
-                batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                val_split=args.val_split, lookback=args.lookback, scale=args.scale, seed=args.seed,
-                model_options=options or None)
-            config.command = shlex.join(["deepstart", *args.argv])
-            folder = run(config, out=args.out, data_dir=args.data_dir,
+            folder = run(_config(args), out=args.out, data_dir=args.data_dir,
                          download=not args.no_download, verbose=verbose)
     except TrainingInterrupted as e:
-        where = f"; saved the state after epoch {e.epoch} to {e.checkpoint.parent}" if e.checkpoint else ""
-        console.print(f"\ninterrupted{where}.")
-        if e.checkpoint is not None:
+        if e.checkpoint is not None:  # rank 0 of a multi-process run, or a single process
+            console.print(f"\ninterrupted; saved the state after epoch {e.epoch} to "
+                          f"{e.checkpoint.parent}.")
             console.print(f"resume with: deepstart run --resume {e.checkpoint.parent}")
         return EXIT_INTERRUPTED
+    finally:
+        distributed.shutdown()
+    if folder is None:  # not rank 0: it trained, rank 0 writes and reports
+        return 0
     from deepstart.present import print_result
 
     return 0 if print_result(folder) == "finished" else EXIT_RUN_FAILED
+
+
+def _cmd_lr_find(args) -> int:
+    from deepstart.console import console
+    from deepstart.run import _learner, check_writable
+
+    config = _config(args)
+    config.validate()
+    check_writable(args.out)
+    learner = _learner(config, 0, args.data_dir, not args.no_download)
+    result = learner.find_lr(start_lr=args.start_lr, end_lr=args.end_lr, steps=args.steps)
+    path = result.plot(args.out / f"lr-find-{config.problem}-{config.model}.png",
+                       title=f"learning-rate range test: {config.problem}, {config.model}, "
+                             f"{config.optimizer}, batch {config.batch_size}")
+    console.print(f"suggested learning rate: [bold]{result.suggestion:.2g}[/bold] "
+                  f"({result.rule}: the minimum is at {result.lr_at_minimum:.2g}); "
+                  f"steepest descent at {result.steepest:.2g}", soft_wrap=True)
+    console.print(f"swept {len(result.lrs)} batches from {result.lrs[0]:.2g} to {result.lrs[-1]:.2g}; "
+                  f"plot: {path}")
+    console.print(f"try: deepstart run {config.problem} --model {config.model} --lr {result.suggestion:.2g}",
+                  soft_wrap=True)
+    return 0
 
 
 def _cmd_problems(args) -> int:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
+from functools import partial
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from deepstart.history import History
 from deepstart.prepare import Prepared, prepare, prepare_arrays
 from deepstart.problems import Problem, get_problem
 
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 LOSSES = ("cross_entropy", "bce", "mse", "sse")
 DEFAULT_LOSS = {"multiclass": "cross_entropy", "binary": "bce", "regression": "mse", "forecast": "mse"}
 EVAL_BATCH = 4096  # rows per forward pass when evaluating: big enough to amortise, small in memory
@@ -61,8 +63,10 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0) -> t
     cls, kwargs = {
         "sgd": (torch.optim.SGD, {}),
         "momentum": (torch.optim.SGD, {"momentum": 0.9}),
+        "nesterov": (torch.optim.SGD, {"momentum": 0.9, "nesterov": True}),
         "adam": (torch.optim.Adam, {}),
         "adamw": (torch.optim.AdamW, {}),
+        "rmsprop": (torch.optim.RMSprop, {}),
     }[name]
     try:
         return cls(params, lr=lr, weight_decay=weight_decay, fused=True, **kwargs)
@@ -70,13 +74,16 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0) -> t
         return cls(params, lr=lr, weight_decay=weight_decay, foreach=True, **kwargs)
 
 
-def _loss_fn(name):
+def _loss_fn(name, label_smoothing: float = 0.0):
     if callable(name):
         return name
     if name not in LOSSES:
         raise unknown_name("loss", name, LOSSES)
+    if label_smoothing and name != "cross_entropy":
+        raise DeepstartError(f"label smoothing applies to the cross-entropy of several classes, "
+                             f"not to the '{name}' loss; drop label_smoothing.")
     return {
-        "cross_entropy": F.cross_entropy,
+        "cross_entropy": partial(F.cross_entropy, label_smoothing=label_smoothing),
         "bce": F.binary_cross_entropy_with_logits,
         "mse": F.mse_loss,
         # sum of squared errors over the batch, as the articles' perceptron minimises
@@ -97,21 +104,34 @@ class Learner:
 
     def __init__(self, model: nn.Module | str, data, *, optimizer: str = "adam", lr: float = 1e-3,
                  batch_size: int = 64, loss=None, val_split: float = 0.1, weight_decay: float = 0.0,
-                 seed: int = 0, callbacks: Sequence = (), device: str = "cpu", verbose: int = 1,
-                 model_options: dict | None = None, lookback: int | None = None):
+                 schedule: str = "constant", warmup_epochs: float = 0.0, clip_grad: float | None = None,
+                 label_smoothing: float = 0.0, seed: int = 0, callbacks: Sequence = (),
+                 device: str = "cpu", precision: str = "fp32", channels_last: bool | str = "auto",
+                 compile: bool = False, verbose: int = 1, model_options: dict | None = None,
+                 lookback: int | None = None):
+        from deepstart import devices, distributed
+        from deepstart.schedules import check_schedule
+
         check_positive("lr", lr)
         check_positive("batch_size", batch_size, int)
         if not isinstance(seed, int) or seed < 0:
             raise DeepstartError(f"seed must be a non-negative integer; received seed={seed!r}.")
+        if weight_decay < 0 or not 0 <= label_smoothing < 1 or (clip_grad is not None and clip_grad <= 0):
+            raise DeepstartError("weight_decay must be >= 0, label_smoothing in [0, 1) and clip_grad "
+                                 f"> 0; received {weight_decay}, {label_smoothing}, {clip_grad}.")
+        check_schedule(schedule)
         self.optimizer_name, self.lr, self.batch_size = optimizer, lr, int(batch_size)
         self.weight_decay, self.seed, self.verbose = weight_decay, seed, verbose
+        self.schedule, self.warmup_epochs, self.clip_grad = schedule, warmup_epochs, clip_grad
         self.callbacks = list(callbacks)
-        self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available()
-                                   else "cpu" if device == "auto" else device)
+        self.device = devices.resolve_device(device)
+        devices.check_precision(precision, self.device)
+        self.precision = precision
+        self.rank, self.world_size = distributed.rank(), distributed.world_size()
         self.problem: Problem | None = None
         self.data = self._prepare(data, val_split, seed, lookback)
         self.loss_name = loss if loss is not None else DEFAULT_LOSS[self.data.task]
-        self.loss_fn = _loss_fn(self.loss_name)
+        self.loss_fn = _loss_fn(self.loss_name, label_smoothing)
         # Logits go through 0 at p = 0.5; a squared-error output is a value to compare with 0.5.
         self.threshold = 0.0 if self.loss_name == "bce" else 0.5
 
@@ -124,8 +144,29 @@ class Learner:
         if not isinstance(model, nn.Module):
             raise DeepstartError(f"model must be a torch.nn.Module or a zoo name; received "
                                  f"{type(model).__name__}.")
+        if self.world_size > 1:
+            torch.manual_seed(seed + self.rank)  # same weights everywhere, own dropout per rank
+        self.channels_last = devices.want_channels_last(channels_last, model, self.device)
         self.model = model.to(self.device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.opt = make_optimizer(optimizer, self.model.parameters(), lr, weight_decay)
+        self.scaler = devices.grad_scaler(precision, self.device)
+        # What trains: the model, wrapped for gradient averaging across processes, and compiled if
+        # asked. Evaluation and saving use self.model itself.
+        self._train_model = self.model
+        if self.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self._train_model = DistributedDataParallel(self.model, device_ids=ids)
+        self.compile = compile
+        self.compile_seconds: float | None = None
+        if compile:
+            self._train_model = torch.compile(self._train_model)
+        self.scheduler = None
+        self._scheduler_state: dict | None = None
+        self.planned_epochs: int | None = None  # the schedule's length, set by the first fit
         self.generator = torch.Generator().manual_seed(seed)  # the epochs' permutations
         self.metric = "accuracy" if self.data.is_classifier else "rmse"
         self.history = History(metric=self.metric)
@@ -170,16 +211,79 @@ class Learner:
         scale = self.data.scaling.get("y", {"scale": 1.0})["scale"]
         return math.sqrt(total / n) * scale  # RMSE in the target's units
 
+    def _shard(self, perm: torch.Tensor) -> torch.Tensor:
+        """This process's part of an epoch's permutation: every world_size-th index from its rank,
+        cut to the same length on every rank (DDP needs equal step counts; the few rows left over
+        change with the permutation each epoch)."""
+        if self.world_size == 1:
+            return perm
+        usable = len(perm) // self.world_size * self.world_size
+        return perm[self.rank:usable:self.world_size]
+
+    def _make_scheduler(self, steps_per_epoch: int, epochs: int) -> None:
+        from deepstart.schedules import make_schedule
+
+        if self.scheduler is not None:
+            if self.epoch + epochs > self.planned_epochs:
+                raise DeepstartError(
+                    f"the '{self.schedule}' schedule was planned over {self.planned_epochs} epochs "
+                    f"and {self.epoch} are done; it has no steps for {epochs} more. Give the whole "
+                    "length in one fit(epochs) call, or use schedule='constant'.")
+            return
+        self.planned_epochs = self.planned_epochs or self.epoch + epochs
+        self.scheduler = make_schedule(
+            self.schedule, self.opt, total_steps=self.planned_epochs * steps_per_epoch,
+            steps_per_epoch=steps_per_epoch, warmup_epochs=self.warmup_epochs)
+        if self.scheduler is not None and self._scheduler_state is not None:
+            self.scheduler.load_state_dict(self._scheduler_state)
+
+    def _train_step(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward, backward, optimizer step; returns the (detached) outputs and loss."""
+        with self._autocast():
+            out = self._train_model(xb)
+            loss = self.loss_fn(out, yb)
+        self.opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            if self.clip_grad:
+                self.scaler.unscale_(self.opt)
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad, foreach=True)
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            loss.backward()
+            if self.clip_grad:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad, foreach=True)
+            self.opt.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return out.detach(), loss.detach()
+
+    def _autocast(self):
+        from deepstart.devices import autocast
+
+        return autocast(self.precision, self.device) if self.precision != "fp32" else nullcontext()
+
+    def _batches(self, perm: torch.Tensor):
+        x, y = self._tensors["x_train"], self._tensors["y_train"]
+        for start in range(0, len(perm), self.batch_size):
+            idx = perm[start:start + self.batch_size]
+            xb = x.index_select(0, idx)
+            if self.channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            yield xb, y.index_select(0, idx)
+
     def fit(self, epochs: int) -> History:
         """Train `epochs` more epochs (fewer if a callback stops it). Ctrl-C restores the state
         after the last completed epoch, saves it to `checkpoint_path` if set, and raises
         TrainingInterrupted."""
         check_positive("epochs", epochs, int)
-        x, y = self._tensors["x_train"], self._tensors["y_train"]
-        n, bs = len(x), self.batch_size
-        if n == 0:
+        n = len(self._tensors["x_train"])
+        if n < self.world_size:
             raise DeepstartError("there are no training rows; lower the validation split.")
-        steps = math.ceil(n / bs)
+        per_rank = n // self.world_size if self.world_size > 1 else n
+        steps = math.ceil(per_rank / self.batch_size)
+        self._make_scheduler(steps, int(epochs))
         self.stop_training = False
         last = self.epoch + int(epochs)
         self._call("on_fit_start")
@@ -189,26 +293,29 @@ class Learner:
                 while self.epoch < last and not self.stop_training:
                     started = time.perf_counter()
                     task = progress.add_task(f"epoch {self.epoch + 1}/{last}", total=steps)
-                    self.model.train()
+                    self._train_model.train()
                     loss_sum = torch.zeros((), device=self.device)
                     score_sum = torch.zeros((), device=self.device)
-                    perm = torch.randperm(n, generator=self.generator).to(self.device)
+                    perm = self._shard(torch.randperm(n, generator=self.generator)).to(self.device)
                     every = max(1, steps // 50)  # a bar refresh costs more than a step on tiny models
-                    for step, start in enumerate(range(0, n, bs), 1):
-                        idx = perm[start:start + bs]
-                        xb, yb = x.index_select(0, idx), y.index_select(0, idx)
-                        out = self.model(xb)
-                        loss = self.loss_fn(out, yb)
-                        self.opt.zero_grad(set_to_none=True)
-                        loss.backward()
-                        self.opt.step()
+                    for step, (xb, yb) in enumerate(self._batches(perm), 1):
+                        if self.compile and self.compile_seconds is None:
+                            first = time.perf_counter()
+                            out, loss = self._train_step(xb, yb)
+                            self.compile_seconds = time.perf_counter() - first  # mostly compiling
+                        else:
+                            out, loss = self._train_step(xb, yb)
                         with torch.no_grad():
-                            loss_sum += loss.detach() * len(idx)
-                            score_sum += self._batch_score(out.detach(), yb)
+                            loss_sum += loss.float() * len(yb)
+                            score_sum += self._batch_score(out.float(), yb)
                         if step % every == 0:
                             progress.update(task, completed=step)
                     progress.remove_task(task)
-                    self._end_epoch(float(loss_sum) / n, float(score_sum), n, started)
+                    from deepstart.distributed import all_sum
+
+                    total_loss, total_score, count = all_sum(
+                        [float(loss_sum), float(score_sum), float(len(perm))], self.device)
+                    self._end_epoch(total_loss / count, total_score, int(count), started)
         except KeyboardInterrupt:
             self.load_state(self._snapshot)
             if self.checkpoint_path is not None:
@@ -216,6 +323,13 @@ class Learner:
             raise TrainingInterrupted(self.epoch, self.checkpoint_path) from None
         self._call("on_fit_end")
         return self.history
+
+    def find_lr(self, start_lr: float = 1e-7, end_lr: float = 10.0, steps: int = 100):
+        """Sweep the learning rate and suggest one; the learner is left as it was.
+        See deepstart.lr_finder for the rule."""
+        from deepstart.lr_finder import find_lr
+
+        return find_lr(self, start_lr=start_lr, end_lr=end_lr, steps=steps)
 
     def _end_epoch(self, loss: float, score: float, n: int, started: float) -> None:
         self.epoch += 1
@@ -239,13 +353,30 @@ class Learner:
     @torch.inference_mode()
     def _outputs(self, x: torch.Tensor) -> torch.Tensor:
         self.model.eval()
-        return torch.cat([self.model(x[i:i + EVAL_BATCH]) for i in range(0, len(x), EVAL_BATCH)])
+        outs = []
+        for i in range(0, len(x), EVAL_BATCH):
+            xb = x[i:i + EVAL_BATCH]
+            if self.channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with self._autocast():
+                outs.append(self.model(xb).float())
+        return torch.cat(outs) if outs else torch.zeros(0)
 
     def _evaluate_tensors(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        """Loss and metric over all rows; with several processes each scores its share of the rows
+        and the sums are added up, so the result equals one process scoring them all."""
+        n = len(x)
+        if self.world_size > 1:
+            x, y = x[self.rank::self.world_size], y[self.rank::self.world_size]
         out = self._outputs(x)
-        loss = float(self.loss_fn(out, y)) if len(x) else math.nan
-        score = float(self._batch_score(out, y))
-        return {"loss": loss, self.metric: self._finish_score(score, len(x))}
+        from deepstart.distributed import all_sum
+
+        summed = self.loss_name == "sse"  # a sum over rows; every other loss is a mean over rows
+        loss = float(self.loss_fn(out, y)) if len(x) else 0.0
+        score = float(self._batch_score(out, y)) if len(x) else 0.0
+        loss_total, score = all_sum([loss if summed else loss * len(x), score], self.device)
+        loss = loss_total if summed else loss_total / n
+        return {"loss": loss, self.metric: self._finish_score(score, n)}
 
     def evaluate(self, split: str = "test") -> dict[str, float]:
         """Loss and metric on 'train', 'val' or 'test' (accuracy, or RMSE in the target's units)."""
@@ -297,9 +428,19 @@ class Learner:
             "rng_perm": self.generator.get_state(),
             "epoch": self.epoch,
             "history": [dict(r) for r in self.history.rows],
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "planned_epochs": self.planned_epochs,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "world_size": self.world_size,
         }
 
     def load_state(self, state: dict) -> None:
+        saved_world = state.get("world_size", 1)
+        if saved_world != self.world_size:
+            raise DeepstartError(
+                f"this state was saved by a run on {saved_world} process(es) and this one has "
+                f"{self.world_size}; each process's share of the data depends on the count, so "
+                f"resume with --nproc {saved_world}.")
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict({"state": {pid: dict(s) for pid, s in state["opt_state"].items()},
                                   "param_groups": [dict(g) for g in state["opt_groups"]]})
@@ -307,12 +448,21 @@ class Learner:
         self.generator.set_state(state["rng_perm"])
         self.epoch = state["epoch"]
         self.history.rows = [dict(r) for r in state["history"]]
+        self.planned_epochs = state.get("planned_epochs")
+        self._scheduler_state = state.get("scheduler")
+        if self.scheduler is not None and self._scheduler_state is not None:
+            self.scheduler.load_state_dict(self._scheduler_state)
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         self._snapshot = state
 
-    def save_checkpoint(self, path: str | Path) -> Path:
-        """The training state as `<path>.safetensors` (tensors) + `<path>.json` (the rest)."""
+    def save_checkpoint(self, path: str | Path) -> Path | None:
+        """The training state as `<path>.safetensors` (tensors) + `<path>.json` (the rest);
+        with several processes only rank 0 writes (the state is the same on every rank)."""
         from deepstart.checkpoint import save_state
 
+        if self.rank != 0:
+            return None
         return save_state(self.state(), Path(path))
 
     def resume(self, path: str | Path) -> None:
@@ -328,10 +478,10 @@ class Learner:
 
         return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console, transient=True,
-                        disable=self.verbose != 1 or not console.is_terminal)
+                        disable=self.verbose != 1 or not console.is_terminal or self.rank != 0)
 
     def _log(self, row: dict) -> None:
-        if self.verbose <= 0:
+        if self.verbose <= 0 or self.rank != 0:
             return
         from deepstart.console import console
 

@@ -44,6 +44,15 @@ class RunConfig:
     val_split: float = 0.1
     lookback: int | None = None
     scale: str | None = None  # "unit" or "standard"; None: the problem's kind decides
+    weight_decay: float = 0.0
+    schedule: str = "constant"  # constant, step, cosine, onecycle
+    warmup_epochs: float = 0.0
+    clip_grad: float | None = None
+    label_smoothing: float = 0.0
+    device: str = "auto"
+    precision: str = "fp32"
+    compile: bool = False
+    nproc: int = 1  # processes (torchrun world size) the run trains on
     seed: int = 0
     command: str = ""
 
@@ -82,6 +91,12 @@ class RunConfig:
         check_positive("lr", self.lr)
         if not 0 <= self.val_split < 1:
             raise DeepstartError(f"val_split must be in [0, 1); received val_split={self.val_split}.")
+        from deepstart.devices import PRECISIONS
+        from deepstart.schedules import check_schedule
+
+        check_schedule(self.schedule)
+        if self.precision not in PRECISIONS:
+            raise unknown_name("precision", self.precision, PRECISIONS)
 
 
 def environment() -> dict:
@@ -190,22 +205,34 @@ def _learner(config: RunConfig, verbose: int, data_dir: Path | None, download: b
                    scale=config.scale)
     learner = Learner(config.model, data, optimizer=config.optimizer, lr=config.lr,
                       batch_size=config.batch_size, seed=config.seed,
+                      weight_decay=config.weight_decay, schedule=config.schedule,
+                      warmup_epochs=config.warmup_epochs, clip_grad=config.clip_grad,
+                      label_smoothing=config.label_smoothing, device=config.device,
+                      precision=config.precision, compile=config.compile,
                       model_options=config.model_options, verbose=verbose)
     learner.problem = problem
     return learner
 
 
 def run(config: RunConfig, out: str | Path = "runs", data_dir: Path | None = None,
-        download: bool = True, verbose: int = 1) -> Path:
-    """Validate, load the data, train, write the run folder; returns the folder."""
+        download: bool = True, verbose: int = 1) -> Path | None:
+    """Validate, load the data, train, write the run folder; returns the folder (None on the
+    ranks other than 0 of a multi-process run: only rank 0 writes)."""
+    from deepstart import distributed
+
+    config.nproc = distributed.world_size()
     config.validate()
     out = Path(out)
-    check_writable(out)
+    main = distributed.is_main()
+    if main:
+        check_writable(out)
     learner = _learner(config, verbose, data_dir, download)  # fails before a folder exists
     problem = learner.problem
-    folder = claim_run_dir(out, problem.name, config.model)
-    write_json(folder / "config.json", {"format": RUN_FORMAT, **dataclasses.asdict(config)})
-    write_json(folder / "env.json", environment())
+    folder = None
+    if main:
+        folder = claim_run_dir(out, problem.name, config.model)
+        write_json(folder / "config.json", {"format": RUN_FORMAT, **dataclasses.asdict(config)})
+        write_json(folder / "env.json", environment())
     return _train_and_record(learner, config, folder, problem)
 
 
@@ -221,30 +248,41 @@ def resume(folder: str | Path, epochs: int | None = None, data_dir: Path | None 
         raise DeepstartError(f"{folder} has no checkpoint to resume from" +
                              (": the run already finished." if done else
                               ": it stopped before its first epoch ended; start it again."))
+    from deepstart import distributed
+
     raw = read_json(folder / "config.json")
     raw.pop("format", None)
     config = RunConfig(**raw)
+    if config.nproc != distributed.world_size():
+        raise DeepstartError(
+            f"{folder} was trained on {config.nproc} process(es); resume it with --nproc "
+            f"{config.nproc} (each process's share of the data depends on the count, so another "
+            "count would not continue the same run).")
     if epochs is not None:
         config.epochs = epochs
         config.validate()
-        write_json(folder / "config.json", {"format": RUN_FORMAT, **dataclasses.asdict(config)})
+        if distributed.is_main():
+            write_json(folder / "config.json", {"format": RUN_FORMAT, **dataclasses.asdict(config)})
     learner = _learner(config, verbose, data_dir, download)
     learner.resume(folder / "checkpoint")
-    return _train_and_record(learner, config, folder, learner.problem)
+    return _train_and_record(learner, config, folder if distributed.is_main() else None,
+                             learner.problem)
 
 
-def _train_and_record(learner, config: RunConfig, folder: Path, problem) -> Path:
+def _train_and_record(learner, config: RunConfig, folder: Path | None, problem) -> Path | None:
+    """Train, then write the folder. `folder` is None on the ranks that do not write; they still
+    take part in training and in the (collective) evaluations."""
     from deepstart.callbacks import Checkpoint
-    from deepstart.console import console
     from deepstart.learner import TrainingDiverged
     from deepstart.models import save_model
 
     # Import matplotlib (0.7 s) on the other core while training runs, for curves.png at the end:
     # torch releases the GIL inside its kernels, so the two overlap.
     warm_up = threading.Thread(target=importlib.import_module, args=("matplotlib.pyplot",), daemon=True)
-    warm_up.start()
-    learner.checkpoint_path = folder / "checkpoint"
-    learner.callbacks.append(Checkpoint(folder / "checkpoint", min_seconds=10))
+    if folder is not None:
+        warm_up.start()
+        learner.checkpoint_path = folder / "checkpoint"
+        learner.callbacks.append(Checkpoint(folder / "checkpoint", min_seconds=10))
     started = time.perf_counter()
     remaining = config.epochs - learner.epoch
     status = "finished"
@@ -253,21 +291,24 @@ def _train_and_record(learner, config: RunConfig, folder: Path, problem) -> Path
             learner.fit(remaining)
     except TrainingDiverged as e:
         status = "diverged"
-        import sys
+        if folder is not None:
+            import sys
 
-        sys.stderr.write(f"deepstart: {e}\n")
+            sys.stderr.write(f"deepstart: {e}\n")
     seconds = time.perf_counter() - started
+    data = learner.data
+    scores = {split: learner.evaluate(split) for split in ("train", "val", "test")
+              if len(getattr(data, f"x_{split}"))}
+    if folder is None:
+        return None
     learner.history.to_csv(folder / "history.csv")
     warm_up.join()  # plotting while pyplot is half imported would fail
     learner.history.plot(folder / "curves.png",
                          title=f"{problem.name} — {config.model}")
-    data = learner.data
     save_model(learner.model, folder, extra={
         "problem": problem.name, "task": data.task, "input_shape": list(data.input_shape),
         "class_names": list(data.class_names), "feature_names": list(data.feature_names),
         "scaling": data.scaling, "lookback": data.lookback, "loss": learner.loss_name})
-    scores = {split: learner.evaluate(split) for split in ("train", "val", "test")
-              if len(getattr(data, f"x_{split}"))}
     test_value = scores["test"][learner.metric]
     metrics = {
         "status": status,
@@ -279,6 +320,8 @@ def _train_and_record(learner, config: RunConfig, folder: Path, problem) -> Path
         "val": scores.get("val"),
         "epochs": learner.epoch,
         "train_seconds": seconds,
+        "compile_seconds": learner.compile_seconds,
+        "processes": learner.world_size,
         "references": comparison(problem, test_value),
     }
     write_json(folder / "metrics.json", metrics)
