@@ -81,6 +81,16 @@ def check_nproc(nproc: int, device_name: str) -> None:
 
 
 def torchrun_command(nproc: int, cli_args: list[str]) -> list[str]:
-    """The torchrun command that runs `deepstart <cli_args>` in `nproc` processes on this machine."""
+    """The torchrun command that runs `deepstart <cli_args>` in `nproc` processes on this machine.
+    `--nproc` itself is left out: torchrun would take it for its own `--nproc-per-node`, and each
+    process learns the count from torchrun's WORLD_SIZE."""
+    args, skip = [], False
+    for arg in cli_args:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            args.append(arg)
     return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-            f"--nproc-per-node={nproc}", "-m", "deepstart", *cli_args]
+            f"--nproc-per-node={nproc}", "-m", "deepstart", *args]

@@ -231,11 +231,16 @@ class Learner:
                     "length in one fit(epochs) call, or use schedule='constant'.")
             return
         self.planned_epochs = self.planned_epochs or self.epoch + epochs
+        groups = [{k: v for k, v in g.items() if k != "params"} for g in self.opt.param_groups]
         self.scheduler = make_schedule(
             self.schedule, self.opt, total_steps=self.planned_epochs * steps_per_epoch,
             steps_per_epoch=steps_per_epoch, warmup_epochs=self.warmup_epochs)
         if self.scheduler is not None and self._scheduler_state is not None:
+            # Resuming: a new scheduler resets the optimizer's lr (and one-cycle's momentum) to
+            # their starting values; put back where the saved run was.
             self.scheduler.load_state_dict(self._scheduler_state)
+            for group, saved in zip(self.opt.param_groups, groups):
+                group.update(saved)
 
     def _train_step(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward, backward, optimizer step; returns the (detached) outputs and loss."""

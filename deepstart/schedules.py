@@ -3,8 +3,9 @@
     constant   the optimizer's lr throughout
     step       lr x gamma (0.1) every `step_epochs` epochs (default: a third of the run)
     cosine     cosine annealing from lr to 0 over the run (Loshchilov & Hutter 2017, SGDR)
-    onecycle   fastai-style one cycle (Smith & Topin 2018): warm up to lr over the first 25 % of
-               the steps, cosine down to lr / 1e4; momentum (or Adam's beta1) cycles inversely
+    onecycle   fastai-style one cycle (Smith & Topin 2018): from lr / 25 up to lr over the first
+               25 % of the steps, then cosine down to lr / 25 / 1e4; momentum (or Adam's beta1)
+               cycles inversely, between 0.85 and 0.95
 
 `warmup_epochs` puts a linear warm-up from lr / 10 in front of constant, step or cosine (one-cycle
 has its own). Every schedule but `constant` needs the run's total number of steps up front.
@@ -38,7 +39,9 @@ def make_schedule(name: str, optimizer: torch.optim.Optimizer, *, total_steps: i
                              "fit(epochs) so the run's length is known, or use schedule='constant'.")
     if name == "onecycle":
         max_lr = [group["lr"] for group in optimizer.param_groups]
-        return lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total_steps)
+        # fastai's pct_start (0.25); PyTorch's default is 0.3
+        return lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total_steps,
+                                       pct_start=0.25)
     warmup = int(round(warmup_epochs * steps_per_epoch))
     if total_steps is not None and warmup >= total_steps:
         raise DeepstartError(f"a warm-up of {warmup_epochs} epochs is as long as the whole run; "

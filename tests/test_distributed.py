@@ -1,0 +1,66 @@
+"""DistributedDataParallel on 2 CPU processes with gloo, launched by torchrun as a user would."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+WORKER = Path(__file__).with_name("ddp_worker.py")
+
+
+def torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc-per-node=2", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=300)
+
+
+def test_two_gloo_processes_stay_identical_reduce_exactly_and_resume(tmp_path):
+    result = torchrun(str(WORKER), str(tmp_path / "out.json"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads((tmp_path / "out.json").read_text())
+    assert seen["world"] == 2
+    # each rank takes half of every epoch's permutation: ceil(rows / 2 / batch) steps
+    assert seen["steps"] == math.ceil(seen["train_rows"] // 2 / 32)
+    assert seen["identical"] is True
+    assert seen["reduced"]["accuracy"] == seen["single_accuracy"]
+    assert seen["reduced"]["loss"] == pytest.approx(seen["single_loss"], rel=1e-5)
+    assert seen["same_after_resume"] is True
+
+
+def test_run_with_nproc_writes_one_run_folder(tmp_path):
+    cmd = [sys.executable, "-m", "deepstart", "run", "digits", "--nproc", "2", "--epochs", "2",
+           "--quiet", "--out", "out"]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                            env=os.environ | {"OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    folders = list((tmp_path / "out").iterdir())
+    assert len(folders) == 1
+    metrics = json.loads((folders[0] / "metrics.json").read_text())
+    config = json.loads((folders[0] / "config.json").read_text())
+    assert metrics["processes"] == 2 and config["nproc"] == 2 and metrics["epochs"] == 2
+    assert result.stdout.count("test accuracy") == 1  # rank 0 reports, rank 1 stays quiet
+
+    # resuming with another process count is refused with the count to use
+    (folders[0] / "metrics.json").unlink()
+    (folders[0] / "checkpoint.json").write_text("{}")
+    single = subprocess.run([sys.executable, "-m", "deepstart", "run", "--resume", str(folders[0])],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert single.returncode == 2
+    assert "trained on 2 process(es); resume it with --nproc 2" in single.stderr
+
+
+def test_nproc_beyond_the_cores_is_refused(tmp_path):
+    too_many = (os.cpu_count() or 1) + 1
+    result = subprocess.run([sys.executable, "-m", "deepstart", "run", "--nproc", str(too_many),
+                             "--device", "cpu"], capture_output=True, text=True, cwd=tmp_path,
+                            timeout=120)
+    assert result.returncode == 2
+    assert f"--nproc {too_many} asks for more processes than the" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
