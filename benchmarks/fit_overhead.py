@@ -1,18 +1,20 @@
 """Does `Learner.fit` add overhead to a hand-written PyTorch loop? Seconds per epoch, side by side.
 
-MLP 256-256 (BENCHMARKS.md) on Fashion-MNIST (60,000 training images in memory, pixels in [0, 1]),
-in one process, the tools alternating epoch-blocks so that machine noise hits all of them alike;
-medians over all timed epochs. Loops compared:
+The models of ../shared/BENCHMARKS.md on Fashion-MNIST (60,000 training images in memory, pixels in
+[0, 1]): the MLP 256-256 at batch 100 and 512, the small CNN at batch 128; Adam lr 1e-3. In one
+process, the loops alternating blocks of epochs so that machine noise hits all of them alike;
+medians over all timed epochs, after one warm-up epoch each. Loops compared:
 
-  hand-written      the plain loop of ../shared/BENCHMARKS.md: default torch.optim.Adam, a random
-                    permutation cut into index slices, contiguous tensors
-  hand-written+fused the same loop with Adam(fused=True): the optimizer deepstart uses
-  deepstart         Learner(model, prepared, val_split 0, verbose 0).fit(1) per epoch
+  hand-written        the plain loop of BENCHMARKS.md: default torch.optim.Adam, a random
+                      permutation cut into index slices, contiguous NCHW tensors
+  hand-written+fused  the same loop with Adam(fused=True), the optimizer deepstart uses
+  deepstart           Learner(model, prepared, verbose=0).fit(1) per epoch (fused Adam, and
+                      channels_last for the CNN, both chosen automatically on this CPU)
 
-Also times `deepstart run` (digits, its recipe) in a new process (wall time, test accuracy) and
-`deepstart --help`.
+Then, from new processes, the wall time of `deepstart run` (command start to result) with each
+problem's recipe on digits and Fashion-MNIST, and of `deepstart --help`.
 
-    .venv/bin/python benchmarks/fit_overhead.py [--epochs 5] [--rounds 2] [--batch-sizes 100,512]
+    .venv/bin/python benchmarks/fit_overhead.py [--models mlp,cnn] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -29,18 +31,20 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from deepstart import Learner, get_problem
-from deepstart.prepare import prepare
+sys.path.insert(0, str(Path(__file__).parent))
+from common import accuracy, cpu_name, fashion_mnist, mlp, small_cnn  # noqa: E402
+
+from deepstart import Learner  # noqa: E402
+
+CASES = {  # name: (model builder, batch sizes, timed epochs per round)
+    "mlp": (mlp, (100, 512), 5),
+    "cnn": (small_cnn, (128,), 1),
+}
 
 
-def mlp() -> nn.Module:
-    return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
-                         nn.Linear(256, 10))
-
-
-def hand_written(x, y, batch_size: int, fused: bool):
+def hand_written(build, x, y, batch_size: int, fused: bool):
     torch.manual_seed(0)
-    model = mlp()
+    model = build()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True) if fused else \
         torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
@@ -58,20 +62,57 @@ def hand_written(x, y, batch_size: int, fused: bool):
     return epoch, model
 
 
-def deepstart_fit(prepared, batch_size: int):
+def deepstart_fit(build, prepared, batch_size: int):
     torch.manual_seed(0)
-    learner = Learner(mlp(), prepared, lr=1e-3, batch_size=batch_size, verbose=0)
+    learner = Learner(build(), prepared, lr=1e-3, batch_size=batch_size, verbose=0)
     return (lambda: learner.fit(1)), learner.model
 
 
-def accuracy(model: nn.Module, x, y) -> float:
-    model.eval()
-    with torch.no_grad():
-        return float((model(x).argmax(1) == y).float().mean())
+def time_loops(prepared, names: list[str], rounds: int) -> list[tuple]:
+    x, y = prepared.x_train, prepared.y_train
+    rows = []
+    for name in names:
+        build, batch_sizes, epochs = CASES[name]
+        for bs in batch_sizes:
+            loops = {"hand-written": hand_written(build, x, y, bs, fused=False),
+                     "hand-written+fused": hand_written(build, x, y, bs, fused=True),
+                     "deepstart": deepstart_fit(build, prepared, bs)}
+            times: dict[str, list[float]] = {loop: [] for loop in loops}
+            for epoch, _ in loops.values():  # warm-up: first-call costs are not per-epoch costs
+                epoch()
+            for _ in range(rounds):
+                for loop, (epoch, _) in loops.items():
+                    for _ in range(epochs):
+                        start = time.perf_counter()
+                        epoch()
+                        times[loop].append(time.perf_counter() - start)
+            base = statistics.median(times["hand-written"])
+            for loop, (_, model) in loops.items():
+                med = statistics.median(times[loop])
+                rows.append((f"{name.upper()}, batch {bs}", loop, med, med / base,
+                             accuracy(model, prepared.x_test, prepared.y_test), len(times[loop]) + 1))
+            print(f"{name} batch {bs} done", file=sys.stderr)
+    return rows
 
 
-def help_seconds(times: int = 10) -> float:
-    """Median wall time of `deepstart --help` (a new interpreter each time)."""
+def run_wall(problem: str, times: int = 3) -> tuple[float, float, str]:
+    """Median wall time of `deepstart run PROBLEM` in a new process, its test accuracy and recipe."""
+    walls, accs = [], []
+    for _ in range(times):
+        with tempfile.TemporaryDirectory() as out:
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "deepstart", "run", problem, "--quiet", "--out", out],
+                           check=True, capture_output=True)
+            walls.append(time.perf_counter() - start)
+            folder = next(Path(out).iterdir())
+            accs.append(json.loads((folder / "metrics.json").read_text())["test"]["accuracy"])
+            config = json.loads((folder / "config.json").read_text())
+    recipe = (f"{config['model']} {config['model_options']}, {config['epochs']} epochs, batch "
+              f"{config['batch_size']}, lr {config['lr']}, {config['schedule']}")
+    return statistics.median(walls), accs[0], recipe
+
+
+def help_wall(times: int = 10) -> float:
     walls = []
     for _ in range(times):
         start = time.perf_counter()
@@ -81,71 +122,29 @@ def help_seconds(times: int = 10) -> float:
     return statistics.median(walls)
 
 
-def cold_run() -> tuple[float, float]:
-    with tempfile.TemporaryDirectory() as out:
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "deepstart.cli", "run", "--quiet", "--out", out],
-                       check=True, capture_output=True)
-        wall = time.perf_counter() - start
-        metrics = json.loads(next(Path(out).iterdir()).joinpath("metrics.json").read_text())
-    return wall, metrics["test"]["accuracy"]
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=5, help="timed epochs per tool per round")
+    parser.add_argument("--models", default="mlp,cnn", help="which loops to time: mlp, cnn")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--batch-sizes", default="100,512")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-runs", action="store_true", help="skip the `deepstart run` timings")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    problem = get_problem("fashion-mnist")
-    prepared = prepare(problem.load(), problem, val_split=0.0)
-    x, y = prepared.x_train, prepared.y_train
-    rows = []
-    for bs in (int(b) for b in args.batch_sizes.split(",")):
-        tools = {"hand-written": hand_written(x, y, bs, fused=False),
-                 "hand-written+fused": hand_written(x, y, bs, fused=True),
-                 "deepstart": deepstart_fit(prepared, bs)}
-        times: dict[str, list[float]] = {name: [] for name in tools}
-        for name, (epoch, _) in tools.items():  # warm-up: first-call costs are not per-epoch costs
-            epoch()
-        for _ in range(args.rounds):
-            for name, (epoch, _) in tools.items():
-                for _ in range(args.epochs):
-                    start = time.perf_counter()
-                    epoch()
-                    times[name].append(time.perf_counter() - start)
-        base = statistics.median(times["hand-written"])
-        for name, (_, model) in tools.items():
-            med = statistics.median(times[name])
-            rows.append((f"MLP 256-256, batch {bs}", name, med, med / base,
-                         accuracy(model, prepared.x_test, prepared.y_test), len(times[name]) + 1))
-        print(f"batch {bs} done", file=sys.stderr)
-
-    walls, accs = zip(*(cold_run() for _ in range(3)))
-    wall, acc = statistics.median(walls), accs[0]
-    help_wall = help_seconds()
-    print(f"\nmachine: {_cpu()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    rows = time_loops(fashion_mnist(), [m for m in args.models.split(",") if m], args.rounds)
+    runs = [] if args.no_runs else [(p, *run_wall(p)) for p in ("digits", "fashion-mnist")]
+    print(f"\nmachine: {cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"command: {' '.join(['benchmarks/fit_overhead.py', *(argv or sys.argv[1:])])}\n")
-    print("| model, batch | loop | s/epoch (median) | ratio to hand-written | test acc. after all epochs | epochs |")
+    print("| model, batch | loop | s/epoch (median) | ratio to hand-written | test acc. | epochs |")
     print("|---|---|---|---|---|---|")
-    for model, name, med, ratio, acc_, n in rows:
-        print(f"| {model} | {name} | {med:.3f} | {ratio:.2f} | {acc_:.4f} | {n} |")
-    print(f"\n`deepstart run` (digits, recipe defaults) from a new process: {wall:.2f} s wall "
-          f"(median of 3), test accuracy {acc:.4f}")
-    print(f"`deepstart --help`: {help_wall:.3f} s wall (median of 10)")
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
+    for model, loop, med, ratio, acc, n in rows:
+        print(f"| {model} | {loop} | {med:.3f} | {ratio:.2f} | {acc:.4f} | {n} |")
+    if runs:
+        print("\n| command (new process) | wall s (median of 3) | test accuracy | recipe |")
+        print("|---|---|---|---|")
+        for problem, wall, acc, recipe in runs:
+            print(f"| deepstart run {problem} | {wall:.2f} | {acc:.4f} | {recipe} |")
+        print(f"| deepstart --help | {help_wall():.3f} | | |")
 
 
 if __name__ == "__main__":

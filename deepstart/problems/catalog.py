@@ -249,7 +249,11 @@ _add(Problem(
         Reference(0.963, "WRN-28-10 + random erasing", FASHION_README),
         Reference(0.967, "WRN40-4", FASHION_README),
     ),
-    recipe={"model": "mlp", "hidden": [256, 256], "epochs": 10, "batch_size": 128, "lr": 1e-3},
+    # 0.893-0.895 test accuracy (seeds 0-2) in about 9 s of training on 2 cores, 12-13 s from
+    # command to result. The articles' settings stay one command away: --schedule constant
+    # --lr 0.001 --batch-size 100 --epochs 15 (0.89 in about 20 s).
+    recipe={"model": "mlp", "hidden": [256, 256], "epochs": 12, "batch_size": 256, "lr": 3e-3,
+            "schedule": "onecycle"},
 ))
 _add(Problem(
     name="mnist", title="MNIST handwritten digits (LeCun et al.)", task="multiclass", kind="image",
