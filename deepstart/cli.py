@@ -91,7 +91,7 @@ def _training_options(p: argparse.ArgumentParser) -> None:
                    help="inputs: unit = divide by the pixel maximum, standard = per-feature z-score")
     p.add_argument("--lookback", type=_positive_int, help="series: values per input window")
     p.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
-    p.add_argument("--precision", help="fp32 (default), bf16 (CPU or GPU), fp16 (GPU)")
+    p.add_argument("--precision", help="auto (default: bf16 on GPUs that support it, else fp32), fp32, bf16, fp16 (GPU)")
     p.add_argument("--seed", type=int, help="random seed (default 0): same seed, same result on CPU")
     p.add_argument("--data-dir", type=Path, help="a folder holding the problem's data files")
     p.add_argument("--no-download", action="store_true", help="never download data")

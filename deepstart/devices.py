@@ -1,8 +1,9 @@
 """Where and how a model computes: the device, mixed precision, and the memory format.
 
 - device "auto": CUDA, then Apple's MPS, then the CPU.
-- precision "fp32" (default), "bf16" (autocast to bfloat16: CPUs and recent GPUs; no loss scaling
-  needed) or "fp16" (autocast to float16 with a GradScaler: GPUs only).
+- precision "auto" (bf16 on GPUs that support it, else fp32), "fp32", "bf16" (autocast to bfloat16:
+  CPUs and recent GPUs; no loss scaling needed) or "fp16" (autocast to float16 with a GradScaler:
+  GPUs only).
 - channels_last "auto": on the CPU, for models with 2-D convolutions, where it was faster here (the
   small CNN of BENCHMARKS.md: 23.4 vs 31.2 s/epoch); a GPU chooses its own kernels.
 """
@@ -18,7 +19,7 @@ from torch import nn
 from deepstart.errors import DeepstartError, unknown_name
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -38,6 +39,19 @@ def resolve_device(name: str) -> torch.device:
         raise DeepstartError("device 'mps' was asked for, but this machine has no Apple GPU; "
                              "use --device auto or cpu.")
     return torch.device(name)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """"auto": bf16 on a GPU that supports it (a clear win there: tensor cores, half the memory
+    traffic, no loss scaling), fp32 elsewhere (on CPUs without AMX, bf16 is no faster)."""
+    if precision not in PRECISIONS:
+        raise unknown_name("precision", precision, PRECISIONS)
+    if precision != "auto":
+        check_precision(precision, device)
+        return precision
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "fp32"
 
 
 def check_precision(precision: str, device: torch.device) -> None:

@@ -50,7 +50,7 @@ class RunConfig:
     clip_grad: float | None = None
     label_smoothing: float = 0.0
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"  # bf16 on GPUs that support it, else fp32
     compile: bool = False
     nproc: int = 1  # processes (torchrun world size) the run trains on
     seed: int = 0

@@ -183,3 +183,15 @@ def test_cli_bad_schedule_and_precision(tmp_path):
         assert out.returncode == 2 and message in out.stderr
         assert len(out.stderr.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())
+
+
+def test_compile_is_opt_in_and_its_time_is_reported_apart():
+    plain = Learner("mlp", "digits", batch_size=128, verbose=0, model_options={"hidden": [16]})
+    assert plain.compile_seconds is None and plain._train_model is plain.model
+    learner = Learner("mlp", "digits", batch_size=128, lr=1e-2, compile=True, verbose=0,
+                      model_options={"hidden": [16]})
+    history = learner.fit(2)
+    assert learner.compile_seconds is not None and learner.compile_seconds > 0.5  # inductor ran
+    assert history["seconds"][0] > learner.compile_seconds  # epoch 1 includes compiling
+    assert all(math.isfinite(v) for v in history["loss"])
+    assert history["loss"][1] < history["loss"][0]
