@@ -135,10 +135,20 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-runs", action="store_true", help="skip the `deepstart run` timings")
+    parser.add_argument("--limit", type=int, help="train on the first N images only (more, shorter "
+                        "epochs: more alternations in the same time, so less noise)")
+    parser.add_argument("--epochs", type=int, help="timed epochs per loop per round (default: 5 for "
+                        "the MLP, 1 for the CNN)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    rows = time_loops(fashion_mnist(), [m for m in args.models.split(",") if m], args.rounds)
+    prepared = fashion_mnist()
+    if args.limit:
+        prepared.x_train, prepared.y_train = prepared.x_train[:args.limit], prepared.y_train[:args.limit]
+    if args.epochs:
+        for name, (build, sizes, _) in CASES.items():
+            CASES[name] = (build, sizes, args.epochs)
+    rows = time_loops(prepared, [m for m in args.models.split(",") if m], args.rounds)
     runs = [] if args.no_runs else [(p, *run_wall(p)) for p in ("digits", "fashion-mnist")]
     print(f"\nmachine: {cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"command: {' '.join(['benchmarks/fit_overhead.py', *(argv or sys.argv[1:])])}\n")
