@@ -58,7 +58,7 @@ def _sizes(text: str) -> list[int]:
 def _training_options(p: argparse.ArgumentParser) -> None:
     """What `run` and `lr-find` share: the problem, the model, the optimizer, the hardware."""
     p.add_argument("problem", nargs="?", default=None, help="problem name (default: digits)")
-    p.add_argument("--model", help="model family: perceptron, linear, logistic, mlp")
+    p.add_argument("--model", help="model family: perceptron, linear, logistic, mlp, convnet")
     p.add_argument("--hidden", type=_sizes, help="MLP hidden layer sizes, e.g. 256,256")
     p.add_argument("--activation", help="activation: identity, step, sigmoid, tanh, relu")
     p.add_argument("--dropout", type=_fraction, help="dropout rate after each hidden layer")
@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--clip-grad", type=_positive_float, metavar="NORM",
                      help="clip the gradients' global norm")
     run.add_argument("--label-smoothing", type=_fraction, help="for classes: e.g. 0.1")
+    run.add_argument("--augment", metavar="LIST",
+                     help="images, while training: crop, flip, erase (comma-separated) or none")
     run.add_argument("--compile", action="store_true",
                      help="torch.compile the model (compile time is reported separately)")
     run.add_argument("--nproc", type=_positive_int,
@@ -159,7 +161,8 @@ def _config(args, **fixed):
                                  ("dropout", args.dropout)) if v is not None}
     given = {name: getattr(args, name, None) for name in (
         "model", "epochs", "batch_size", "lr", "optimizer", "val_split", "lookback", "scale",
-        "seed", "weight_decay", "schedule", "clip_grad", "label_smoothing", "device", "precision")}
+        "seed", "weight_decay", "schedule", "clip_grad", "label_smoothing", "device", "precision",
+        "augment")}
     given["warmup_epochs"] = getattr(args, "warmup", None)
     given["compile"] = getattr(args, "compile", None) or None
     config = RunConfig.for_problem(args.problem or "digits", model_options=options or None,

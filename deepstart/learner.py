@@ -107,8 +107,8 @@ class Learner:
                  schedule: str = "constant", warmup_epochs: float = 0.0, clip_grad: float | None = None,
                  label_smoothing: float = 0.0, seed: int = 0, callbacks: Sequence = (),
                  device: str = "auto", precision: str = "auto", channels_last: bool | str = "auto",
-                 compile: bool = False, verbose: int = 1, model_options: dict | None = None,
-                 lookback: int | None = None):
+                 compile: bool = False, augment: str | None = None, verbose: int = 1,
+                 model_options: dict | None = None, lookback: int | None = None):
         from deepstart import devices, distributed
         from deepstart.schedules import check_schedule
 
@@ -131,6 +131,10 @@ class Learner:
         self.precision = devices.resolve_precision(precision, self.device)
         self.problem: Problem | None = None
         self.data = self._prepare(data, val_split, seed, lookback)
+        from deepstart.augment import check_images, parse_augment
+
+        self.augment = parse_augment(augment)  # applied to training batches only
+        check_images(self.augment, self.data.input_shape)
         self.loss_name = loss if loss is not None else DEFAULT_LOSS[self.data.task]
         self.loss_fn = _loss_fn(self.loss_name, label_smoothing)
         # Logits go through 0 at p = 0.5; a squared-error output is a value to compare with 0.5.
@@ -275,6 +279,10 @@ class Learner:
         for start in range(0, len(perm), self.batch_size):
             idx = perm[start:start + self.batch_size]
             xb = x.index_select(0, idx)
+            if self.augment:
+                from deepstart.augment import augment
+
+                xb = augment(xb, self.augment, self.generator)
             if self.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             yield xb, y.index_select(0, idx)

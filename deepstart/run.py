@@ -52,6 +52,7 @@ class RunConfig:
     device: str = "auto"
     precision: str = "auto"  # bf16 on GPUs that support it, else fp32
     compile: bool = False
+    augment: str | None = None  # e.g. "crop,flip": batch image augmentation while training
     nproc: int = 1  # processes (torchrun world size) the run trains on
     seed: int = 0
     command: str = ""
@@ -208,7 +209,7 @@ def _learner(config: RunConfig, verbose: int, data_dir: Path | None, download: b
                       weight_decay=config.weight_decay, schedule=config.schedule,
                       warmup_epochs=config.warmup_epochs, clip_grad=config.clip_grad,
                       label_smoothing=config.label_smoothing, device=config.device,
-                      precision=config.precision, compile=config.compile,
+                      precision=config.precision, compile=config.compile, augment=config.augment,
                       model_options=config.model_options, verbose=verbose)
     learner.problem = problem
     return learner

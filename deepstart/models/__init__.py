@@ -12,6 +12,7 @@ from torch import nn
 from deepstart.errors import DeepstartError, unknown_name
 from deepstart.models.linear import (LinearConfig, LinearModel, LogisticRegression, Perceptron,
                                      PerceptronConfig)
+from deepstart.models.convnet import ConvNet, ConvNetConfig
 from deepstart.models.mlp import MLP, MLPConfig
 
 # family -> (module class, config class, tasks it suits)
@@ -20,7 +21,9 @@ FAMILIES: dict[str, tuple[type[nn.Module], type, tuple[str, ...]]] = {
     "linear": (LinearModel, LinearConfig, ("regression", "forecast")),
     "logistic": (LogisticRegression, LinearConfig, ("binary", "multiclass")),
     "mlp": (MLP, MLPConfig, ("binary", "multiclass", "regression", "forecast")),
+    "convnet": (ConvNet, ConvNetConfig, ("binary", "multiclass", "regression")),
 }
+IMAGE_ONLY = ("convnet",)
 
 
 def model_names() -> list[str]:
@@ -34,11 +37,16 @@ def build_model(name: str, input_shape: tuple[int, ...], n_outputs: int, task: s
         raise unknown_name("model", name, FAMILIES)
     cls, config_cls, tasks = FAMILIES[name]
     if task not in tasks:
-        suits = [n for n, (_, _, t) in FAMILIES.items() if task in t]
+        suits = [n for n, (_, _, t) in FAMILIES.items()
+                 if task in t and (n not in IMAGE_ONLY or len(input_shape) == 3)]
         raise DeepstartError(f"model '{name}' does not fit a {task} problem; "
                              f"use one of: {', '.join(sorted(suits))}.")
+    if name in IMAGE_ONLY and len(input_shape) != 3:
+        raise DeepstartError(f"model '{name}' is for images (channels, height, width); these inputs "
+                             f"have shape {tuple(input_shape)}; use 'mlp' for tables and series.")
     fields = {f.name for f in dataclasses.fields(config_cls)}
-    derived = {"in_features": math.prod(input_shape), "out_features": n_outputs}
+    derived = {"in_features": math.prod(input_shape), "out_features": n_outputs,
+               "in_channels": input_shape[0]}
     unknown = sorted(set(options) - (fields - set(derived)))
     if unknown:
         allowed = sorted(fields - set(derived))
