@@ -118,6 +118,18 @@ def build_parser() -> argparse.ArgumentParser:
     lr_find.add_argument("--steps", type=_positive_int, default=100)
     lr_find.add_argument("--out", type=Path, default=Path("runs"), help="folder for the plot (runs/)")
 
+    show = sub.add_parser("show", help="show a model: summary table, and a drawing of small networks",
+                          description="`deepstart show model NAME --problem P` builds a zoo model "
+                          "for a problem's inputs; `deepstart show model RUN` shows a trained one. "
+                          "Prints layer, output shape and parameters; --draw writes the course-style "
+                          "picture of a small network (PNG, SVG or PDF).")
+    show.add_argument("what", choices=("model",))
+    show.add_argument("name", help="a zoo model name, or a run folder")
+    show.add_argument("--problem", default="digits", help="whose inputs and outputs (default digits)")
+    show.add_argument("--hidden", type=_sizes, help="MLP hidden layer sizes, e.g. 4,3")
+    show.add_argument("--activation", help="activation: identity, step, sigmoid, tanh, relu")
+    show.add_argument("--draw", type=Path, metavar="FILE", help="draw the network to FILE")
+
     problems = sub.add_parser("problems", help="list the built-in problems and their references",
                               description="List built-in problems: task, size, data source, "
                               "whether the data is on this machine now, published reference scores.")
@@ -142,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     # In a torchrun launch every process would say the same thing: let rank 0 speak.
     speaks = os.environ.get("RANK", "0") == "0"
     try:
-        return {"run": _cmd_run, "lr-find": _cmd_lr_find, "problems": _cmd_problems}[args.command](args)
+        return {"run": _cmd_run, "lr-find": _cmd_lr_find, "show": _cmd_show,
+                "problems": _cmd_problems}[args.command](args)
     except DeepstartError as e:
         if speaks:
             sys.stderr.write(f"deepstart: error: {e}\n")
@@ -235,6 +248,34 @@ def _cmd_lr_find(args) -> int:
                   f"plot: {path}")
     console.print(f"try: deepstart run {config.problem} --model {config.model} --lr {result.suggestion:.2g}",
                   soft_wrap=True)
+    return 0
+
+
+def _cmd_show(args) -> int:
+    from deepstart.console import console
+    from deepstart.summary import draw_network, print_summary
+
+    folder = Path(args.name)
+    if (folder / "model.json").is_file():  # a run folder: the trained weights
+        from deepstart.models import load_model
+
+        model, spec = load_model(folder)
+        shape, names, title = tuple(spec["input_shape"]), spec.get("feature_names", ()), str(folder)
+    else:
+        from deepstart.models import build_model
+        from deepstart.prepare import prepare
+        from deepstart.problems import get_problem
+
+        problem = get_problem(args.problem)
+        data = prepare(problem.load(), problem, val_split=0.0, lookback=problem.recipe.get("lookback"))
+        options = {k: v for k, v in (("hidden", args.hidden), ("activation", args.activation))
+                   if v is not None}
+        model = build_model(args.name, data.input_shape, data.n_outputs, data.task, **options)
+        shape, names = data.input_shape, data.feature_names
+        title = f"{args.name} for {problem.name}"
+    print_summary(model, shape, title=title)
+    if args.draw:
+        console.print(f"drawing: {draw_network(model, args.draw, tuple(names))}")
     return 0
 
 
