@@ -14,6 +14,7 @@ from deepstart.models.linear import (LinearConfig, LinearModel, LogisticRegressi
                                      PerceptronConfig)
 from deepstart.models.convnet import ConvNet, ConvNetConfig
 from deepstart.models.mlp import MLP, MLPConfig
+from deepstart.models.recurrent import RecurrentConfig, RecurrentNet
 
 # family -> (module class, config class, tasks it suits)
 FAMILIES: dict[str, tuple[type[nn.Module], type, tuple[str, ...]]] = {
@@ -22,7 +23,10 @@ FAMILIES: dict[str, tuple[type[nn.Module], type, tuple[str, ...]]] = {
     "logistic": (LogisticRegression, LinearConfig, ("binary", "multiclass")),
     "mlp": (MLP, MLPConfig, ("binary", "multiclass", "regression", "forecast")),
     "convnet": (ConvNet, ConvNetConfig, ("binary", "multiclass", "regression")),
+    "lstm": (RecurrentNet, RecurrentConfig, ("binary", "multiclass", "regression", "forecast")),
+    "gru": (RecurrentNet, RecurrentConfig, ("binary", "multiclass", "regression", "forecast")),
 }
+SEQUENCE_ONLY = ("lstm", "gru")
 IMAGE_ONLY = ("convnet",)
 
 
@@ -37,16 +41,24 @@ def build_model(name: str, input_shape: tuple[int, ...], n_outputs: int, task: s
         raise unknown_name("model", name, FAMILIES)
     cls, config_cls, tasks = FAMILIES[name]
     if task not in tasks:
+        sequences = task == "forecast" or len(input_shape) == 2
         suits = [n for n, (_, _, t) in FAMILIES.items()
-                 if task in t and (n not in IMAGE_ONLY or len(input_shape) == 3)]
+                 if task in t and (n not in IMAGE_ONLY or len(input_shape) == 3)
+                 and (n not in SEQUENCE_ONLY or sequences)]
         raise DeepstartError(f"model '{name}' does not fit a {task} problem; "
                              f"use one of: {', '.join(sorted(suits))}.")
     if name in IMAGE_ONLY and len(input_shape) != 3:
         raise DeepstartError(f"model '{name}' is for images (channels, height, width); these inputs "
                              f"have shape {tuple(input_shape)}; use 'mlp' for tables and series.")
+    if name in SEQUENCE_ONLY and len(input_shape) not in (1, 2):
+        raise DeepstartError(f"model '{name}' reads sequences (steps,) or (steps, features); these "
+                             f"inputs have shape {tuple(input_shape)}.")
     fields = {f.name for f in dataclasses.fields(config_cls)}
     derived = {"in_features": math.prod(input_shape), "out_features": n_outputs,
                "in_channels": input_shape[0]}
+    if name in SEQUENCE_ONLY:
+        derived = {"in_channels": input_shape[1] if len(input_shape) == 2 else 1,
+                   "out_features": n_outputs, "cell": name}
     unknown = sorted(set(options) - (fields - set(derived)))
     if unknown:
         allowed = sorted(fields - set(derived))
