@@ -251,7 +251,12 @@ class Learner:
         """Forward, backward, optimizer step; returns the (detached) outputs and loss."""
         with self._autocast():
             out = self._train_model(xb)
-            loss = self.loss_fn(out, yb)
+            if isinstance(out, tuple):  # main output + auxiliary classifiers (GoogLeNet)
+                out, *aux = out
+                weight = getattr(self.model, "aux_weight", 0.3)
+                loss = self.loss_fn(out, yb) + weight * sum(self.loss_fn(a, yb) for a in aux)
+            else:
+                loss = self.loss_fn(out, yb)
         self.opt.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()

@@ -13,8 +13,10 @@ from deepstart.errors import DeepstartError, unknown_name
 from deepstart.models.linear import (LinearConfig, LinearModel, LogisticRegression, Perceptron,
                                      PerceptronConfig)
 from deepstart.models.convnet import ConvNet, ConvNetConfig
+from deepstart.models.googlenet import GoogLeNet, GoogLeNetConfig
 from deepstart.models.mlp import MLP, MLPConfig
 from deepstart.models.recurrent import RecurrentConfig, RecurrentNet
+from deepstart.models.resnet import ResNet, ResNetConfig
 
 # family -> (module class, config class, tasks it suits)
 FAMILIES: dict[str, tuple[type[nn.Module], type, tuple[str, ...]]] = {
@@ -23,11 +25,13 @@ FAMILIES: dict[str, tuple[type[nn.Module], type, tuple[str, ...]]] = {
     "logistic": (LogisticRegression, LinearConfig, ("binary", "multiclass")),
     "mlp": (MLP, MLPConfig, ("binary", "multiclass", "regression", "forecast")),
     "convnet": (ConvNet, ConvNetConfig, ("binary", "multiclass", "regression")),
+    "resnet": (ResNet, ResNetConfig, ("binary", "multiclass", "regression")),
+    "googlenet": (GoogLeNet, GoogLeNetConfig, ("multiclass",)),
     "lstm": (RecurrentNet, RecurrentConfig, ("binary", "multiclass", "regression", "forecast")),
     "gru": (RecurrentNet, RecurrentConfig, ("binary", "multiclass", "regression", "forecast")),
 }
 SEQUENCE_ONLY = ("lstm", "gru")
-IMAGE_ONLY = ("convnet",)
+IMAGE_ONLY = ("convnet", "resnet", "googlenet")
 
 
 def model_names() -> list[str]:
