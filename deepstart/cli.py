@@ -202,6 +202,7 @@ def _cmd_run(args) -> int:
                                  f"{os.environ['WORLD_SIZE']} processes; drop --nproc under torchrun.")
         distributed.init_from_env(args.device or "auto")
     verbose = 0 if args.quiet else 1
+    finished = False
     try:
         if args.resume is not None:
             if args.problem is not None:
@@ -214,6 +215,7 @@ def _cmd_run(args) -> int:
         else:
             folder = run(_config(args), out=args.out, data_dir=args.data_dir,
                          download=not args.no_download, verbose=verbose)
+        finished = True
     except TrainingInterrupted as e:
         if e.checkpoint is not None:  # rank 0 of a multi-process run, or a single process
             console.print(f"\ninterrupted; saved the state after epoch {e.epoch} to "
@@ -221,7 +223,7 @@ def _cmd_run(args) -> int:
             console.print(f"resume with: deepstart run --resume {e.checkpoint.parent}")
         return EXIT_INTERRUPTED
     finally:
-        distributed.shutdown()
+        distributed.shutdown(wait_for_all=finished)
     if folder is None:  # not rank 0: it trained, rank 0 writes and reports
         return 0
     from deepstart.present import print_result

@@ -50,8 +50,14 @@ def init_from_env(device_name: str = "auto") -> str:
     return "cpu"
 
 
-def shutdown() -> None:
+def shutdown(wait_for_all: bool = True) -> None:
+    """Leave the process group. After a normal finish, first wait for every rank: one that tears
+    down its group while rank 0 is still writing files can make rank 0's gloo threads abort
+    ("terminate called without an active exception"). After an error, do not wait: a peer may be
+    gone, and a barrier would hang until gloo's timeout."""
     if dist.is_available() and dist.is_initialized():
+        if wait_for_all:
+            dist.barrier()
         dist.destroy_process_group()
 
 
