@@ -112,3 +112,16 @@ def test_stratified_split_keeps_class_shares(counts, frac, seed):
         assert (y[train] == c).any()  # every class keeps a training row
     again = split_indices(y, n_test, seed)
     assert np.array_equal(again[1], test)
+
+
+@settings(max_examples=80, deadline=None)
+@given(counts=st.lists(st.integers(1, 6), min_size=1, max_size=5), data=st.data())
+def test_stratified_split_always_returns_the_asked_size(counts, data):
+    from deepstart.problems.splits import split_indices
+
+    y = np.repeat(np.arange(len(counts)), counts)
+    if len(y) < 2:
+        return
+    n_test = data.draw(st.integers(1, len(y) - 1))
+    train, test = split_indices(y, n_test, seed=0)
+    assert len(test) == n_test and len(train) == len(y) - n_test

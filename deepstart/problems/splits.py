@@ -13,7 +13,8 @@ import numpy as np
 def split_indices(y: np.ndarray, n_test: int, seed: int, stratify: bool = True
                   ) -> tuple[np.ndarray, np.ndarray]:
     """(train, test) row indices, each sorted; with `stratify`, every class keeps its share in
-    both parts (largest remainders decide the rounding), and keeps at least one training row."""
+    both parts (largest remainders decide the rounding) and, where the sizes allow, at least one
+    training row."""
     n = len(y)
     if not 0 < n_test < n:
         raise ValueError(f"n_test must be in 1..{n - 1}; received {n_test}")
@@ -26,11 +27,13 @@ def split_indices(y: np.ndarray, n_test: int, seed: int, stratify: bool = True
         exact = counts * n_test / n
         take = np.minimum(np.floor(exact).astype(int), counts - 1)
         by_remainder = np.argsort(-(exact - take), kind="stable")
-        for c in by_remainder:  # hand out the rows that rounding down left over
-            if take.sum() >= n_test:
-                break
-            if take[c] < counts[c] - 1:
-                take[c] += 1
+        # Hand out the rows that rounding down left over, largest remainder first, keeping a
+        # training row in every class while that is possible.
+        for keep in (1, 0):
+            while take.sum() < n_test and (take < counts - keep).any():
+                for c in by_remainder:
+                    if take.sum() < n_test and take[c] < counts[c] - keep:
+                        take[c] += 1
         test = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:k]
                                for c, k in enumerate(take)])
     mask = np.zeros(n, dtype=bool)
