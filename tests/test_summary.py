@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from deepstart.errors import DeepstartError
 from deepstart.models import build_model
