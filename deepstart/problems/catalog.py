@@ -73,6 +73,18 @@ def _table(read, image_shape: tuple[int, ...] | None = None, pixel_max: float = 
     return Dataset(x_train, y_train, x_test, y_test, feature_names=names, pixel_max=pixel_max)
 
 
+def _pima() -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """768 rows: 8 numeric measurements, and `diabetes` (neg/pos) as the target. Shipped as CSV,
+    converted from the R package mlbench's PimaIndiansDiabetes (Debian r-cran-mlbench); zeros that
+    stand for missing values are kept as the original data set has them."""
+    text = resources.files("deepstart.problems").joinpath("data/pima-indians-diabetes.csv").read_text()
+    rows = list(csv.reader(text.splitlines()))
+    header, body = rows[0], rows[1:]
+    x = np.array([[float(v) for v in r[:-1]] for r in body], dtype=np.float32)
+    y = np.array([r[-1] == "pos" for r in body], dtype=np.int64)
+    return x, y, tuple(header[:-1])
+
+
 # --- IDX image sets ---------------------------------------------------------------------------------
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -249,6 +261,21 @@ _add(Problem(
                   "UCI wdbc.names, 'Results' (Street, Wolberg & Mangasarian 1993)"),
     ),
     recipe={"model": "mlp", "hidden": [32], "epochs": 60, "batch_size": 32, "lr": 1e-3},
+))
+_add(Problem(
+    name="pima-diabetes", title="Pima Indians diabetes (UCI, via R's mlbench)", task="binary",
+    kind="tabular", metric="accuracy", split=TABLE_SPLIT,
+    origin="shipped with deepstart (converted from mlbench's PimaIndiansDiabetes; originally the "
+           "National Institute of Diabetes and Digestive and Kidney Diseases, via UCI)",
+    size="768 rows x 8 features", load_raw=partial(_table, _pima), class_names=("neg", "pos"),
+    references=(
+        Reference(0.76, "ADAP neural network, 576 training / 192 test rows",
+                  "Smith et al. 1988, 'Using the ADAP learning algorithm to forecast the onset of "
+                  "diabetes mellitus', Proc. Symp. Computer Applications in Medical Care"),
+        Reference(0.651, "majority class (always 'neg': 500 of 768)", "baseline, computed"),
+    ),
+    # the classic Keras tutorial's network: 12 and 8 ReLU units, one sigmoid output
+    recipe={"model": "mlp", "hidden": [12, 8], "epochs": 100, "batch_size": 16, "lr": 1e-3},
 ))
 _add(Problem(
     name="fashion-mnist", title="Fashion-MNIST (Zalando)", task="multiclass", kind="image",
