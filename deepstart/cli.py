@@ -8,6 +8,7 @@ code 2; Ctrl-C during training with exit code 130 and the command that resumes.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import shlex
@@ -45,6 +46,16 @@ _fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 _nonnegative_float = _number(float, lambda v: v >= 0, "a number >= 0")
 
 
+def _model_option(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, e.g. depth=20; received {text!r}")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value  # a bare word, e.g. cell=gru
+
+
 def _sizes(text: str) -> list[int]:
     try:
         sizes = [int(s) for s in text.split(",") if s.strip()]
@@ -62,6 +73,9 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hidden", type=_sizes, help="MLP hidden layer sizes, e.g. 256,256")
     p.add_argument("--activation", help="activation: identity, step, sigmoid, tanh, relu")
     p.add_argument("--dropout", type=_fraction, help="dropout rate after each hidden layer")
+    p.add_argument("--option", type=_model_option, action="append", default=[], metavar="KEY=VALUE",
+                   help="any other setting of the model's config, e.g. depth=20, width=0.25, "
+                        "widths=[16,32,64], hidden_size=8 (repeatable; values in JSON)")
     p.add_argument("--batch-size", type=_positive_int)
     p.add_argument("--optimizer", help="sgd, momentum, nesterov, adam, adamw, rmsprop")
     p.add_argument("--weight-decay", type=_nonnegative_float, help="L2 penalty (decoupled for adamw)")
@@ -128,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--problem", default="digits", help="whose inputs and outputs (default digits)")
     show.add_argument("--hidden", type=_sizes, help="MLP hidden layer sizes, e.g. 4,3")
     show.add_argument("--activation", help="activation: identity, step, sigmoid, tanh, relu")
+    show.add_argument("--option", type=_model_option, action="append", default=[],
+                      metavar="KEY=VALUE", help="another setting of the model's config (JSON value)")
     show.add_argument("--draw", type=Path, metavar="FILE", help="draw the network to FILE")
 
     problems = sub.add_parser("problems", help="list the built-in problems and their references",
@@ -172,6 +188,7 @@ def _config(args, **fixed):
 
     options = {k: v for k, v in (("hidden", args.hidden), ("activation", args.activation),
                                  ("dropout", args.dropout)) if v is not None}
+    options |= dict(args.option)
     given = {name: getattr(args, name, None) for name in (
         "model", "epochs", "batch_size", "lr", "optimizer", "val_split", "lookback", "scale",
         "seed", "weight_decay", "schedule", "clip_grad", "label_smoothing", "device", "precision",
@@ -240,6 +257,7 @@ def _cmd_lr_find(args) -> int:
     check_writable(args.out)
     learner = _learner(config, 0, args.data_dir, not args.no_download)
     result = learner.find_lr(start_lr=args.start_lr, end_lr=args.end_lr, steps=args.steps)
+    args.out.mkdir(parents=True, exist_ok=True)
     path = result.plot(args.out / f"lr-find-{config.problem}-{config.model}.png",
                        title=f"learning-rate range test: {config.problem}, {config.model}, "
                              f"{config.optimizer}, batch {config.batch_size}")
@@ -271,7 +289,7 @@ def _cmd_show(args) -> int:
         problem = get_problem(args.problem)
         data = prepare(problem.load(), problem, val_split=0.0, lookback=problem.recipe.get("lookback"))
         options = {k: v for k, v in (("hidden", args.hidden), ("activation", args.activation))
-                   if v is not None}
+                   if v is not None} | dict(args.option)
         model = build_model(args.name, data.input_shape, data.n_outputs, data.task, **options)
         shape, names = data.input_shape, data.feature_names
         title = f"{args.name} for {problem.name}"

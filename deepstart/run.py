@@ -21,7 +21,6 @@ import importlib
 import threading
 import datetime as dt
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,18 +150,20 @@ def _git_commit() -> str | None:
 
 
 def check_writable(out: Path) -> None:
-    """Fail before any work if the runs folder cannot be written."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as e:
-        raise DeepstartError(f"cannot write runs to {out} ({e.strerror or e}); pass --out with a "
-                             "folder you can write to.") from None
+    """Fail before any work if the runs folder could not be written, without creating it yet (a
+    run that fails later, on bad data or a bad model setting, leaves nothing behind)."""
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        why = "is not a folder" if existing.exists() and not existing.is_dir() else "is not writable"
+        raise DeepstartError(f"cannot write runs to {out} ({existing} {why}); pass --out with a "
+                             "folder you can write to.")
 
 
 def claim_run_dir(out: Path, problem: str, model: str) -> Path:
     """runs/<date>-<problem>-<model>-<n>: mkdir is atomic, so two runs never share a folder."""
+    out.mkdir(parents=True, exist_ok=True)
     stem = f"{dt.date.today().isoformat()}-{problem}-{model}"
     n = 1 + sum(1 for p in out.glob(f"{stem}-*") if p.is_dir())
     while True:

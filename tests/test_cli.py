@@ -270,3 +270,17 @@ def test_divergence_is_named_recorded_and_exits_1(tmp_path):
     assert "Traceback" not in result.stderr
     folder = next((tmp_path / "out").iterdir())
     assert json.loads((folder / "metrics.json").read_text())["status"] == "diverged"
+
+
+def test_option_sets_any_model_setting(tmp_path):
+    assert main(["run", "digits", "--model", "convnet", "--option", "widths=[8,16]",
+                 "--option", "dropout=0.0", "--epochs", "1", "--quiet", "--out", "out"]) == 0
+    folder = next((tmp_path / "out").iterdir())
+    spec = json.loads((folder / "model.json").read_text())
+    assert spec["family"] == "convnet" and spec["config"]["widths"] == [8, 16]
+    assert json.loads((folder / "config.json").read_text())["model_options"] == \
+        {"widths": [8, 16], "dropout": 0.0}
+    bad = deepstart("run", "digits", "--model", "resnet", "--option", "depth=9", "--out", "out2")
+    assert_one_line_error(bad, "depth 6n + 2", "received depth=9")
+    assert_one_line_error(deepstart("run", "--option", "depth", "--out", "out2"), "KEY=VALUE")
+    assert not (tmp_path / "out2").exists()
