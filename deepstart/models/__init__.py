@@ -60,6 +60,8 @@ def build_model(name: str, input_shape: tuple[int, ...], n_outputs: int, task: s
     fields = {f.name for f in dataclasses.fields(config_cls)}
     derived = {"in_features": math.prod(input_shape), "out_features": n_outputs,
                "in_channels": input_shape[0]}
+    if len(input_shape) == 3:
+        derived["image_size"] = list(input_shape[1:])
     if name in SEQUENCE_ONLY:
         derived = {"in_channels": input_shape[1] if len(input_shape) == 2 else 1,
                    "out_features": n_outputs, "cell": name}
