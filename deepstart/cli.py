@@ -295,16 +295,22 @@ def _cmd_lr_find(args) -> int:
     learner = _learner(config, 0, args.data_dir, not args.no_download)
     result = learner.find_lr(start_lr=args.start_lr, end_lr=args.end_lr, steps=args.steps)
     args.out.mkdir(parents=True, exist_ok=True)
-    path = result.plot(args.out / f"lr-find-{config.problem}-{config.model}.png",
-                       title=f"learning-rate range test: {config.problem}, {config.model}, "
+    name = learner.problem.name  # a path's problem is named after the file
+    path = result.plot(args.out / f"lr-find-{name}-{config.model}.png",
+                       title=f"learning-rate range test: {name}, {config.model}, "
                              f"{config.optimizer}, batch {config.batch_size}")
     console.print(f"suggested learning rate: [bold]{result.suggestion:.2g}[/bold] "
                   f"({result.rule}: the minimum is at {result.lr_at_minimum:.2g}); "
                   f"steepest descent at {result.steepest:.2g}", soft_wrap=True)
     console.print(f"swept {len(result.lrs)} batches from {result.lrs[0]:.2g} to {result.lrs[-1]:.2g}; "
                   f"plot: {path}")
-    console.print(f"try: deepstart run {config.problem} --model {config.model} --lr {result.suggestion:.2g}",
-                  soft_wrap=True)
+    from deepstart.problems.user import FLAGS
+
+    data_flags = [part for k, v in config.data_options.items()
+                  for part in ([FLAGS[k]] if v is True else [FLAGS[k], str(v)])]
+    again = ["deepstart", "run", args.problem or "digits", *data_flags, "--model", config.model,
+             "--lr", f"{result.suggestion:.2g}"]
+    console.print(f"try: {shlex.join(again)}", soft_wrap=True)
     return 0
 
 

@@ -149,7 +149,8 @@ def as_numbers(values) -> np.ndarray:
     if values.dtype.kind in "biuf":
         x = values.astype(np.float64)
     else:
-        x = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(np.float64)
+        numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+        x = numbers.to_numpy(np.float64, copy=True)  # pandas 3 hands out read-only views
     x[~np.isfinite(x)] = np.nan
     return x
 
@@ -188,6 +189,9 @@ def _dropped(entry: dict, why: str) -> dict:
 
 
 def _array(values) -> np.ndarray:
+    if not isinstance(values, (pd.Series, np.ndarray)):
+        # a list: let pandas infer its type (np.asarray would turn ["a", nan] into "a", "nan")
+        values = pd.Series(list(values), dtype=None)
     if isinstance(values, pd.Series):
         # pandas' nullable and string dtypes become object arrays, their NA values None/NaN
         if values.dtype.kind in "biuf" and not values.hasnans:

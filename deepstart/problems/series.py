@@ -68,7 +68,7 @@ def series_problem(data, forecast: str | None = None, *, horizon: int = 1, seaso
         if not np.array_equal(order, np.arange(len(order))):
             notes.append(f"rows sorted by {date_column}")
             values, dates = values.iloc[order].reset_index(drop=True), dates.iloc[order].reset_index(drop=True)
-    s = values.to_numpy(np.float64)
+    s = values.to_numpy(np.float64, copy=True)
     s[~np.isfinite(s)] = np.nan
     present = np.flatnonzero(~np.isnan(s))
     if len(present) == 0:
@@ -170,9 +170,12 @@ def _frequency(dates: pd.Series) -> str | None:
     if len(dates) < 3 or dates.duplicated().any():
         return None
     try:
-        return pd.infer_freq(pd.DatetimeIndex(dates))
+        with warnings.catch_warnings():  # pandas 3 warns that a later version returns an offset
+            warnings.simplefilter("ignore")
+            frequency = pd.infer_freq(pd.DatetimeIndex(dates))
     except (TypeError, ValueError):
         return None
+    return getattr(frequency, "freqstr", frequency)
 
 
 def _season_from_frequency(frequency: str | None) -> tuple[int | None, str]:

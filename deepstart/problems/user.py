@@ -37,9 +37,11 @@ def looks_like_path(name: str, check_disk: bool = True) -> bool:
 def no_options_for_builtin(name: str, options: dict) -> DeepstartError:
     flags = ", ".join(FLAGS.get(k, k) for k in options)
     one = len(options) == 1
+    # a folder or file here with a built-in's name: the name wins, a path says which is meant
+    local = f" (for the {name} here, write ./{name})" if Path(name).exists() else ""
     return DeepstartError(f"'{name}' is a built-in problem, and {flags} {'is' if one else 'are'} for "
                           f"your own data (a CSV file or a folder of images); drop "
-                          f"{'it' if one else 'them'}, or pass the path of your data.")
+                          f"{'it' if one else 'them'}, or pass the path of your data{local}.")
 
 
 def problem_from_path(path: str | os.PathLike, options: dict):
