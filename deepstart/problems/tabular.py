@@ -18,7 +18,7 @@ import pandas as pd
 
 from deepstart.errors import DataError, DeepstartError
 from deepstart.problems import Dataset, Problem, Reference
-from deepstart.problems.columns import encode, feature_names, fit_columns
+from deepstart.problems.columns import as_numbers, as_text, encode, feature_names, fit_columns
 from deepstart.problems.splits import split_indices
 
 TEST_SIZE = 0.2  # held out for the test score; validation rows come later, out of the rest
@@ -122,14 +122,14 @@ def tabular_problem(data, target: str, *, task: str | None = None, name: str = "
         raise DeepstartError(f"unknown task '{task}'; use one of: {', '.join(TASKS)}.")
 
     y_raw = frame[target]
-    y_numbers = pd.to_numeric(y_raw, errors="coerce") if y_raw.dtype.kind in "biuf" else None
-    has_target = (y_numbers.notna() & np.isfinite(y_numbers.astype(float))) if y_numbers is not None \
-        else y_raw.notna() & (y_raw.astype(str).str.strip() != "")
+    # a missing, blank or infinite target: the row teaches nothing and cannot be scored
+    has_target = (np.isfinite(as_numbers(y_raw)) if y_raw.dtype.kind in "biuf"
+                  else ~pd.isna(as_text(y_raw)))
     if not has_target.any():
         raise DataError(f"the target column '{target}' of {source} is empty: all {len(frame)} values "
                         "are missing; pick another column with --target.")
     no_target = int((~has_target).sum())
-    frame = frame[has_target.to_numpy()].reset_index(drop=True)
+    frame = frame[has_target].reset_index(drop=True)
     if len(frame) < MIN_ROWS:
         raise DataError(f"{source} has {len(frame)} rows with a target; deepstart needs at least "
                         f"{MIN_ROWS} to train and test.")
