@@ -3,6 +3,7 @@
 The public API is small and imported lazily, so `deepstart --help` never waits for torch:
 
     from deepstart import Learner, get_problem, load_model
+    from deepstart import tabular_problem, image_folder_problem, series_problem   # your own data
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ _LAZY = {
     "Checkpoint": "deepstart.callbacks",
     "prepare_arrays": "deepstart.prepare",
     "get_problem": "deepstart.problems",
+    "tabular_problem": "deepstart.problems.tabular",
+    "image_folder_problem": "deepstart.problems.folder",
+    "series_problem": "deepstart.problems.series",
     "all_problems": "deepstart.problems",
     "build_model": "deepstart.models",
     "load_model": "deepstart.models",

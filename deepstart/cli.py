@@ -68,7 +68,8 @@ def _sizes(text: str) -> list[int]:
 
 def _training_options(p: argparse.ArgumentParser) -> None:
     """What `run` and `lr-find` share: the problem, the model, the optimizer, the hardware."""
-    p.add_argument("problem", nargs="?", default=None, help="problem name (default: digits)")
+    p.add_argument("problem", nargs="?", default=None,
+                   help="a built-in problem name (default: digits), a CSV file, or a folder of images")
     p.add_argument("--model", help="model family: perceptron, linear, logistic, mlp, convnet, resnet, googlenet, lstm, gru")
     p.add_argument("--hidden", type=_sizes, help="MLP hidden layer sizes, e.g. 256,256")
     p.add_argument("--activation", help="activation: identity, step, sigmoid, tanh, relu")
@@ -88,6 +89,23 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="random seed (default 0): same seed, same result on CPU")
     p.add_argument("--data-dir", type=Path, help="a folder holding the problem's data files")
     p.add_argument("--no-download", action="store_true", help="never download data")
+    own = p.add_argument_group("your own data (PROBLEM is a CSV file or a folder of images)")
+    own.add_argument("--target", metavar="COLUMN",
+                     help="CSV table: the column to predict from the other columns")
+    own.add_argument("--task", choices=("binary", "multiclass", "regression"),
+                     help="CSV table: the task, instead of inferring it from the target")
+    own.add_argument("--forecast", metavar="COLUMN", help="CSV series: the numeric column to forecast")
+    own.add_argument("--horizon", type=_positive_int, metavar="H",
+                     help="series: predict the value H steps after each window (default 1)")
+    own.add_argument("--season", type=_positive_int, metavar="M",
+                     help="series: season length for the seasonal-naive baseline (default: from the "
+                          "dates, e.g. 12 for monthly, or detected)")
+    own.add_argument("--image-size", type=_positive_int, metavar="SIDE",
+                     help="images: resize to SIDE x SIDE (default: the most common size)")
+    own.add_argument("--color", choices=("grey", "rgb"),
+                     help="images: colour mode (default: grey when every image is grey)")
+    own.add_argument("--strict", action="store_true",
+                     help="images: fail on unreadable files instead of listing and skipping them")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,11 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    run = sub.add_parser("run", help="train a model on a problem and write a run folder",
-                         description="Train a model on a built-in problem (default: digits), "
-                         "print its test score beside the published references, and write "
-                         "runs/<date>-<problem>-<model>-<n>/. Unset options come from the "
-                         "problem's recipe (see `deepstart problems NAME`).")
+    run = sub.add_parser("run", help="train a model on a problem or your own data, write a run folder",
+                         description="Train a model on a built-in problem (default: digits) or on "
+                         "your own data, print its test score beside the published references (or "
+                         "the baselines, for your data), and write runs/<date>-<problem>-<model>-<n>/. "
+                         "Your data: `deepstart run data.csv --target COLUMN` (a table: the task is "
+                         "inferred from the target, columns are imputed, one-hot encoded and "
+                         "standardised, and a report says what was done to each), `deepstart run "
+                         "FOLDER` (images, one sub-folder per class), `deepstart run series.csv "
+                         "--forecast COLUMN --horizon H` (a series, beside the persistence and "
+                         "seasonal-naive baselines). Unset options come from the problem's recipe "
+                         "(see `deepstart problems NAME`).")
     _training_options(run)
     run.add_argument("--epochs", type=_positive_int)
     run.add_argument("--lr", type=_positive_float, help="learning rate (the peak, with a schedule)")
@@ -195,8 +219,11 @@ def _config(args, **fixed):
         "augment")}
     given["warmup_epochs"] = getattr(args, "warmup", None)
     given["compile"] = getattr(args, "compile", None) or None
-    config = RunConfig.for_problem(args.problem or "digits", model_options=options or None,
-                                   **given, **fixed)
+    data_options = {name: getattr(args, name, None) for name in (
+        "target", "task", "forecast", "horizon", "season", "image_size", "color", "strict")}
+    data_options = {k: v for k, v in data_options.items() if v is not None and v is not False}
+    config = RunConfig.for_problem(args.problem or "digits", data_options=data_options,
+                                   model_options=options or None, **given, **fixed)
     config.command = shlex.join(["deepstart", *args.argv])
     return config
 
@@ -205,6 +232,7 @@ def _cmd_run(args) -> int:
     from deepstart import distributed
     from deepstart.console import console
     from deepstart.learner import TrainingInterrupted
+    from deepstart.problems.user import looks_like_path
     from deepstart.run import resume, run
 
     if args.nproc and args.nproc > 1 and not distributed.launched_by_torchrun():
@@ -230,8 +258,17 @@ def _cmd_run(args) -> int:
             folder = resume(args.resume, epochs=args.epochs, data_dir=args.data_dir,
                             download=not args.no_download, verbose=verbose)
         else:
-            folder = run(_config(args), out=args.out, data_dir=args.data_dir,
-                         download=not args.no_download, verbose=verbose)
+            config = _config(args)
+            report = None
+            if looks_like_path(config.problem, check_disk=False):  # the user's own data
+                from deepstart.present import print_data_report
+
+                standardised = (config.scale or "standard") == "standard"
+
+                def report(problem):
+                    print_data_report(problem, standardised=standardised)
+            folder = run(config, out=args.out, data_dir=args.data_dir,
+                         download=not args.no_download, verbose=verbose, on_data=report)
         finished = True
     except TrainingInterrupted as e:
         if e.checkpoint is not None:  # rank 0 of a multi-process run, or a single process
@@ -258,16 +295,22 @@ def _cmd_lr_find(args) -> int:
     learner = _learner(config, 0, args.data_dir, not args.no_download)
     result = learner.find_lr(start_lr=args.start_lr, end_lr=args.end_lr, steps=args.steps)
     args.out.mkdir(parents=True, exist_ok=True)
-    path = result.plot(args.out / f"lr-find-{config.problem}-{config.model}.png",
-                       title=f"learning-rate range test: {config.problem}, {config.model}, "
+    name = learner.problem.name  # a path's problem is named after the file
+    path = result.plot(args.out / f"lr-find-{name}-{config.model}.png",
+                       title=f"learning-rate range test: {name}, {config.model}, "
                              f"{config.optimizer}, batch {config.batch_size}")
     console.print(f"suggested learning rate: [bold]{result.suggestion:.2g}[/bold] "
                   f"({result.rule}: the minimum is at {result.lr_at_minimum:.2g}); "
                   f"steepest descent at {result.steepest:.2g}", soft_wrap=True)
     console.print(f"swept {len(result.lrs)} batches from {result.lrs[0]:.2g} to {result.lrs[-1]:.2g}; "
                   f"plot: {path}")
-    console.print(f"try: deepstart run {config.problem} --model {config.model} --lr {result.suggestion:.2g}",
-                  soft_wrap=True)
+    from deepstart.problems.user import FLAGS
+
+    data_flags = [part for k, v in config.data_options.items()
+                  for part in ([FLAGS[k]] if v is True else [FLAGS[k], str(v)])]
+    again = ["deepstart", "run", args.problem or "digits", *data_flags, "--model", config.model,
+             "--lr", f"{result.suggestion:.2g}"]
+    console.print(f"try: {shlex.join(again)}", soft_wrap=True)
     return 0
 
 

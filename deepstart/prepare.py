@@ -38,6 +38,7 @@ class Prepared:
     scaling: dict = field(default_factory=dict)
     problem: str | None = None
     lookback: int | None = None
+    horizon: int | None = None  # forecast: steps from a window's last value to its target
 
     @property
     def is_classifier(self) -> bool:
@@ -135,31 +136,36 @@ def prepare(data: Dataset, problem: Problem, *, val_split: float = 0.1, seed: in
 
 
 def _prepare_series(data: Dataset, problem: Problem, *, val_split: float, lookback: int) -> Prepared:
-    """One-step-ahead windows: the `lookback` values before month t predict month t. Training
-    targets lie in the training months; the scored test targets are the problem's."""
+    """Windows of the `lookback` values that end `horizon` steps before a target predict it
+    (horizon 1: the values before month t predict month t). Training targets lie in the training
+    part; the scored test targets are the problem's, each predicted from the true values before it."""
     s = data.series.astype(np.float32)
     n_train = len(data.x_train)
-    if lookback < 1 or lookback >= n_train - 1:
-        raise DeepstartError(f"a look-back of {lookback} does not fit {n_train} training values; "
-                             f"use 1 to {n_train // 2}.")
-    m, sd = float(s[:n_train].mean()), float(s[:n_train].std())
+    h = data.horizon
+    test_t = np.asarray(data.test_targets)
+    # at least two training windows, and every test window inside the series
+    if lookback < 1 or lookback + h + 1 > n_train or lookback + h - 1 > test_t.min():
+        ahead = f" with a horizon of {h}" if h > 1 else ""
+        raise DeepstartError(f"a look-back of {lookback} does not fit {n_train} training values"
+                             f"{ahead}; use --lookback 1 to {max(1, (n_train - h + 1) // 2)}.")
+    m, sd = float(s[:n_train].mean()), float(s[:n_train].std()) or 1.0
     z = (s - m) / sd
-    train_t = np.arange(lookback, n_train)
+    train_t = np.arange(lookback + h - 1, n_train)
     n_val = int(round(len(train_t) * val_split))
     fit_t, val_t = train_t[: len(train_t) - n_val], train_t[len(train_t) - n_val:]
 
     def windows(targets):
-        idx = targets[:, None] - lookback + np.arange(lookback)[None, :]
+        idx = targets[:, None] - (h - 1) - lookback + np.arange(lookback)[None, :]
         return torch.from_numpy(z[idx]), torch.from_numpy(z[targets].reshape(-1, 1))
 
     x_tr, y_tr = windows(fit_t)
     x_val, y_val = windows(val_t)
-    x_te, y_te = windows(np.asarray(data.test_targets))
+    x_te, y_te = windows(test_t)
     scaling = {"x": {"offset": m, "scale": sd}, "y": {"offset": m, "scale": sd}}
     return Prepared(task="forecast", input_shape=(lookback,), n_outputs=1, x_train=x_tr,
                     y_train=y_tr, x_val=x_val, y_val=y_val, x_test=x_te, y_test=y_te,
                     feature_names=data.feature_names, scaling=scaling, problem=problem.name,
-                    lookback=lookback)
+                    lookback=lookback, horizon=h)
 
 
 def prepare_arrays(x, y, *, task: str | None = None, val_split: float = 0.1, test_split: float = 0.2,

@@ -26,14 +26,19 @@ def print_result(folder: Path) -> str:
                   f"({config['model']}, {metrics['epochs']} epochs, "
                   f"{metrics['train_seconds']:.1f} s){status}")
     refs = metrics["references"]
+    # the user's own data has no published scores, only baselines computed on its test part
+    from deepstart.problems.user import looks_like_path
+
+    kind = "baselines" if looks_like_path(config["problem"], check_disk=False) else "published"
     if refs:
         pick = max if metrics["greater_is_better"] else min
         best = pick(refs, key=lambda r: r["value"])
         beaten = sum(r["ours_at_least_as_good"] for r in refs)
-        console.print(f"{_fmt(ours, metric)} — published: best {_fmt(best['value'], metric)} "
+        console.print(f"{_fmt(ours, metric)} — {kind}: best {_fmt(best['value'], metric)} "
                       f"({best['model']}; {best['source']}); ours is at least as good as "
                       f"{beaten} of {len(refs)}", soft_wrap=True)
-        table = Table(title="published references", title_justify="left", show_edge=False)
+        title = "baselines" if kind == "baselines" else "published references"
+        table = Table(title=title, title_justify="left", show_edge=False)
         for column in ("score", "model", "source", "ours vs it"):
             table.add_column(column, overflow="fold")
         for ref in refs:
@@ -89,3 +94,72 @@ def print_problem(p) -> None:
     for ref in p.references:
         table.add_row(_fmt(ref.value, p.metric), ref.model, ref.source)
     console.print(table)
+
+
+def print_data_report(problem, standardised: bool = True) -> None:
+    """What was done to the user's own data: each column of a table, the images of a folder, or the
+    series, with the split. Reads the problem's schema only."""
+    schema = problem.schema
+    console.print(f"[bold]{problem.name}[/bold]: {problem.size}; {problem.task}; {problem.split}",
+                  soft_wrap=True)
+    if "columns" in schema:
+        _print_columns(schema, standardised)
+    elif "image" in schema:
+        _print_images(schema["image"])
+    elif "series" in schema:
+        _print_series(schema["series"])
+
+
+def _print_columns(schema: dict, standardised: bool) -> None:
+    from deepstart.problems.columns import action_text
+
+    target = schema["target"]
+    classes = target["classes"]
+    what = (f"{len(classes)} classes ({', '.join(classes[:10])}{', ...' if len(classes) > 10 else ''})"
+            if classes else "numbers")
+    line = f"target '{target['name']}': {target['task']}, {what} ({target['inferred']})"
+    if target["rows_without_target"]:
+        line += f"; {target['rows_without_target']} rows without a target dropped"
+    console.print(line, soft_wrap=True)
+    table = Table(title="columns (fitted on the training rows)", title_justify="left")
+    table.add_column("column", overflow="fold")
+    table.add_column("kind")
+    table.add_column("missing (train)", justify="right")
+    table.add_column("action", overflow="fold")
+    table.add_column("features", justify="right")
+    for e in schema["columns"]:
+        action = action_text(e, standardised)
+        if e.get("dropped"):
+            action = f"[yellow]{action}[/yellow]"
+        table.add_row(e["name"], e["kind"], str(e["missing"]), action, str(len(e["features"])))
+    console.print(table)
+
+
+def _print_images(info: dict) -> None:
+    console.print(f"images resized to {info['height']}x{info['width']} ({info['size_from']}), "
+                  f"{info['color']} ({info['color_from']}); per class: " +
+                  ", ".join(f"{c} {n}" for c, n in zip(info["classes"], info["per_class"])),
+                  soft_wrap=True)
+    skipped = info["skipped"]
+    if skipped:
+        console.print(f"[yellow]skipped {len(skipped)} file(s)[/yellow] (--strict refuses them):")
+        for s in skipped:
+            console.print(f"  {s['path']}: {s['why']}", soft_wrap=True)
+
+
+def _print_series(info: dict) -> None:
+    dates = (f"dates from '{info['date_column']}' ({info['frequency'] or 'irregular'})"
+             if info["date_column"] else "no date column (rows in file order)")
+    season = f"season {info['season']}" if info["season"] else "no season"
+    console.print(f"series '{info['column']}': {info['values']} values, {dates}; {season} "
+                  f"({info['season_from']}); horizon {info['horizon']}", soft_wrap=True)
+    for note in info["notes"]:
+        console.print(f"  {note}", soft_wrap=True)
+    console.print(f"test: {info['test']}", soft_wrap=True)
+    base = info["baselines"]
+    line = f"baselines on those {info['test_values']} values: persistence RMSE {base['persistence']:.2f}"
+    if "seasonal_naive" in base:
+        line += f", seasonal naive RMSE {base['seasonal_naive']:.2f}"
+    else:
+        line += "; seasonal naive needs a season: pass --season M"
+    console.print(line, soft_wrap=True)

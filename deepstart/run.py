@@ -33,7 +33,10 @@ RUN_FORMAT = "deepstart-run-1"
 
 @dataclass
 class RunConfig:
-    problem: str = "digits"
+    problem: str = "digits"  # a built-in name, or the absolute path of a CSV file or image folder
+    # what the path needs to become a problem: target, task, forecast, horizon, season, image_size,
+    # color, strict (deepstart.problems.user); empty for built-in problems
+    data_options: dict = field(default_factory=dict)
     model: str = "mlp"
     model_options: dict = field(default_factory=dict)
     epochs: int = 20
@@ -57,11 +60,13 @@ class RunConfig:
     command: str = ""
 
     @classmethod
-    def for_problem(cls, problem_name: str, **overrides) -> RunConfig:
+    def for_problem(cls, problem_name: str, data_options: dict | None = None,
+                    **overrides) -> RunConfig:
         """The problem's recipe, with the user's choices on top (None means 'not given')."""
         from deepstart.problems import get_problem
 
-        problem = get_problem(problem_name)
+        data_options = dict(data_options or {})
+        problem = get_problem(problem_name, data_options)
         recipe = dict(problem.recipe)
         fields = {f.name for f in dataclasses.fields(cls)}
         given = {k: v for k, v in overrides.items() if v is not None}
@@ -72,7 +77,8 @@ class RunConfig:
         settings = {k: v for k, v in recipe.items() if k in fields}
         settings |= given
         settings["model_options"] = options | given.get("model_options", {})
-        settings["problem"] = problem.name
+        settings["problem"] = problem.path or problem.name
+        settings["data_options"] = data_options
         return cls(**settings)
 
     def validate(self) -> None:
@@ -81,7 +87,7 @@ class RunConfig:
         from deepstart.models import FAMILIES
         from deepstart.problems import get_problem
 
-        get_problem(self.problem)
+        get_problem(self.problem, self.data_options)
         if self.model not in FAMILIES:
             raise unknown_name("model", self.model, FAMILIES)
         if self.optimizer not in OPTIMIZERS:
@@ -201,7 +207,7 @@ def _learner(config: RunConfig, verbose: int, data_dir: Path | None, download: b
     from deepstart.prepare import prepare
     from deepstart.problems import get_problem
 
-    problem = get_problem(config.problem)
+    problem = get_problem(config.problem, config.data_options)
     data = prepare(problem.load(data_dir=data_dir, download=download), problem,
                    val_split=config.val_split, seed=config.seed, lookback=config.lookback,
                    scale=config.scale)
@@ -217,9 +223,11 @@ def _learner(config: RunConfig, verbose: int, data_dir: Path | None, download: b
 
 
 def run(config: RunConfig, out: str | Path = "runs", data_dir: Path | None = None,
-        download: bool = True, verbose: int = 1) -> Path | None:
+        download: bool = True, verbose: int = 1, on_data=None) -> Path | None:
     """Validate, load the data, train, write the run folder; returns the folder (None on the
-    ranks other than 0 of a multi-process run: only rank 0 writes)."""
+    ranks other than 0 of a multi-process run: only rank 0 writes). `on_data(problem)` is called
+    on rank 0 once the data is prepared and the model built, before training (the CLI prints its
+    data report there, so a bad setting fails before the report)."""
     from deepstart import distributed
 
     config.nproc = distributed.world_size()
@@ -231,6 +239,8 @@ def run(config: RunConfig, out: str | Path = "runs", data_dir: Path | None = Non
     learner = _learner(config, verbose, data_dir, download)  # fails before a folder exists
     problem = learner.problem
     folder = None
+    if main and on_data is not None:
+        on_data(problem)
     if main:
         folder = claim_run_dir(out, problem.name, config.model)
         write_json(folder / "config.json", {"format": RUN_FORMAT, **dataclasses.asdict(config)})
@@ -310,7 +320,11 @@ def _train_and_record(learner, config: RunConfig, folder: Path | None, problem) 
     save_model(learner.model, folder, extra={
         "problem": problem.name, "task": data.task, "input_shape": list(data.input_shape),
         "class_names": list(data.class_names), "feature_names": list(data.feature_names),
-        "scaling": data.scaling, "lookback": data.lookback, "loss": learner.loss_name})
+        "scaling": data.scaling, "lookback": data.lookback, "horizon": data.horizon,
+        "loss": learner.loss_name,
+        # own data: how raw input became features ("columns"/"target", "image" or "series"), so the
+        # model folder alone can take raw rows, images or values
+        **problem.schema})
     test_value = scores["test"][learner.metric]
     metrics = {
         "status": status,
@@ -326,6 +340,9 @@ def _train_and_record(learner, config: RunConfig, folder: Path | None, problem) 
         "processes": learner.world_size,
         "references": comparison(problem, test_value),
     }
+    baselines = problem.schema.get("series", {}).get("baselines")
+    if baselines:  # a forecast's baselines, scored on the same test values as the model
+        metrics["baselines"] = baselines | {"model": test_value}
     write_json(folder / "metrics.json", metrics)
     for leftover in ("checkpoint.json", "checkpoint.safetensors"):
         (folder / leftover).unlink(missing_ok=True)

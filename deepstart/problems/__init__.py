@@ -43,6 +43,8 @@ class Dataset:
     pixel_max: float = 1.0
     series: np.ndarray | None = None
     test_targets: np.ndarray | None = None  # forecast: indices into series that are scored
+    # forecast: how many steps ahead of a window's last value its target lies (1: the next value)
+    horizon: int = 1
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,11 @@ class Problem:
     offline_check: Callable[[], bool] | None = field(default=None, repr=False)
     # Defaults of `deepstart run PROBLEM`: a recipe known to work on this problem.
     recipe: dict = field(default_factory=dict)
+    # Problems built from the user's own data: the file or folder they came from (what config.json
+    # stores to build them again), and the JSON description of how raw input became features (the
+    # column schema, image size and colour, series settings), saved in model.json.
+    path: str | None = None
+    schema: dict = field(default_factory=dict, repr=False)
 
     @property
     def greater_is_better(self) -> bool:
@@ -87,15 +94,22 @@ class Problem:
         return pick(self.references, key=lambda r: r.value)
 
 
-def get_problem(name: str) -> Problem:
+def get_problem(name: str, options: dict | None = None) -> Problem:
+    """A built-in problem by name, or one built from a path: a CSV file (a table or a series) or a
+    folder of images. `options` are the data options of a path (target, forecast, image_size, ...);
+    see deepstart.problems.user."""
     from deepstart.problems.catalog import PROBLEMS
+    from deepstart.problems.user import looks_like_path, no_options_for_builtin, problem_from_path
 
     if isinstance(name, Problem):
         return name
-    try:
+    if name in PROBLEMS and not looks_like_path(name, check_disk=False):
+        if options:
+            raise no_options_for_builtin(name, options)
         return PROBLEMS[name]
-    except KeyError:
-        raise unknown_name("problem", name, PROBLEMS) from None
+    if looks_like_path(name):
+        return problem_from_path(name, options or {})
+    raise unknown_name("problem", name, PROBLEMS)
 
 
 def all_problems() -> list[Problem]:
