@@ -88,6 +88,10 @@ def print_problem(p) -> None:
                          ("classes", ", ".join(p.class_names) or "-"),
                          ("recipe", " ".join(f"{k}={v}" for k, v in p.recipe.items()))):
         console.print(f"  {label:<12} {value}")
+    for recipe in p.recipes:
+        settings = " ".join(f"{k}={v}" for k, v in recipe.settings.items() if k != "model")
+        console.print(f"  {'recipe':<12} --model {recipe.model}: {settings}", soft_wrap=True)
+        console.print(f"  {'':<12} [dim]{recipe.claim}[/dim]", soft_wrap=True)
     table = Table(title="published references", title_justify="left")
     for column in ("score", "model", "source"):
         table.add_column(column, overflow="fold")

@@ -67,12 +67,13 @@ class RunConfig:
 
         data_options = dict(data_options or {})
         problem = get_problem(problem_name, data_options)
-        recipe = dict(problem.recipe)
         fields = {f.name for f in dataclasses.fields(cls)}
         given = {k: v for k, v in overrides.items() if v is not None}
-        if "model" in given and given["model"] != recipe.get("model"):
-            # another family: the recipe's model options belong to the recipe's model
-            recipe = {k: v for k, v in recipe.items() if k in fields}
+        recipe = problem.recipe_for(given.get("model"))
+        if recipe is None:
+            # no recipe for this family: the default recipe's training settings, without its model
+            # options (they belong to the recipe's model)
+            recipe = {k: v for k, v in problem.recipe.items() if k in fields}
         options = {k: v for k, v in recipe.items() if k not in fields}
         settings = {k: v for k, v in recipe.items() if k in fields}
         settings |= given

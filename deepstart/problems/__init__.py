@@ -27,6 +27,21 @@ class Reference:
     source: str
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """Settings of `deepstart run PROBLEM --model MODEL` (the model family, RunConfig fields and model
+    options) and the claim they were measured to meet: score, data, time, machine, how measured.
+    benchmarks/recipes.py re-measures each claim and writes docs/recipes.md."""
+
+    settings: dict
+    claim: str
+    target: float | None = None  # the score the claim promises (the problem's metric)
+
+    @property
+    def model(self) -> str:
+        return self.settings["model"]
+
+
 @dataclass
 class Dataset:
     """Raw arrays of a problem on its canonical split, before any scaling.
@@ -66,6 +81,8 @@ class Problem:
     offline_check: Callable[[], bool] | None = field(default=None, repr=False)
     # Defaults of `deepstart run PROBLEM`: a recipe known to work on this problem.
     recipe: dict = field(default_factory=dict)
+    # Recipes for other model families, each with its measured claim: `--model M` picks M's recipe.
+    recipes: tuple[Recipe, ...] = ()
     # Problems built from the user's own data: the file or folder they came from (what config.json
     # stores to build them again), and the JSON description of how raw input became features (the
     # column schema, image size and colour, series settings), saved in model.json.
@@ -86,6 +103,16 @@ class Problem:
     def load(self, data_dir: Path | None = None, download: bool = True) -> Dataset:
         """The raw arrays on the canonical split: cache, shipped files, data_dir, then download."""
         return self.load_raw(data_dir=data_dir, download=download)
+
+    def recipe_for(self, model: str | None) -> dict | None:
+        """The settings `deepstart run` starts from for `model` (None: the default recipe's model);
+        None when the problem has no recipe for that family."""
+        if model is None or model == self.recipe.get("model"):
+            return dict(self.recipe)
+        for recipe in self.recipes:
+            if recipe.model == model:
+                return dict(recipe.settings)
+        return None
 
     def best_reference(self) -> Reference | None:
         if not self.references:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from deepstart.errors import DataError
-from deepstart.problems import Dataset, Problem, Reference
+from deepstart.problems import Dataset, Problem, Recipe, Reference
 from deepstart.problems.checksums import FASHION_MNIST_FILES, MNIST_FILES
 from deepstart.problems.sources import RemoteFile
 from deepstart.problems.splits import split_indices
@@ -175,6 +175,22 @@ WINE_SOURCE = "Aeberhard, Coomans & de Vel 1992, JCU tech. rep. 92-02; quoted in
 LECUN_TABLE = "LeCun et al. 1998, table at yann.lecun.com/exdb/mnist"
 FASHION_README = "Fashion-MNIST README benchmark table (github.com/zalandoresearch/fashion-mnist)"
 
+# Recipes of the image problems. Each claim was measured by benchmarks/recipes.py, which re-measures
+# it and writes docs/recipes.md. The convnet's flattened head and the one-cycle AdamW schedule came
+# from a sweep of widths, heads and epochs on Fashion-MNIST (docs/recipes.md).
+CONVNET_RECIPE = {"model": "convnet", "widths": [32, 64, 128], "head": "flatten", "epochs": 7,
+                  "batch_size": 128, "lr": 5e-3, "optimizer": "adamw", "weight_decay": 0.05,
+                  "schedule": "onecycle"}
+FASHION_RECIPES = (
+    Recipe(CONVNET_RECIPE, target=0.93, claim="CONVNET_CLAIM"),
+    Recipe({"model": "resnet", "depth": 20, "epochs": 30, "batch_size": 128, "lr": 5e-3,
+            "optimizer": "adamw", "weight_decay": 0.05, "schedule": "onecycle",
+            "augment": "crop,flip"}, target=0.94, claim="RESNET_CLAIM"),
+    Recipe({"model": "googlenet", "width": 0.5, "epochs": 15, "batch_size": 128, "lr": 5e-3,
+            "optimizer": "adamw", "weight_decay": 0.05, "schedule": "onecycle", "augment": "flip"},
+           target=0.937, claim="GOOGLENET_CLAIM"),
+)
+
 PROBLEMS: dict[str, Problem] = {}
 
 
@@ -304,6 +320,7 @@ _add(Problem(
     # --lr 0.001 --batch-size 100 --epochs 15 (0.89 in about 20 s).
     recipe={"model": "mlp", "hidden": [256, 256], "epochs": 12, "batch_size": 256, "lr": 3e-3,
             "schedule": "onecycle"},
+    recipes=FASHION_RECIPES,
 ))
 _add(Problem(
     name="mnist", title="MNIST handwritten digits (LeCun et al.)", task="multiclass", kind="image",
@@ -323,6 +340,8 @@ _add(Problem(
                   "keras.io example 'Simple MNIST convnet' (test accuracy 0.9922)"),
     ),
     recipe={"model": "mlp", "hidden": [256, 256], "epochs": 10, "batch_size": 128, "lr": 1e-3},
+    recipes=(Recipe(dict(CONVNET_RECIPE, epochs=5), target=0.992, claim=(
+        "MNIST_CONVNET_CLAIM")),),
 ))
 _add(Problem(
     name="cifar10", title="CIFAR-10 (Krizhevsky 2009), binary version", task="multiclass",
@@ -364,6 +383,10 @@ _add(Problem(
         Reference(42.3, "seasonal naive baseline (same month last year)",
                   "computed on the same 46 test months (42.32)"),
     ),
-    recipe={"model": "mlp", "hidden": [32], "lookback": 12, "epochs": 200, "batch_size": 16,
-            "lr": 1e-3},
+    # 13 months of history and a linear model: the weights it learns come close to the seasonal
+    # random walk y[t-12] + (y[t-1] - y[t-13]), "same month last year plus this year's change".
+    recipe={"model": "linear", "lookback": 13, "epochs": 300, "batch_size": 16, "lr": 1e-2},
+    recipes=(Recipe({"model": "linear", "lookback": 13, "epochs": 300, "batch_size": 16,
+                     "lr": 1e-2}, target=42.3, claim=(
+        "AIRLINE_CLAIM")),),
 ))

@@ -1,0 +1,212 @@
+"""Re-measure the claim of every recipe: run it as a user would, from a new process, and record the
+score and the wall time (command start to result) beside the recipe's target.
+
+    python benchmarks/recipes.py                           # every recipe whose data is here
+    python benchmarks/recipes.py --only fashion-mnist/convnet --only airline
+    python benchmarks/recipes.py --device cuda --only googlenet   # on a GPU machine
+    python benchmarks/recipes.py --list                    # the commands, without running them
+
+Each measurement is added to docs/recipes.json (keyed by recipe and machine, so CPU and GPU figures
+live side by side and a later run replaces only its own rows) and docs/recipes.md is written again
+from all of them. Run it on a quiet machine: another busy process slows PyTorch's threads many-fold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+
+
+@dataclass
+class Entry:
+    id: str  # "problem/model", or "problem/what" for an example script
+    problem: str
+    target: float | None
+    greater_is_better: bool
+    claim: str
+    command: list[str]  # as a user types it (without --quiet/--out)
+    example: str | None = None  # examples/<name>.py: run its main(argv), which returns a dict
+    example_argv: list[str] = field(default_factory=list)
+    result_key: str = ""  # the example's dict key holding the score
+
+
+def catalog_entries() -> list[Entry]:
+    from deepstart.problems import all_problems
+
+    entries = []
+    for problem in all_problems():
+        for recipe in problem.recipes:
+            entries.append(Entry(
+                id=f"{problem.name}/{recipe.model}", problem=problem.name, target=recipe.target,
+                greater_is_better=problem.greater_is_better, claim=recipe.claim,
+                command=["deepstart", "run", problem.name, "--model", recipe.model]))
+    return entries
+
+
+def example_entries() -> list[Entry]:
+    """The recipes that are not one `deepstart run`: the tutorial reproduction and cross-validation."""
+    return [
+        Entry(id="airline-passengers/tutorial-lstm", problem="airline-passengers", target=None,
+              greater_is_better=False, example="airline_lstm", result_key="test_rmse",
+              claim="The tutorial's LSTM (look-back 1, 4 units, batch 1, 100 epochs, scaler fitted on "
+                    "the whole series as it does) on its 67/33 split: the tutorial reports 47.5; it "
+                    "is printed beside persistence (48.7) and seasonal naive (42.3), which it does "
+                    "not beat.",
+              command=["python", "examples/airline_lstm.py"]),
+        Entry(id="pima-diabetes/mlp-10-fold", problem="pima-diabetes", target=0.77,
+              greater_is_better=True, example="uci_mlp", result_key="mean_accuracy",
+              claim="The Keras tutorial's MLP 12-8-1 on Pima Indians diabetes, stratified 10-fold "
+                    "cross-validation (scaling fitted in each fold): mean accuracy >= 0.77.",
+              command=["python", "examples/uci_mlp.py"]),
+    ]
+
+
+def machine(env: dict | None = None) -> str:
+    if env is None:
+        import torch
+
+        from deepstart.run import environment
+
+        env = environment() | {"torch_threads": torch.get_num_threads()}
+    if env.get("gpu") and env.get("device", "cuda") != "cpu":
+        return f"GPU {env['gpu']}"
+    return f"CPU {env['cpu']}, {env['torch_threads']} threads"
+
+
+def run_catalog(entry: Entry, device: str | None) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, "-m", "deepstart", *entry.command[1:], "--quiet", "--out", out]
+        if device:
+            command += ["--device", device]
+        start = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed: {done.stderr.strip()[-500:]}")
+        folder = next(Path(out).iterdir())
+        metrics = json.loads((folder / "metrics.json").read_text())
+        env = json.loads((folder / "env.json").read_text())
+        config = json.loads((folder / "config.json").read_text())
+    env["device"] = "cpu" if device == "cpu" or not env.get("gpu") else "cuda"
+    return {"score": metrics["test"][metrics["metric"]], "metric": metrics["metric"],
+            "wall_seconds": wall, "train_seconds": metrics["train_seconds"],
+            "epochs": metrics["epochs"], "machine": machine(env), "torch": env["torch"],
+            "commit": env.get("git_commit"), "settings": _settings(config)}
+
+
+def _settings(config: dict) -> str:
+    keep = ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "schedule", "augment",
+            "lookback", "label_smoothing")
+    parts = [f"{k}={config[k]}" for k in keep if config.get(k) not in (None, 0, 0.0, "constant")]
+    parts += [f"{k}={v}" for k, v in config["model_options"].items()]
+    return " ".join(parts)
+
+
+def run_example(entry: Entry) -> dict:
+    code = (f"import json, sys; sys.path.insert(0, {str(ROOT / 'examples')!r}); "
+            f"import {entry.example} as m; print('RESULT ' + json.dumps(m.main({entry.example_argv!r})))")
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{entry.example} failed: {done.stderr.strip()[-500:]}")
+    line = next(l for l in done.stdout.splitlines() if l.startswith("RESULT "))
+    result = json.loads(line.removeprefix("RESULT "))
+    import torch
+
+    return {"score": result[entry.result_key], "metric": entry.result_key, "wall_seconds": wall,
+            "train_seconds": None, "epochs": result.get("epochs"), "machine": machine(),
+            "torch": torch.__version__, "commit": None, "details": result,
+            "settings": " ".join(entry.example_argv)}
+
+
+def meets(entry: Entry, score: float) -> bool | None:
+    if entry.target is None:
+        return None
+    return score >= entry.target if entry.greater_is_better else score <= entry.target
+
+
+def write_docs(entries: list[Entry], store: dict) -> None:
+    lines = ["# Recipes and their measured claims", "",
+             "Written by `python benchmarks/recipes.py` (do not edit by hand): each recipe run as a "
+             "user runs it, in a new process; wall time from command start to result. The settings are "
+             "the recipe's (`deepstart problems NAME` lists them). CPU rows: this project's 2-core "
+             "machine; GPU rows say which GPU.", "",
+             "| recipe | command | target | measured | meets | wall s | epochs | machine | date |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for entry in entries:
+        for m in store.get(entry.id, {}).values():
+            ok = {True: "yes", False: "**no**", None: "-"}[m["meets"]]
+            target = "-" if entry.target is None else (
+                f"{'≥' if entry.greater_is_better else '≤'} {entry.target}")
+            lines.append(f"| {entry.id} | `{' '.join(entry.command)}` | {target} | {m['score']:.4f} | "
+                         f"{ok} | {m['wall_seconds']:.0f} | {m['epochs'] or '-'} | {m['machine']} | "
+                         f"{m['date']} |")
+    lines += ["", "## Claims and settings", ""]
+    for entry in entries:
+        lines.append(f"- **{entry.id}**: {entry.claim}")
+        for m in store.get(entry.id, {}).values():
+            if m.get("settings"):
+                lines.append(f"  - {m['machine']}: {m['settings']}")
+    lines.append("")
+    (DOCS / "recipes.md").write_text("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", default=[],
+                        help="recipes whose id contains this text (repeatable)")
+    parser.add_argument("--device", help="passed to deepstart run (e.g. cuda); examples run on the CPU")
+    parser.add_argument("--list", action="store_true", help="print the recipes and their commands")
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/")
+    args = parser.parse_args(argv)
+
+    from deepstart.problems import get_problem
+
+    entries = catalog_entries() + example_entries()
+    chosen = [e for e in entries if not args.only or any(o in e.id for o in args.only)]
+    if args.list:
+        for e in chosen:
+            print(f"{e.id:38s} {' '.join(e.command)}")
+        return 0
+    store_path = DOCS / "recipes.json"
+    store = json.loads(store_path.read_text()) if store_path.exists() else {}
+    print(f"| recipe | target | measured | meets | wall s | epochs | machine |")
+    print("|---|---|---|---|---|---|---|")
+    for entry in chosen:
+        if not get_problem(entry.problem).available_offline() and not entry.example:
+            print(f"| {entry.id} | skipped: data not on this machine | | | | | |", flush=True)
+            continue
+        try:
+            m = run_example(entry) if entry.example else run_catalog(entry, args.device)
+        except RuntimeError as e:
+            print(f"| {entry.id} | failed: {e} | | | | | |", flush=True)
+            continue
+        m["meets"] = meets(entry, m["score"])
+        m["date"] = dt.date.today().isoformat()
+        store.setdefault(entry.id, {})[m["machine"]] = m
+        target = "-" if entry.target is None else entry.target
+        print(f"| {entry.id} | {target} | {m['score']:.4f} | {m['meets']} | {m['wall_seconds']:.1f} | "
+              f"{m['epochs']} | {m['machine']} |", flush=True)
+        if not args.no_write:
+            DOCS.mkdir(exist_ok=True)
+            tmp = store_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(store, indent=1, sort_keys=True) + "\n")
+            os.replace(tmp, store_path)
+            write_docs(entries, store)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
