@@ -195,3 +195,137 @@ def test_mlp_256_256_quick_run(problem, floor, tmp_path, capsys, monkeypatch):
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert [float(r["loss"]) for r in rows] == pytest.approx(costs, abs=1e-8)
     assert [float(r["test_accuracy"]) for r in rows] == pytest.approx(accuracies, abs=1e-4)
+
+
+# --- UCI MLP (Pima Indians diabetes, 10-fold CV) ----------------------------------------------------
+
+def parse_cv_table(out: str) -> tuple[list[list[float]], list[tuple[float, float]]]:
+    rows = re.findall(rf"^\s*(\d+)\s+(\d+)\s+({FLOAT})\s+({FLOAT})\s+({FLOAT})$", out, re.M)
+    folds = [[float(v) for v in row[2:]] for row in rows]
+    summary = re.search(rf"^mean ± std\s+({FLOAT}) ± ({FLOAT})\s+({FLOAT}) ± ({FLOAT})\s+"
+                        rf"({FLOAT}) ± ({FLOAT})$", out, re.M)
+    values = [float(v) for v in summary.groups()]
+    return folds, list(zip(values[::2], values[1::2]))
+
+
+def test_uci_mlp_cross_validation_beside_its_baselines(tmp_path, capsys):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    example = load_example("uci_mlp")
+    result = example.main(["--epochs", "3", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    folds, summary = parse_cv_table(out)
+    assert len(folds) == 10
+    assert all(0 <= v <= 1 for row in folds for v in row)
+    for column, (mean, std) in enumerate(summary):
+        values = [row[column] for row in folds]
+        assert mean == pytest.approx(np.mean(values), abs=6e-5)
+        assert std == pytest.approx(np.std(values), abs=6e-5)
+
+    # the baselines, recomputed here on the same folds (StratifiedKFold, shuffled with seed 7)
+    x, y = example.pima()
+    assert (len(y), int(y.sum())) == (768, 268)
+    cv = StratifiedKFold(n_splits=10, shuffle=True, random_state=7)
+    majority = [float(np.mean(y[test] == 0)) for _, test in cv.split(x, y)]
+    np.testing.assert_allclose([row[1] for row in folds], majority, atol=6e-5)
+    logistic = cross_val_score(make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
+                               x, y, cv=cv)
+    np.testing.assert_allclose([row[2] for row in folds], logistic, atol=1e-3)
+    assert summary[2][0] > summary[1][0] + 0.08  # logistic regression is far above the majority
+
+    with open(tmp_path / "uci-mlp-pima-cv.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["fold"]) for r in rows] == list(range(1, 11))
+    assert sum(int(r["rows"]) for r in rows) == 768
+    assert [float(r["MLP 12-8-1"]) for r in rows] == pytest.approx([r[0] for r in folds], abs=6e-5)
+    assert result["summary"]["MLP 12-8-1"][0] == pytest.approx(summary[0][0], abs=6e-5)
+    assert_png(tmp_path / "uci-mlp-pima-cv.png")
+
+
+def test_uci_mlp_scales_each_fold_on_its_training_rows_only():
+    example = load_example("uci_mlp")
+    rng = np.random.default_rng(0)
+    train, test = rng.normal(5, 2, (50, 3)), rng.normal(100, 1, (10, 3))
+    a, b = example.standardise(train, test)
+    np.testing.assert_allclose(a.mean(axis=0), 0, atol=1e-9)
+    np.testing.assert_allclose(a.std(axis=0), 1, atol=1e-9)
+    assert (b > 20).all()  # the held-out rows keep their distance: no statistics of theirs leaked
+
+
+# --- object-recognition CNN -----------------------------------------------------------------------
+
+def test_object_recognition_cnn_quick_run(tmp_path, capsys, monkeypatch):
+    available("fashion-mnist")
+    monkeypatch.setenv("DEEPSTART_HOME", str(tmp_path / "home"))
+    example = load_example("object_recognition_cnn")
+    result = example.main(["--limit", "640", "--test-limit", "500", "--epochs", "2",
+                           "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    from deepstart.problems import get_problem
+
+    if not get_problem("cifar10").available_offline():
+        assert "not available offline" in out and "running on Fashion-MNIST instead" in out
+    name = result["problem"]
+    epochs = re.findall(rf"^Epoch (\d+)/2 .* loss: ({FLOAT}) .* val_accuracy: ({FLOAT})$", out, re.M)
+    assert [int(e) for e, _, _ in epochs] == [1, 2]
+    assert float(epochs[1][1]) < float(epochs[0][1])  # the training loss falls
+    accuracy = float(re.search(rf"^Accuracy: ({FLOAT})%$", out, re.M).group(1)) / 100
+    assert 0.3 < accuracy <= 1  # 640 images, 2 epochs: 0.49-0.65 with seeds 0-2 (chance: 0.1)
+    assert accuracy == pytest.approx(result["accuracy"], abs=6e-5)
+    assert accuracy == pytest.approx(float(epochs[1][2]), abs=6e-5)
+    assert re.search(rf"^  reference: .*: ({FLOAT}) \(", out, re.M)
+
+    out_dir = tmp_path / "out"
+    assert_png(out_dir / f"object-recognition-cnn-{name}-curves.png")
+    with open(out_dir / f"object-recognition-cnn-{name}-history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert float(rows[-1]["test_accuracy"]) == pytest.approx(accuracy, abs=1e-6)
+    assert float(rows[1]["lr"]) < float(rows[0]["lr"]) <= 0.01  # Keras's time-based decay
+
+
+def test_object_recognition_cnn_keeps_weights_within_max_norm():
+    example = load_example("object_recognition_cnn")
+    torch.manual_seed(0)
+    model = example.SimpleCNN(1, 28)
+    with torch.no_grad():
+        model.conv2.weight.mul_(100)
+        kept = model.conv1.weight.clone()  # norms well below 3: left as they are
+    model.train()
+    model(torch.zeros(2, 1, 28, 28))
+    norms = model.conv2.weight.flatten(1).norm(dim=1)
+    torch.testing.assert_close(norms, torch.full_like(norms, 3.0))
+    torch.testing.assert_close(model.conv1.weight, kept)
+    assert model.dense.weight.norm(dim=1).max() <= 3 + 1e-5
+    assert model.dense.in_features == 32 * 14 * 14  # (32 for CIFAR-10's 32x32: 32 * 16 * 16)
+
+
+# --- GoogLeNet on Fashion-MNIST -------------------------------------------------------------------
+
+def test_googlenet_fashion_smoke_run_prints_the_published_score(tmp_path, capsys, monkeypatch):
+    available("fashion-mnist")
+    monkeypatch.setenv("DEEPSTART_HOME", str(tmp_path / "home"))
+    example = load_example("googlenet_fashion")
+    result = example.main(["--width", "0.125", "--limit", "256", "--test-limit", "200",
+                           "--epochs", "2", "--batch-size", "64", "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    learner = result["learner"]
+    assert len(learner.model.aux) == 2  # the paper's auxiliary classifiers on 4a and 4d
+    params = int(re.search(r"\(([\d,]+) parameters, auxiliary classifiers on\)", out).group(1).replace(",", ""))
+    assert params == sum(p.numel() for p in learner.model.parameters())
+    accuracy = float(re.search(rf"^test accuracy: ({FLOAT})$", out, re.M).group(1))
+    published = float(re.search(rf"^published:\s+({FLOAT}) \(GoogLeNet", out, re.M).group(1))
+    difference = float(re.search(rf"^difference:\s+({FLOAT})$", out, re.M).group(1))
+    assert 0 <= accuracy <= 1 and published == 0.937
+    assert difference == pytest.approx(accuracy - published, abs=2e-4)
+    assert (len(learner.data.x_train), len(learner.data.x_test)) == (256, 200)
+
+    out_dir = tmp_path / "out"
+    assert_png(out_dir / "googlenet-fashion-mnist-w0.125-curves.png")
+    with open(out_dir / "googlenet-fashion-mnist-w0.125-history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert all(math.isfinite(float(r["loss"])) and 0 <= float(r["val_accuracy"]) <= 1 for r in rows)

@@ -17,6 +17,7 @@ from deepstart.models.googlenet import GoogLeNet, GoogLeNetConfig
 from deepstart.models.mlp import MLP, MLPConfig
 from deepstart.models.recurrent import RecurrentConfig, RecurrentNet
 from deepstart.models.resnet import ResNet, ResNetConfig
+from deepstart.models.transformer import Transformer, TransformerConfig
 
 # family -> (module class, config class, tasks it suits)
 FAMILIES: dict[str, tuple[type[nn.Module], type, tuple[str, ...]]] = {
@@ -29,9 +30,12 @@ FAMILIES: dict[str, tuple[type[nn.Module], type, tuple[str, ...]]] = {
     "googlenet": (GoogLeNet, GoogLeNetConfig, ("multiclass",)),
     "lstm": (RecurrentNet, RecurrentConfig, ("binary", "multiclass", "regression", "forecast")),
     "gru": (RecurrentNet, RecurrentConfig, ("binary", "multiclass", "regression", "forecast")),
+    "transformer": (Transformer, TransformerConfig, ("binary", "multiclass", "regression", "forecast")),
 }
 SEQUENCE_ONLY = ("lstm", "gru")
 IMAGE_ONLY = ("convnet", "resnet", "googlenet")
+# Families whose config keeps the whole input shape (they read images and sequences alike).
+SHAPE_AWARE = ("transformer",)
 
 
 def model_names() -> list[str]:
@@ -53,7 +57,7 @@ def build_model(name: str, input_shape: tuple[int, ...], n_outputs: int, task: s
                              f"use one of: {', '.join(sorted(suits))}.")
     if name in IMAGE_ONLY and len(input_shape) != 3:
         raise DeepstartError(f"model '{name}' is for images (channels, height, width); these inputs "
-                             f"have shape {tuple(input_shape)}; use 'mlp' for tables and series.")
+                             f"have shape {tuple(input_shape)}; use 'mlp' or 'transformer' for tables and series.")
     if name in SEQUENCE_ONLY and len(input_shape) not in (1, 2):
         raise DeepstartError(f"model '{name}' reads sequences (steps,) or (steps, features); these "
                              f"inputs have shape {tuple(input_shape)}.")
@@ -65,6 +69,8 @@ def build_model(name: str, input_shape: tuple[int, ...], n_outputs: int, task: s
     if name in SEQUENCE_ONLY:
         derived = {"in_channels": input_shape[1] if len(input_shape) == 2 else 1,
                    "out_features": n_outputs, "cell": name}
+    if name in SHAPE_AWARE:
+        derived = {"input_shape": list(input_shape), "out_features": n_outputs}
     unknown = sorted(set(options) - (fields - set(derived)))
     if unknown:
         allowed = sorted(fields - set(derived))
