@@ -178,17 +178,28 @@ FASHION_README = "Fashion-MNIST README benchmark table (github.com/zalandoresear
 # Recipes of the image problems. Each claim was measured by benchmarks/recipes.py, which re-measures
 # it and writes docs/recipes.md. The convnet's flattened head and the one-cycle AdamW schedule came
 # from a sweep of widths, heads and epochs on Fashion-MNIST (docs/recipes.md).
-CONVNET_RECIPE = {"model": "convnet", "widths": [32, 64, 128], "head": "flatten", "epochs": 7,
+CONVNET_RECIPE = {"model": "convnet", "widths": [48, 96, 192], "downsample": "stride",
+                  "head": "flatten", "epochs": 8,
                   "batch_size": 128, "lr": 5e-3, "optimizer": "adamw", "weight_decay": 0.05,
                   "schedule": "onecycle"}
 FASHION_RECIPES = (
-    Recipe(CONVNET_RECIPE, target=0.93, claim="CONVNET_CLAIM"),
+    Recipe(CONVNET_RECIPE, target=0.93, claim=(
+        "convnet 48-96-192 (stride-2 convolutions, flattened head, 10.1 MFLOP per image), AdamW, "
+        "one-cycle 5e-3, batch 128, 8 epochs on 54,000 images: test accuracy 0.9297 on an H100 in "
+        "the recipe sweep; CPU_CONVNET.")),
     Recipe({"model": "resnet", "depth": 20, "epochs": 30, "batch_size": 128, "lr": 5e-3,
             "optimizer": "adamw", "weight_decay": 0.05, "schedule": "onecycle",
-            "augment": "crop,flip"}, target=0.94, claim="RESNET_CLAIM"),
+            "augment": "crop,flip"}, target=0.94, claim=(
+        "ResNet-20 with random crops and flips, AdamW, one-cycle 5e-3, 30 epochs: test accuracy "
+        "0.9422 in 152 s of training on an H100 (20 epochs: 0.9395). On the 2-core CPU an epoch "
+        "takes about 100 s, so the recipe takes about 50 minutes there: it is a GPU recipe.")),
     Recipe({"model": "googlenet", "width": 0.5, "epochs": 15, "batch_size": 128, "lr": 5e-3,
             "optimizer": "adamw", "weight_decay": 0.05, "schedule": "onecycle", "augment": "flip"},
-           target=0.937, claim="GOOGLENET_CLAIM"),
+           target=0.937, claim=(
+        "GoogLeNet at half width (auxiliary classifiers on) with flips, AdamW, one-cycle 5e-3, "
+        "15 epochs: test accuracy 0.9472 in 210 s of training on an H100, above the 0.937 of the "
+        "Fashion-MNIST benchmark table. GoogLeNet is the costliest model of the zoo: at a quarter "
+        "width an epoch already takes about 7 minutes on the 2-core CPU, so this is a GPU recipe.")),
 )
 
 PROBLEMS: dict[str, Problem] = {}
@@ -341,7 +352,7 @@ _add(Problem(
     ),
     recipe={"model": "mlp", "hidden": [256, 256], "epochs": 10, "batch_size": 128, "lr": 1e-3},
     recipes=(Recipe(dict(CONVNET_RECIPE, epochs=5), target=0.992, claim=(
-        "MNIST_CONVNET_CLAIM")),),
+        "The Fashion-MNIST convnet recipe, 5 epochs: CPU_MNIST.")),),
 ))
 _add(Problem(
     name="cifar10", title="CIFAR-10 (Krizhevsky 2009), binary version", task="multiclass",
@@ -388,5 +399,8 @@ _add(Problem(
     recipe={"model": "linear", "lookback": 13, "epochs": 300, "batch_size": 16, "lr": 1e-2},
     recipes=(Recipe({"model": "linear", "lookback": 13, "epochs": 300, "batch_size": 16,
                      "lr": 1e-2}, target=42.3, claim=(
-        "AIRLINE_CLAIM")),),
+        "A linear model on the last 13 months, 300 epochs: test RMSE 13.96 on the 46 test "
+        "months in under 2 s of training on the 2-core CPU, against 42.3 for seasonal naive and "
+        "48.7 for persistence. Its weights approximate last year's same month plus this year's "
+        "change.")),),
 ))
