@@ -38,7 +38,7 @@ class Entry:
     command: list[str]  # as a user types it (without --quiet/--out)
     example: str | None = None  # examples/<name>.py: run its main(argv), which returns a dict
     example_argv: list[str] = field(default_factory=list)
-    result_key: str = ""  # the example's dict key holding the score
+    result_key: tuple = ()  # where the score sits in the example's result (keys and indices)
 
 
 def catalog_entries() -> list[Entry]:
@@ -58,14 +58,15 @@ def example_entries() -> list[Entry]:
     """The recipes that are not one `deepstart run`: the tutorial reproduction and cross-validation."""
     return [
         Entry(id="airline-passengers/tutorial-lstm", problem="airline-passengers", target=None,
-              greater_is_better=False, example="airline_lstm", result_key="test_rmse",
+              greater_is_better=False, example="airline_lstm", result_key=("test_rmse",),
               claim="The tutorial's LSTM (look-back 1, 4 units, batch 1, 100 epochs, scaler fitted on "
                     "the whole series as it does) on its 67/33 split: the tutorial reports 47.5; it "
                     "is printed beside persistence (48.7) and seasonal naive (42.3), which it does "
                     "not beat.",
               command=["python", "examples/airline_lstm.py"]),
         Entry(id="pima-diabetes/mlp-10-fold", problem="pima-diabetes", target=0.77,
-              greater_is_better=True, example="uci_mlp", result_key="mean_accuracy",
+              greater_is_better=True, example="uci_mlp", result_key=("summary", "MLP 12-8-1", 0),
+              example_argv=["--out", "{tmp}"],
               claim="The Keras tutorial's MLP 12-8-1 on Pima Indians diabetes, stratified 10-fold "
                     "cross-validation (scaling fitted in each fold): mean accuracy >= 0.77.",
               command=["python", "examples/uci_mlp.py"]),
@@ -114,18 +115,24 @@ def _settings(config: dict) -> str:
 
 
 def run_example(entry: Entry) -> dict:
-    code = (f"import json, sys; sys.path.insert(0, {str(ROOT / 'examples')!r}); "
-            f"import {entry.example} as m; print('RESULT ' + json.dumps(m.main({entry.example_argv!r})))")
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    wall = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = [a.replace("{tmp}", tmp) for a in entry.example_argv]
+        code = (f"import json, sys; sys.path.insert(0, {str(ROOT / 'examples')!r}); "
+                f"import {entry.example} as m; "
+                f"print('RESULT ' + json.dumps(m.main({argv!r}), default=str))")
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp)
+        wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{entry.example} failed: {done.stderr.strip()[-500:]}")
     line = next(l for l in done.stdout.splitlines() if l.startswith("RESULT "))
     result = json.loads(line.removeprefix("RESULT "))
+    score = result
+    for key in entry.result_key:
+        score = score[key]
     import torch
 
-    return {"score": result[entry.result_key], "metric": entry.result_key, "wall_seconds": wall,
+    return {"score": score, "metric": str(entry.result_key[0]), "wall_seconds": wall,
             "train_seconds": None, "epochs": result.get("epochs"), "machine": machine(),
             "torch": torch.__version__, "commit": None, "details": result,
             "settings": " ".join(entry.example_argv)}

@@ -70,7 +70,7 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     """What `run` and `lr-find` share: the problem, the model, the optimizer, the hardware."""
     p.add_argument("problem", nargs="?", default=None,
                    help="a built-in problem name (default: digits), a CSV file, or a folder of images")
-    p.add_argument("--model", help="model family: perceptron, linear, logistic, mlp, convnet, resnet, googlenet, lstm, gru")
+    p.add_argument("--model", help="model family: perceptron, linear, logistic, mlp, convnet, resnet, googlenet, transformer, lstm, gru (--model M uses the problem's recipe for M when it has one)")
     p.add_argument("--hidden", type=_sizes, help="MLP hidden layer sizes, e.g. 256,256")
     p.add_argument("--activation", help="activation: identity, step, sigmoid, tanh, relu")
     p.add_argument("--dropout", type=_fraction, help="dropout rate after each hidden layer")
