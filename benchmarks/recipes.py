@@ -64,12 +64,21 @@ def example_entries() -> list[Entry]:
                     "is printed beside persistence (48.7) and seasonal naive (42.3), which it does "
                     "not beat.",
               command=["python", "examples/airline_lstm.py"]),
-        Entry(id="pima-diabetes/mlp-10-fold", problem="pima-diabetes", target=0.77,
+        Entry(id="pima-diabetes/tutorial-mlp-10-fold", problem="pima-diabetes", target=None,
               greater_is_better=True, example="uci_mlp", result_key=("summary", "MLP 12-8-1", 0),
               example_argv=["--out", "{tmp}"],
-              claim="The Keras tutorial's MLP 12-8-1 on Pima Indians diabetes, stratified 10-fold "
-                    "cross-validation (scaling fitted in each fold): mean accuracy >= 0.77.",
+              claim="The Keras tutorial's MLP 12-8-1 on Pima Indians diabetes with its settings (Adam "
+                    "1e-3, 150 epochs, batch 10), stratified 10-fold cross-validation, scaling fitted "
+                    "in each fold: 150 epochs overfit 691 rows, so it scores below logistic regression "
+                    "(0.773) on the same folds.",
               command=["python", "examples/uci_mlp.py"]),
+        Entry(id="pima-diabetes/mlp-10-fold", problem="pima-diabetes", target=0.77,
+              greater_is_better=True, example="uci_mlp", result_key=("summary", "MLP 12-8-1", 0),
+              example_argv=["--epochs", "10", "--out", "{tmp}"],
+              claim="The same MLP stopped after 10 epochs instead of 150: mean accuracy >= 0.77 "
+                    "under the same 10-fold cross-validation, level with logistic regression (20 "
+                    "epochs gave 0.763, 50 epochs of batches of 32 0.764).",
+              command=["python", "examples/uci_mlp.py", "--epochs", "10"]),
     ]
 
 
@@ -177,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", help="passed to deepstart run (e.g. cuda); examples run on the CPU")
     parser.add_argument("--list", action="store_true", help="print the recipes and their commands")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/")
+    parser.add_argument("--render", action="store_true",
+                        help="only write docs/recipes.md again from docs/recipes.json")
     args = parser.parse_args(argv)
 
     from deepstart.problems import get_problem
@@ -189,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     store_path = DOCS / "recipes.json"
     store = json.loads(store_path.read_text()) if store_path.exists() else {}
+    if args.render:
+        write_docs(entries, store)
+        return 0
     print(f"| recipe | target | measured | meets | wall s | epochs | machine |")
     print("|---|---|---|---|---|---|---|")
     for entry in chosen:
