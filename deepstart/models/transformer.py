@@ -39,6 +39,13 @@ the ConvNet's default is 14.9 MFLOP. Patches of 7 (16 tokens) cost 4.6 MFLOP. Me
 `Learner` on Fashion-MNIST (54,000 training images, 6,000 validation scored each epoch), batch 128,
 AdamW, crops and flips, PyTorch's 2 threads on the project's 2-core machine with nothing else heavy
 running (torch 2.13 CPU build): 42-45 s an epoch at the defaults, 14-18 s with patch_size=7.
+
+Seen on Fashion-MNIST (seed 0, one thread, AdamW lr 3e-3 with one-cycle, weight decay 0.05, label
+smoothing 0.1, batch 128; short probes, not a recipe): 10 epochs with flips reach test accuracy
+0.886 with patch_size=7 (train 0.912) and 0.879 with patches of 4 (train 0.901), so at this budget
+the cheaper patches of 7 are the better trade; random crops hurt (patch 7, crops and flips, 10
+epochs: 0.839, train 0.848): shifting a 28x28 image by up to 4 pixels moves content across patch
+borders, and this small model underfits rather than overfits.
 """
 
 from __future__ import annotations
