@@ -273,7 +273,8 @@ def test_object_recognition_cnn_quick_run(tmp_path, capsys, monkeypatch):
     assert [int(e) for e, _, _ in epochs] == [1, 2]
     assert float(epochs[1][1]) < float(epochs[0][1])  # the training loss falls
     accuracy = float(re.search(rf"^Accuracy: ({FLOAT})%$", out, re.M).group(1)) / 100
-    assert 0.3 < accuracy <= 1  # 640 images, 2 epochs: 0.49-0.65 with seeds 0-2 (chance: 0.1)
+    # 640 images, 2 epochs: 0.49-0.65 on Fashion-MNIST with seeds 0-2 (chance: 0.1); CIFAR-10 is harder
+    assert (0.3 if name == "fashion-mnist" else 0.15) < accuracy <= 1
     assert accuracy == pytest.approx(result["accuracy"], abs=6e-5)
     assert accuracy == pytest.approx(float(epochs[1][2]), abs=6e-5)
     assert re.search(rf"^  reference: .*: ({FLOAT}) \(", out, re.M)
@@ -285,6 +286,22 @@ def test_object_recognition_cnn_quick_run(tmp_path, capsys, monkeypatch):
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert float(rows[-1]["test_accuracy"]) == pytest.approx(accuracy, abs=1e-6)
     assert float(rows[1]["lr"]) < float(rows[0]["lr"]) <= 0.01  # Keras's time-based decay
+
+
+def test_object_recognition_cnn_falls_back_to_fashion_mnist_and_says_why(capsys, monkeypatch):
+    from types import SimpleNamespace
+
+    example = load_example("object_recognition_cnn")
+    missing = SimpleNamespace(title="CIFAR-10", available_offline=lambda: False)
+    monkeypatch.setattr(example, "get_problem", lambda name: missing)
+    assert example.choose_problem("cifar10", download=False) == "fashion-mnist"
+    out = capsys.readouterr().out
+    assert "CIFAR-10 is not available offline" in out and "--download" in out
+    assert example.choose_problem("cifar10", download=True) == "cifar10"  # the user asked for it
+    present = SimpleNamespace(title="CIFAR-10", available_offline=lambda: True)
+    monkeypatch.setattr(example, "get_problem", lambda name: present)
+    assert example.choose_problem("cifar10", download=False) == "cifar10"
+    assert capsys.readouterr().out == ""
 
 
 def test_object_recognition_cnn_keeps_weights_within_max_norm():

@@ -57,10 +57,15 @@ def build_model(name: str, input_shape: tuple[int, ...], n_outputs: int, task: s
                              f"use one of: {', '.join(sorted(suits))}.")
     if name in IMAGE_ONLY and len(input_shape) != 3:
         raise DeepstartError(f"model '{name}' is for images (channels, height, width); these inputs "
-                             f"have shape {tuple(input_shape)}; use 'mlp' or 'transformer' for tables and series.")
+                             f"have shape {tuple(input_shape)}; use 'mlp' or 'transformer' for tables "
+                             "and series.")
     if name in SEQUENCE_ONLY and len(input_shape) not in (1, 2):
         raise DeepstartError(f"model '{name}' reads sequences (steps,) or (steps, features); these "
                              f"inputs have shape {tuple(input_shape)}.")
+    if name in SHAPE_AWARE and len(input_shape) not in (1, 2, 3):
+        raise DeepstartError(f"model '{name}' reads images (channels, height, width) or sequences "
+                             f"(steps,) or (steps, features); these inputs have shape "
+                             f"{tuple(input_shape)}.")
     fields = {f.name for f in dataclasses.fields(config_cls)}
     derived = {"in_features": math.prod(input_shape), "out_features": n_outputs,
                "in_channels": input_shape[0]}

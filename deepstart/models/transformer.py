@@ -29,13 +29,23 @@ Choices, and why:
   Written out, it also shows every layer in the summary table and behaves the same in training and
   evaluation (nn.TransformerEncoderLayer switches to a fused "fast path" when not training).
 - Dropout is off by default: on the CPU, dropout 0.1 in the blocks nearly doubled the time of a
-  training step (drawing the random masks), and Fashion-MNIST-sized problems are better regularised
-  here by augmentation, weight decay and label smoothing.
+  training step (326-360 ms against 158-204 ms in the measurement above, drawing the random
+  masks); regularise with augmentation, weight decay and label smoothing instead, which cost little.
 
 Cost at the defaults (dim 64, depth 4, heads 4, mlp_ratio 2, patch 4, mean pooling): 15.4 MFLOP
-per 28x28 image forward (counted by torch.utils.flop_counter, a multiply-add = 2 FLOP; the
-ConvNet's default is 14.9), 138,250 parameters with 10 classes. Attention is a quarter of it, the
-linear layers the rest; halving the tokens (patch 7: 16 tokens) cuts the cost to 4.7 MFLOP.
+per 28x28 image forward (a multiply-add = 2 FLOP: 12.95 in the convolution and linear layers, as
+torch.utils.flop_counter counts them, plus 2.46 in QK^T and AV), 138,890 parameters with 10 classes;
+the ConvNet's default is 14.9 MFLOP. Patches of 7 (16 tokens) cost 4.6 MFLOP. Measured with
+`Learner` on Fashion-MNIST (54,000 training images, 6,000 validation scored each epoch), batch 128,
+AdamW, crops and flips, PyTorch's 2 threads on the project's 2-core machine with nothing else heavy
+running (torch 2.13 CPU build): 42-45 s an epoch at the defaults, 14-18 s with patch_size=7.
+
+Seen on Fashion-MNIST (seed 0, one thread, AdamW lr 3e-3 with one-cycle, weight decay 0.05, label
+smoothing 0.1, batch 128; short probes, not a recipe): 10 epochs with flips reach test accuracy
+0.886 with patch_size=7 (train 0.912) and 0.879 with patches of 4 (train 0.901), so at this budget
+the cheaper patches of 7 are the better trade; random crops hurt (patch 7, crops and flips, 10
+epochs: 0.839, train 0.848): with training accuracy that close to the test's, this small model
+underfits, and harder training images only slow it down.
 """
 
 from __future__ import annotations
