@@ -29,6 +29,10 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 LOSSES = ("cross_entropy", "bce", "mse", "sse")
 DEFAULT_LOSS = {"multiclass": "cross_entropy", "binary": "bce", "regression": "mse", "forecast": "mse"}
 EVAL_BATCH = 4096  # rows per forward pass when evaluating: big enough to amortise, small in memory
+# Convolutional nets on the CPU score faster in small batches (their activations stay in cache):
+# 8,192 images through the convnet recipe took 1.29 s in batches of 256 against 2.19 s in batches
+# of 4,096, and through ResNet-20 5.1 s against 10.6 s.
+CONV_CPU_EVAL_BATCH = 256
 
 
 class TrainingDiverged(DeepstartError):
@@ -150,6 +154,8 @@ class Learner:
         if self.world_size > 1:
             torch.manual_seed(seed + self.rank)  # same weights everywhere, own dropout per rank
         self.channels_last = devices.want_channels_last(channels_last, model, self.device)
+        self.eval_batch = (CONV_CPU_EVAL_BATCH if self.device.type == "cpu" and devices.has_conv2d(model)
+                           else EVAL_BATCH)
         self.model = model.to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -365,8 +371,8 @@ class Learner:
     def _outputs(self, x: torch.Tensor) -> torch.Tensor:
         self.model.eval()
         outs = []
-        for i in range(0, len(x), EVAL_BATCH):
-            xb = x[i:i + EVAL_BATCH]
+        for i in range(0, len(x), self.eval_batch):
+            xb = x[i:i + self.eval_batch]
             if self.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with self._autocast():
