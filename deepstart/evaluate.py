@@ -68,6 +68,8 @@ from deepstart.spotcheck import Algorithm, Context, Fold, available, defaults
 EVALUATION_FORMAT = "deepstart-evaluation-1"
 SMALL_ROWS = 5000  # below this many rows, k-fold; from here, hold-out
 DEFAULT_FOLDS = 10
+NETWORKS = ("mlp", "lstm", "convnet")  # deepstart networks, trained with the problem's recipe
+WINDOWED = ("linear", "mlp", "lstm")  # series algorithms that read look-back windows
 
 
 class EvaluationInterrupted(Exception):
@@ -262,6 +264,22 @@ def series_season(problem, data) -> int | None:
     return season
 
 
+def _check_settings(problem, chosen, protocol, ctx, by_name: bool) -> None:
+    """A bad network setting or a look-back that does not fit fails now, before anything runs."""
+    networks = [a.name for a in chosen if a.name in NETWORKS]
+    if networks:
+        from deepstart.devices import resolve_device
+
+        resolve_device(ctx.device)
+        if by_name:  # a problem built in Python has no name to build it again from
+            for name in networks:
+                ctx.network_config(name).validate()
+    if problem.task == "forecast" and any(a.name in WINDOWED for a in chosen):
+        from deepstart.prepare import prepare
+
+        prepare(protocol.folds[0].dataset(), problem, val_split=0.0, lookback=ctx.series_lookback())
+
+
 # --- running ------------------------------------------------------------------------------------
 
 def score(metric: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -294,7 +312,7 @@ def evaluate(problem, *, algorithms: Sequence[str | Algorithm] | None = None,
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise DeepstartError(f"--seed must be a non-negative whole number; received {seed!r}.")
     data_options = dict(data_options or {})
-    problem = get_problem(problem, data_options)
+    problem_arg, problem = problem, get_problem(problem, data_options)
     started_at = dt.datetime.now().astimezone().isoformat(timespec="seconds")
     wall = time.perf_counter()
     data = problem.load(data_dir=data_dir, download=download)
@@ -303,9 +321,7 @@ def evaluate(problem, *, algorithms: Sequence[str | Algorithm] | None = None,
     protocol = make_protocol(problem, data, folds=folds, holdout=holdout, limit=limit, seed=seed)
     ctx = Context(problem, seed=seed, epochs=epochs, device=device, lookback=lookback,
                   season=season, data_options=data_options)
-    for algo in chosen:  # a bad network setting fails now, before anything runs
-        if algo.name in ("mlp", "lstm", "convnet"):
-            ctx.network_config(algo.name).validate()
+    _check_settings(problem, chosen, protocol, ctx, by_name=isinstance(problem_arg, str))
     settings = {a.name: a.settings(ctx) for a in chosen}
 
     from deepstart.problems.user import looks_like_path

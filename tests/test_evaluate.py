@@ -227,6 +227,18 @@ def test_deepstart_networks_take_the_recipe_and_the_epochs(tmp_path):
     assert mlp["status"] == "done" and mlp["mean"] > 0.6 and record["best"] == "mlp"
 
 
+def test_a_problem_built_in_python_with_a_network_on_its_windows(tmp_path):
+    from deepstart import series_problem
+
+    values = get_problem("airline-passengers").load().series
+    problem = series_problem(values, "passengers", season=12)
+    record = evaluate(problem, algorithms=["lstm", "persistence"], epochs=2, lookback=12,
+                      verbose=0)
+    lstm = next(r for r in record["results"] if r["algorithm"] == "lstm")
+    assert lstm["status"] == "done" and lstm["settings"]["lookback"] == 12
+    assert record["protocol"]["test_rows"] == [48] and record["problem"] == "series"
+
+
 def test_digits_images_with_the_image_set(tmp_path):
     record = evaluate("digits", algorithms=["convnet", "logistic", "baseline"], folds=3, epochs=2,
                       verbose=0)
@@ -342,6 +354,8 @@ def refused(capsys, *args: str) -> str:
     (["airline-passengers", "--folds", "47"], "--folds 47 is more than the 46 test values"),
     (["airline-passengers", "--algorithms", "knn"], "'knn' does not apply to airline-passengers"),
     (["iris", "--epochs", "0"], "argument --epochs: expected a positive integer"),
+    (["iris", "--algorithms", "mlp", "--device", "gpu"], "unknown device 'gpu'"),
+    (["airline-passengers", "--lookback", "200"], "a look-back of 200 does not fit 96 training"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(capsys, args, says):
     assert says in refused(capsys, *args)
