@@ -35,7 +35,8 @@ evaluation is done (so a refused or failed evaluation leaves nothing), and holds
      "protocol": {"kind": "k-fold" | "hold-out" | "walk-forward", "folds": k, "seed": s,
                   "rows": rows evaluated on (series: values), "description": str,
                   "train_rows": [per fold], "test_rows": [per fold], "limit": N | null,
-                  "splitter": str, "folds_sha256": hash of every fold's test rows},
+                  "splitter": str, "folds_sha256": hash of every fold's test rows,
+                  "horizon": H (series only)},
      "results": [  # ranked: done by mean (best first), then failed, then skipped
         {"algorithm": str, "title": str, "settings": {...}, "rank": int | null,
          "status": "done" | "skipped" | "failed", "scores": [per fold], "mean": float | null,
