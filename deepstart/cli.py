@@ -174,6 +174,41 @@ def build_parser() -> argparse.ArgumentParser:
                               description="List built-in problems: task, size, data source, "
                               "whether the data is on this machine now, published reference scores.")
     problems.add_argument("name", nargs="?", help="show one problem in full")
+
+    evaluate = sub.add_parser(
+        "evaluate", help="spot-check several algorithms on the same folds: leaderboard and box plot",
+        description="Spot-check a sensible set of algorithms on one problem, every one on the same "
+        "folds: tables (baseline, logistic or linear, knn, random-forest, gradient-boosting, "
+        "sklearn-mlp, mlp), images (baseline, logistic, mlp, convnet), series (persistence, "
+        "seasonal-naive, linear, mlp, lstm). Stratified 10-fold cross-validation under 5,000 rows, "
+        "the canonical hold-out split above, walk-forward for series. Prints a leaderboard beside "
+        "the best published score and writes runs/<date>-<problem>-evaluate-<n>/ (evaluation.json, "
+        "leaderboard.csv, boxplot.png).")
+    evaluate.add_argument("problem", help="a built-in problem name, a CSV file, or a folder of images")
+    evaluate.add_argument("--algorithms", metavar="LIST",
+                          help="comma-separated names, e.g. baseline,logistic,mlp (default: the "
+                               "set for the problem's kind)")
+    evaluate.add_argument("--folds", type=_positive_int, metavar="K",
+                          help="k-fold with K folds (default 10 under 5,000 rows); series: K "
+                               "walk-forward blocks of the test values (default 1)")
+    evaluate.add_argument("--holdout", action="store_true",
+                          help="one split: the canonical training part, scored on the test part")
+    evaluate.add_argument("--limit", type=_positive_int, metavar="N",
+                          help="use a stratified N rows (hold-out: N training rows) to keep it quick")
+    evaluate.add_argument("--budget", type=_positive_float, metavar="SECONDS",
+                          help="start no algorithm after SECONDS; the ones left are listed as skipped")
+    evaluate.add_argument("--epochs", type=_positive_int,
+                          help="epochs of the deepstart networks (default: the problem's recipe)")
+    evaluate.add_argument("--lookback", type=_positive_int, help="series: values per input window")
+    evaluate.add_argument("--seed", type=_number(int, lambda v: v >= 0, "an integer >= 0"),
+                          default=0, help="shuffles the folds and seeds every algorithm (default 0)")
+    evaluate.add_argument("--device", default="auto", help="for the networks: auto, cpu, cuda, mps")
+    evaluate.add_argument("--out", type=Path, default=Path("runs"),
+                          help="folder for the evaluation folder (runs/)")
+    evaluate.add_argument("--data-dir", type=Path, help="a folder holding the problem's data files")
+    evaluate.add_argument("--no-download", action="store_true", help="never download data")
+    evaluate.add_argument("--quiet", action="store_true", help="no line per algorithm")
+    _own_data_options(evaluate)
     return parser
 
 
@@ -195,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     speaks = os.environ.get("RANK", "0") == "0"
     try:
         return {"run": _cmd_run, "lr-find": _cmd_lr_find, "show": _cmd_show,
-                "problems": _cmd_problems}[args.command](args)
+                "problems": _cmd_problems, "evaluate": _cmd_evaluate}[args.command](args)
     except DeepstartError as e:
         if speaks:
             sys.stderr.write(f"deepstart: error: {e}\n")
@@ -351,6 +386,53 @@ def _cmd_problems(args) -> int:
         print_problem(get_problem(args.name))
     else:
         print_problems()
+    return 0
+
+
+def _own_data_options(p: argparse.ArgumentParser) -> None:
+    """The data options of `run` for your own data (same flags, same meaning)."""
+    own = p.add_argument_group("your own data (PROBLEM is a CSV file or a folder of images)")
+    own.add_argument("--target", metavar="COLUMN",
+                     help="CSV table: the column to predict from the other columns")
+    own.add_argument("--task", choices=("binary", "multiclass", "regression"),
+                     help="CSV table: the task, instead of inferring it from the target")
+    own.add_argument("--forecast", metavar="COLUMN", help="CSV series: the numeric column to forecast")
+    own.add_argument("--horizon", type=_positive_int, metavar="H",
+                     help="series: predict the value H steps after each window (default 1)")
+    own.add_argument("--season", type=_positive_int, metavar="M",
+                     help="series: season length for the seasonal-naive baseline")
+    own.add_argument("--image-size", type=_positive_int, metavar="SIDE",
+                     help="images: resize to SIDE x SIDE (default: the most common size)")
+    own.add_argument("--color", choices=("grey", "rgb"), help="images: colour mode")
+    own.add_argument("--strict", action="store_true",
+                     help="images: fail on unreadable files instead of skipping them")
+
+
+def _cmd_evaluate(args) -> int:
+    from deepstart.console import console
+    from deepstart.evaluate import (EvaluationInterrupted, evaluate, parse_algorithms,
+                                    print_leaderboard, save)
+    from deepstart.run import check_writable
+
+    names = parse_algorithms(args.algorithms) if args.algorithms is not None else None
+    check_writable(args.out)
+    data_options = {name: getattr(args, name) for name in (
+        "target", "task", "forecast", "horizon", "season", "image_size", "color", "strict")}
+    data_options = {k: v for k, v in data_options.items() if v is not None and v is not False}
+    try:
+        record = evaluate(args.problem, algorithms=names, folds=args.folds, holdout=args.holdout,
+                          limit=args.limit, budget=args.budget, epochs=args.epochs,
+                          lookback=args.lookback, seed=args.seed, device=args.device,
+                          data_options=data_options, data_dir=args.data_dir,
+                          download=not args.no_download, verbose=0 if args.quiet else 1,
+                          command=shlex.join(["deepstart", *args.argv]))
+    except EvaluationInterrupted as e:  # keep what finished: the rest is listed as skipped
+        folder = save(e.record, args.out)
+        print_leaderboard(e.record, folder)
+        console.print("interrupted: the algorithms that had not finished are listed as skipped.")
+        return EXIT_INTERRUPTED
+    folder = save(record, args.out)
+    print_leaderboard(record, folder)
     return 0
 
 

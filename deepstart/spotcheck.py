@@ -1,0 +1,294 @@
+"""The algorithms `deepstart evaluate` spot-checks: a sensible set per kind of problem, each a plain
+function from one fold's raw data to a fitted predictor.
+
+    tables   baseline, logistic (classes) or linear (numbers), knn, random-forest, gradient-boosting,
+             sklearn-mlp (all scikit-learn, standardised inside the fold), mlp (deepstart)
+    images   baseline, logistic on the pixels, mlp, convnet (the last two deepstart)
+    series   persistence, seasonal-naive, linear (autoregression on windows), mlp on windows, lstm
+
+On images the table algorithms (knn, random-forest, ...) also run on the flattened pixels when named
+with `--algorithms`. Every algorithm sees raw values, as the problem stores them, and scales them with
+statistics of its fold's training rows alone: scikit-learn ones in a Pipeline with StandardScaler,
+deepstart networks through `prepare` (standardised tables, pixels / their maximum, z-scored series).
+
+The networks train with `deepstart run --model FAMILY`'s settings for the problem (its recipe for that
+family, or the default recipe's training settings), on all the fold's training rows (no validation
+split), for the recipe's epochs unless `epochs` is given.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+# Imported here, not inside the fits, so that no algorithm's fit time includes an import (this
+# module is only imported by `deepstart evaluate`, which needs them all).
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor,
+                              RandomForestClassifier, RandomForestRegressor)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from deepstart.errors import DeepstartError
+from deepstart.learner import Learner
+from deepstart.prepare import prepare
+from deepstart.problems import Dataset, Problem
+
+CLASSIFY = ("binary", "multiclass")
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One split of the evaluation's rows, raw (unscaled). `train` and `test` are row indices into
+    the evaluation's rows (for a series: into the series; `test` are the targets scored)."""
+
+    number: int
+    train: np.ndarray
+    test: np.ndarray
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    series: np.ndarray | None = None  # series: all the values; the model learns from [:train_end]
+    train_end: int = 0
+    horizon: int = 1
+    pixel_max: float = 1.0
+    feature_names: tuple[str, ...] = ()
+
+    def dataset(self) -> Dataset:
+        """The fold as a Dataset, for deepstart's `prepare`."""
+        if self.series is not None:
+            s, end = self.series, self.train_end
+            return Dataset(s[:end, None], s[:end], s[end:, None], s[end:], series=s,
+                           test_targets=self.test, horizon=self.horizon,
+                           feature_names=self.feature_names)
+        return Dataset(self.x_train, self.y_train, self.x_test, self.y_test,
+                       feature_names=self.feature_names, pixel_max=self.pixel_max)
+
+
+@dataclass
+class Context:
+    """What every algorithm may need besides the fold: the problem, the seed, and the settings of
+    the networks and the series models."""
+
+    problem: Problem
+    seed: int = 0
+    epochs: int | None = None  # networks: None = the recipe's
+    device: str = "auto"
+    lookback: int | None = None  # series windows; None = the recipe's
+    season: int | None = None  # series: seasonal-naive's season (None: the series has none)
+    data_options: dict = field(default_factory=dict)
+
+    def network_config(self, family: str):
+        """`deepstart run PROBLEM --model FAMILY`'s settings, with this evaluation's choices."""
+        from deepstart.run import RunConfig
+
+        config = RunConfig.for_problem(self.problem, data_options=self.data_options, model=family,
+                                       epochs=self.epochs, lookback=self.lookback, seed=self.seed,
+                                       device=self.device, val_split=0.0)
+        if self.problem.task == "forecast":
+            config.lookback = self.series_lookback()
+        return config
+
+    def series_lookback(self) -> int:
+        if self.lookback is not None:
+            return self.lookback
+        return int(self.problem.recipe.get("lookback") or 1)
+
+
+Predict = Callable[[], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    name: str
+    title: str  # what it is, in words
+    tasks: tuple[str, ...]
+    kinds: tuple[str, ...]  # the kinds of problem it applies to
+    default_for: tuple[str, ...]  # the kinds whose default set includes it
+    cost: int  # run order, cheapest first (a budget then skips the costly ones)
+    fit: Callable[[Fold, Context], Predict]  # fit on the fold's training part; returns predict()
+    settings: Callable[[Context], dict] = field(default=lambda ctx: {})
+
+    def applies_to(self, problem: Problem) -> bool:
+        return problem.task in self.tasks and problem.kind in self.kinds
+
+
+# --- scikit-learn -------------------------------------------------------------------------------
+
+def _flat(x: np.ndarray) -> np.ndarray:
+    return x.reshape(len(x), -1)
+
+
+def _quiet_fit(estimator, x, y):
+    """Fit with scikit-learn's convergence warnings silenced: spot-checking runs defaults on
+    purpose, and a wall of warnings would hide the leaderboard."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return estimator.fit(x, y)
+
+
+def _sklearn(make: Callable[[Context, bool], object]) -> Callable[[Fold, Context], Predict]:
+    """An algorithm from a scikit-learn estimator factory: StandardScaler, then the estimator."""
+    def fit(fold: Fold, ctx: Context) -> Predict:
+        model = make_pipeline(StandardScaler(), make(ctx, ctx.problem.task in CLASSIFY))
+        _quiet_fit(model, _flat(fold.x_train), fold.y_train)
+        return lambda: model.predict(_flat(fold.x_test))
+    return fit
+
+
+def _baseline(fold: Fold, ctx: Context) -> Predict:
+    model = (DummyClassifier(strategy="most_frequent") if ctx.problem.task in CLASSIFY
+             else DummyRegressor(strategy="mean"))
+    model.fit(_flat(fold.x_train), fold.y_train)
+    return lambda: model.predict(_flat(fold.x_test))
+
+
+def _logistic(ctx, classify):
+    return LogisticRegression(max_iter=1000)
+
+
+def _linear(ctx, classify):
+    return LinearRegression()
+
+
+def _knn(ctx, classify):
+    return KNeighborsClassifier() if classify else KNeighborsRegressor()
+
+
+def _forest(ctx, classify):
+    cls = RandomForestClassifier if classify else RandomForestRegressor
+    return cls(n_estimators=100, random_state=ctx.seed, n_jobs=-1)
+
+
+def _boosting(ctx, classify):
+    cls = HistGradientBoostingClassifier if classify else HistGradientBoostingRegressor
+    return cls(random_state=ctx.seed)
+
+
+def _sklearn_mlp(ctx, classify):
+    cls = MLPClassifier if classify else MLPRegressor
+    return cls(hidden_layer_sizes=(100,), max_iter=500, random_state=ctx.seed)
+
+
+# --- deepstart networks -------------------------------------------------------------------------
+
+def _network(family: str) -> Callable[[Fold, Context], Predict]:
+    def fit(fold: Fold, ctx: Context) -> Predict:
+        config = ctx.network_config(family)
+        data = prepare(fold.dataset(), ctx.problem, val_split=0.0, seed=ctx.seed,
+                       lookback=config.lookback, scale=config.scale)
+        learner = Learner(config.model, data, optimizer=config.optimizer, lr=config.lr,
+                          batch_size=config.batch_size, seed=ctx.seed,
+                          weight_decay=config.weight_decay, schedule=config.schedule,
+                          warmup_epochs=config.warmup_epochs, clip_grad=config.clip_grad,
+                          label_smoothing=config.label_smoothing, device=config.device,
+                          precision=config.precision, augment=config.augment,
+                          model_options=config.model_options, verbose=0)
+        learner.fit(config.epochs)
+        return lambda: learner.predict("test")
+    return fit
+
+
+def _network_settings(family: str) -> Callable[[Context], dict]:
+    def settings(ctx: Context) -> dict:
+        c = ctx.network_config(family)
+        out = {"model": c.model, **c.model_options, "epochs": c.epochs, "batch_size": c.batch_size,
+               "lr": c.lr, "optimizer": c.optimizer, "schedule": c.schedule}
+        for name in ("weight_decay", "lookback", "scale", "augment"):
+            if getattr(c, name):
+                out[name] = getattr(c, name)
+        return out
+    return settings
+
+
+# --- series -------------------------------------------------------------------------------------
+
+def _persistence(fold: Fold, ctx: Context) -> Predict:
+    return lambda: fold.series[fold.test - fold.horizon]
+
+
+def seasonal_lag(season: int, horizon: int) -> int:
+    """The latest same-season value at least `horizon` steps back."""
+    return season * math.ceil(horizon / season)
+
+
+def _seasonal_naive(fold: Fold, ctx: Context) -> Predict:
+    if not ctx.season or ctx.season < 2:
+        raise DeepstartError("seasonal-naive needs a season; pass --season M.")
+    back = seasonal_lag(ctx.season, fold.horizon)
+    return lambda: fold.series[fold.test - back]
+
+
+def windows(series: np.ndarray, targets: np.ndarray, lookback: int, horizon: int) -> np.ndarray:
+    """The `lookback` values that end `horizon` steps before each target (as `prepare` cuts them)."""
+    idx = targets[:, None] - (horizon - 1) - lookback + np.arange(lookback)[None, :]
+    return series[idx]
+
+
+def _autoregression(fold: Fold, ctx: Context) -> Predict:
+    lookback, h, s = ctx.series_lookback(), fold.horizon, fold.series.astype(np.float64)
+    targets = np.arange(lookback + h - 1, fold.train_end)
+    if len(targets) < 2:
+        raise DeepstartError(f"a look-back of {lookback} leaves {len(targets)} training windows in "
+                             f"{fold.train_end} values; use a smaller --lookback.")
+    model = make_pipeline(StandardScaler(), LinearRegression())
+    model.fit(windows(s, targets, lookback, h), s[targets])
+    return lambda: model.predict(windows(s, fold.test, lookback, h))
+
+
+ALGORITHMS: tuple[Algorithm, ...] = (
+    Algorithm("baseline", "majority class / training mean (scikit-learn Dummy)",
+              ("binary", "multiclass", "regression"), ("tabular", "image"), ("tabular", "image"), 0,
+              _baseline),
+    Algorithm("persistence", "the value one horizon earlier", ("forecast",), ("series",),
+              ("series",), 0, _persistence),
+    Algorithm("seasonal-naive", "the same point one season earlier", ("forecast",), ("series",),
+              ("series",), 1, _seasonal_naive, lambda ctx: {"season": ctx.season}),
+    Algorithm("logistic", "logistic regression (scikit-learn, standardised)", CLASSIFY,
+              ("tabular", "image"), ("tabular", "image"), 2, _sklearn(_logistic),
+              lambda ctx: {"max_iter": 1000}),
+    Algorithm("linear", "linear regression (scikit-learn, standardised)", ("regression",),
+              ("tabular", "image"), ("tabular",), 2, _sklearn(_linear)),
+    Algorithm("linear", "linear autoregression on windows (scikit-learn)", ("forecast",),
+              ("series",), ("series",), 2, _autoregression,
+              lambda ctx: {"lookback": ctx.series_lookback()}),
+    Algorithm("knn", "k-nearest neighbours, k=5 (scikit-learn, standardised)",
+              ("binary", "multiclass", "regression"), ("tabular", "image"), ("tabular",), 3,
+              _sklearn(_knn)),
+    Algorithm("random-forest", "random forest, 100 trees (scikit-learn)",
+              ("binary", "multiclass", "regression"), ("tabular", "image"), ("tabular",), 4,
+              _sklearn(_forest)),
+    Algorithm("gradient-boosting", "histogram gradient boosting (scikit-learn)",
+              ("binary", "multiclass", "regression"), ("tabular", "image"), ("tabular",), 5,
+              _sklearn(_boosting)),
+    Algorithm("sklearn-mlp", "MLP 100, Adam, up to 500 epochs (scikit-learn MLPClassifier/Regressor)",
+              ("binary", "multiclass", "regression"), ("tabular", "image"), ("tabular",), 6,
+              _sklearn(_sklearn_mlp), lambda ctx: {"hidden_layer_sizes": [100], "max_iter": 500}),
+    Algorithm("mlp", "deepstart MLP (Learner, the problem's settings)",
+              ("binary", "multiclass", "regression", "forecast"), ("tabular", "image", "series"),
+              ("tabular", "image", "series"), 7, _network("mlp"), _network_settings("mlp")),
+    Algorithm("lstm", "deepstart LSTM on windows (Learner)", ("forecast",), ("series",),
+              ("series",), 8, _network("lstm"), _network_settings("lstm")),
+    Algorithm("convnet", "deepstart ConvNet (Learner, the problem's settings)",
+              ("binary", "multiclass", "regression"), ("image",), ("image",), 9,
+              _network("convnet"), _network_settings("convnet")),
+)
+
+
+def available(problem: Problem) -> dict[str, Algorithm]:
+    """The algorithms that apply to this problem, by name."""
+    return {a.name: a for a in ALGORITHMS if a.applies_to(problem)}
+
+
+def defaults(problem: Problem, season: int | None = None) -> list[Algorithm]:
+    """The default set for the problem's kind (seasonal-naive only where there is a season)."""
+    return [a for a in available(problem).values() if problem.kind in a.default_for
+            and not (a.name == "seasonal-naive" and not season)]
