@@ -106,8 +106,6 @@ FAMILY_PARAMS = {
     "lstm": ("hidden_size", "num_layers", "dropout"),
     "gru": ("hidden_size", "num_layers", "dropout"),
 }
-# A searched parameter -> the setting that fixes it when given on the command line.
-SETTING_OF = {"layers": "hidden", "units": "hidden", "width": "widths"}
 BATCH_SIZES = (32, 64, 128, 256)
 SCHEDULES = ("constant", "cosine", "onecycle")
 HEARTBEAT_SECONDS = 10
@@ -118,12 +116,18 @@ FINISHED = ("COMPLETE", "PRUNED")
 MACHINE_SETTINGS = ("command", "device", "precision", "compile", "nproc")
 
 
+def _setting(model: str, name: str) -> str:
+    """The setting that fixes a searched parameter when the user gives it on the command line."""
+    if name in ("layers", "units"):
+        return "hidden"  # --hidden 128,64
+    if model == "convnet" and name == "width":
+        return "widths"  # --option widths=[16,32,64]
+    return name
+
+
 def searched(model: str, fixed: Collection[str] = ()) -> list[str]:
     """The parameters searched for `model`, less those fixed by a setting given by the user."""
-    names = [*COMMON, *FAMILY_PARAMS.get(model, ())]
-    if model == "convnet":  # its width is the first stage's, fixed by --option widths=[...]
-        return [n for n in names if SETTING_OF.get(n, n) not in fixed]
-    return [n for n in names if n not in fixed and not (n in ("layers", "units") and "hidden" in fixed)]
+    return [n for n in (*COMMON, *FAMILY_PARAMS.get(model, ())) if _setting(model, n) not in fixed]
 
 
 def suggest(trial, base: RunConfig, fixed: Collection[str] = ()) -> RunConfig:
@@ -329,21 +333,21 @@ def make_objective(base: RunConfig, fixed: Collection[str], data_dir=None, downl
 
     def objective(trial) -> float:
         trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid()})
+        learner = None
         try:
             config = suggest(trial, base, fixed)
             learner = _learner(config, 0, data_dir, download)
-        except DeepstartError as e:  # a sampled setting the model refuses: the trial fails
-            trial.set_user_attr("error", str(e))
-            raise
-        key = f"val_{learner.metric}"
-        pruning = PruneOnValidation(trial, key, config.epochs)
-        learner.callbacks.append(pruning)
-        try:
+            key = f"val_{learner.metric}"
+            pruning = PruneOnValidation(trial, key, config.epochs)
+            learner.callbacks.append(pruning)
             learner.fit(config.epochs)
-        except TrainingDiverged:
+        except TrainingDiverged:  # a hopeless configuration, as far as the sampler should know
             trial.set_user_attr("epochs", learner.epoch)
             trial.set_user_attr("diverged", True)
             raise optuna.TrialPruned(f"diverged in epoch {learner.epoch + 1}") from None
+        except DeepstartError as e:  # a sampled setting the model refuses: the trial fails
+            trial.set_user_attr("error", str(e))
+            raise
         trial.set_user_attr("epochs", learner.epoch)
         if pruning.pruned_at is not None:
             raise optuna.TrialPruned(f"pruned at epoch {pruning.pruned_at}")
@@ -415,7 +419,8 @@ def run_trials(spec: dict) -> int:
 
     def progress(study, trial):
         failures.append(trial.state == TrialState.FAIL)
-        console.print(trial_line(study, trial, f"val_{metric}", tag), soft_wrap=True)
+        if spec.get("verbose", 1) or trial.state == TrialState.FAIL:
+            console.print(trial_line(study, trial, f"val_{metric}", tag), soft_wrap=True)
 
     objective = make_objective(base, fixed, spec.get("data_dir") and Path(spec["data_dir"]),
                                spec.get("download", True))
@@ -540,7 +545,7 @@ def tune(config: RunConfig, *, trials: int, workers: int = 1, timeout: float | N
             "study": name, "trials": trials, "metric": metric,
             "deadline": time.time() + timeout if timeout else None,
             "data_dir": str(data_dir) if data_dir else None, "download": download,
-            "worker": 0, "workers": workers}
+            "worker": 0, "workers": workers, "verbose": verbose}
     codes: list[int] = []
     if done < trials:
         if workers == 1:
