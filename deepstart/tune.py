@@ -48,10 +48,11 @@ Running the command again resumes the study: finished trials (complete or pruned
 `--trials`, and only the rest run. A study remembers its settings (problem, recipe, epochs,
 validation split, seed, fixed settings); resuming it with others is refused.
 
-Workers: `--workers N` starts N processes (`python -m deepstart.tune --worker SPEC`) that each
-load the study from the storage and run trials until the study holds N finished-or-running trials
-(or `--timeout` seconds have passed: no trial starts after that; running ones finish). Each
-process uses cpu_count / N torch threads. A killed worker loses only its running trial: on every
+Workers: `--workers 1` runs the trials in the command's own process; `--workers N` starts N
+processes (`python -m deepstart.tune --worker SPEC`), each using cpu_count / N torch threads. Each
+loads the study from the storage and runs trials until the study holds `--trials` finished or
+running trials (two workers that check at the same moment may start one too many between them),
+or until `--timeout` seconds have passed (no trial starts after that; running ones finish). A killed worker loses only its running trial: on every
 start the command fails the RUNNING trials of this machine whose process is gone (each trial
 records host and pid), and Optuna's heartbeat (every 10 s; failed after 60 s without one) fails
 those of workers on other machines.
