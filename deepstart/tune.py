@@ -49,13 +49,14 @@ Running the command again resumes the study: finished trials (complete or pruned
 validation split, seed, fixed settings); resuming it with others is refused.
 
 Workers: `--workers 1` runs the trials in the command's own process; `--workers N` starts N
-processes (`python -m deepstart.tune --worker SPEC`), each using cpu_count / N torch threads. Each
-loads the study from the storage and runs trials until the study holds `--trials` finished or
-running trials (two workers that check at the same moment may start one too many between them),
-or until `--timeout` seconds have passed (no trial starts after that; running ones finish). A killed worker loses only its running trial: on every
-start the command fails the RUNNING trials of this machine whose process is gone (each trial
-records host and pid), and Optuna's heartbeat (every 10 s; failed after 60 s without one) fails
-those of workers on other machines.
+processes (`python -m deepstart.tune --worker`, the settings as JSON on stdin), each using
+cpu_count / N torch threads. Each loads the study from the storage and runs trials until the study
+holds `--trials` finished or running trials (two workers that check at the same moment may start
+one too many between them), or until `--timeout` seconds have passed (no trial starts after that;
+running ones finish). A killed worker loses only its running trial: on every start the command
+fails the RUNNING trials of this machine whose process is gone (each trial records host and pid),
+and Optuna's heartbeat (every 10 s; failed after 60 s without one) fails those of workers on other
+machines.
 
 Output: one line per finished trial (number, state, score, best so far, parameters), then the best
 configuration is retrained with `val_split 0` through deepstart.run, which writes a normal run
@@ -441,9 +442,10 @@ def run_trials(spec: dict) -> int:
     return ran
 
 
-def _worker_main(argv: list[str]) -> int:
-    """`python -m deepstart.tune --worker SPEC`: a worker process started by tune()."""
-    spec = json.loads(argv[1])
+def _worker_main() -> int:
+    """`python -m deepstart.tune --worker`, the spec as JSON on stdin (not in argv, where `ps`
+    would show a storage URL's password): a worker process started by tune()."""
+    spec = json.loads(sys.stdin.read())
     if spec.get("threads"):
         import torch
 
@@ -467,8 +469,11 @@ def _run_workers(spec: dict, workers: int) -> list[int]:
     procs = []
     for i in range(workers):
         child = dict(spec, worker=i, workers=workers, threads=threads)
-        procs.append(subprocess.Popen([sys.executable, "-m", "deepstart.tune", "--worker",
-                                       json.dumps(child)]))
+        proc = subprocess.Popen([sys.executable, "-m", "deepstart.tune", "--worker"],
+                                stdin=subprocess.PIPE, text=True)
+        proc.stdin.write(json.dumps(child))
+        proc.stdin.close()
+        procs.append(proc)
     try:
         return [p.wait() for p in procs]
     except KeyboardInterrupt:
@@ -702,5 +707,5 @@ def _plots(folder: Path, study, metric: str, importances: dict | None) -> None:
             plt.close(fig)
 
 
-if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--worker":
-    sys.exit(_worker_main(sys.argv[1:]))
+if __name__ == "__main__" and sys.argv[1:] == ["--worker"]:
+    sys.exit(_worker_main())
