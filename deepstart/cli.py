@@ -209,6 +209,46 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--no-download", action="store_true", help="never download data")
     evaluate.add_argument("--quiet", action="store_true", help="no line per algorithm")
     _own_data_options(evaluate)
+
+    # --- improve: tune (deepstart/tune.py) and ensemble (deepstart/ensemble.py) ---
+    tune = sub.add_parser("tune", help="search hyper-parameters with Optuna, retrain the best, score it once",
+                          description="Search a model family's hyper-parameters on a problem with "
+                          "Optuna (TPE, median pruning on the per-epoch validation score), in a "
+                          "study kept in an RDB storage (a SQLite file under --out by default) that "
+                          "the same command resumes and several workers or machines can share; then "
+                          "retrain the best configuration on train + validation, score it on the test "
+                          "split once, and write it as a run folder with a tuning/ record (trials.csv, "
+                          "study.json, history.png, importances.png). Settings given on the command "
+                          "line (e.g. --batch-size 64, --option depth=20) are fixed, not searched; the "
+                          "search space per family is in `python -m pydoc deepstart.tune`.")
+    _training_options(tune)
+    tune.add_argument("--trials", type=_positive_int, default=20,
+                      help="finished trials the study should hold (default 20; a resumed study "
+                           "counts the ones it has)")
+    tune.add_argument("--workers", type=_positive_int, default=1,
+                      help="processes running trials of the study at once (default 1)")
+    tune.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
+                      help="start no trial after SECONDS (running ones finish)")
+    tune.add_argument("--storage", metavar="URL",
+                      help="SQLAlchemy URL of the study storage, e.g. postgresql://user:pw@host/db "
+                           "(default: sqlite:///OUT/tune-PROBLEM-MODEL.db)")
+    tune.add_argument("--study", metavar="NAME", help="study name (default PROBLEM-MODEL)")
+    tune.add_argument("--epochs", type=_positive_int, help="epochs per trial (default: the recipe's)")
+    tune.add_argument("--lr", type=_positive_float, help="fix the learning rate (not searched)")
+    tune.add_argument("--schedule", help="fix the schedule: constant, step, cosine, onecycle")
+    tune.add_argument("--out", type=Path, default=Path("runs"),
+                      help="folder for the best run folder and the default storage (runs/)")
+    tune.add_argument("--quiet", action="store_true", help="no per-trial lines")
+
+    ensemble = sub.add_parser("ensemble", help="average the predictions of several runs of a problem",
+                              description="Load each run's model (safetensors + JSON), predict the "
+                              "test split of their common problem, average the probabilities "
+                              "(classes) or values (regression, forecasts), and print each member's "
+                              "test score, the ensemble's, and the gain over the best member.")
+    ensemble.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run folders (2 or more)")
+    ensemble.add_argument("--out", type=Path, metavar="FILE", help="write the result as JSON to FILE")
+    ensemble.add_argument("--data-dir", type=Path, help="a folder holding the problem's data files")
+    ensemble.add_argument("--no-download", action="store_true", help="never download data")
     return parser
 
 
@@ -230,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     speaks = os.environ.get("RANK", "0") == "0"
     try:
         return {"run": _cmd_run, "lr-find": _cmd_lr_find, "show": _cmd_show,
-                "problems": _cmd_problems, "evaluate": _cmd_evaluate}[args.command](args)
+                "problems": _cmd_problems, "evaluate": _cmd_evaluate, "tune": _cmd_tune,
+                "ensemble": _cmd_ensemble}[args.command](args)
     except DeepstartError as e:
         if speaks:
             sys.stderr.write(f"deepstart: error: {e}\n")
@@ -433,6 +474,60 @@ def _cmd_evaluate(args) -> int:
         return EXIT_INTERRUPTED
     folder = save(record, args.out)
     print_leaderboard(record, folder)
+
+# --- improve: tune and ensemble ---
+# A searched parameter is left out of the search when one of these settings is given.
+_TUNE_FIXABLE = ("lr", "batch_size", "weight_decay", "schedule", "dropout", "hidden")
+
+
+def _cmd_tune(args) -> int:
+    from deepstart.console import console
+    from deepstart.present import print_result
+    from deepstart.tune import tune
+
+    config = _config(args)
+    fixed = {name for name in _TUNE_FIXABLE if getattr(args, name, None) is not None}
+    fixed |= {key for key, _ in args.option}
+    try:
+        result = tune(config, trials=args.trials, workers=args.workers, timeout=args.timeout,
+                      storage=args.storage, study_name=args.study, fixed=fixed, out=args.out,
+                      data_dir=args.data_dir, download=not args.no_download,
+                      verbose=0 if args.quiet else 1)
+    except KeyboardInterrupt:
+        console.print("\ninterrupted; the study keeps its finished trials (the running ones are "
+                      "marked failed): run the same command again to resume it.")
+        return EXIT_INTERRUPTED
+    if result.folder is None:
+        stopped = [c for c in result.worker_codes if c != 0]
+        why = (f"{result.complete} complete of {result.finished} finished trials"
+               + (f"; worker exit codes {', '.join(map(str, stopped))}" if stopped else ""))
+        console.print(f"study {result.study_name} in {result.storage}: {why}, short of "
+                      f"--trials {args.trials}; nothing retrained. Run the same command again to "
+                      "resume it.", soft_wrap=True)
+        return EXIT_RUN_FAILED
+    status = print_result(result.folder)
+    console.print(f"tuning record: {result.folder / 'tuning'} ({result.finished} finished trials "
+                  f"in {result.study_name}, {result.storage})", soft_wrap=True)
+    return 0 if status == "finished" else EXIT_RUN_FAILED
+
+
+def _cmd_ensemble(args) -> int:
+    from deepstart.console import console
+    from deepstart.ensemble import ensemble, print_ensemble
+
+    if args.out is not None:
+        from deepstart.run import check_writable
+
+        check_writable(args.out if args.out.is_dir() else args.out.parent)
+    result = ensemble(args.runs, data_dir=args.data_dir, download=not args.no_download)
+    print_ensemble(result)
+    if args.out is not None:
+        from deepstart.files import write_json
+
+        out = args.out / "ensemble.json" if args.out.is_dir() else args.out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_json(out, result)
+        console.print(f"written: {out}")
     return 0
 
 

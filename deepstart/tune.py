@@ -1,0 +1,711 @@
+"""Improve: search a model family's hyper-parameters with Optuna, then retrain the best on
+train + validation and score it on the test split once.
+
+    deepstart tune digits --model mlp --trials 30 --workers 2
+
+Each trial trains the problem's recipe with sampled settings on the training rows and is scored
+on the validation rows (the last epoch's validation accuracy, or RMSE); the test split is never
+looked at while searching. Sampler: TPE (Optuna's TPESampler, seeded; 10 random trials first,
+`constant_liar` so parallel workers do not pick the same point). Pruner: median pruning fed by the
+per-epoch validation score (MedianPruner: once 3 trials have completed, a trial whose score at
+an epoch is worse than the median of the earlier trials at that epoch stops there; never before
+epoch max(2, epochs // 4), when one-cycle and warm-up schedules are still warming up, and never
+at the last epoch, where stopping saves nothing).
+
+Search space (a setting given on the command line, e.g. `--batch-size 64` or `--option depth=20`,
+is fixed and left out of the search; epochs are always fixed: `--epochs`, else the recipe's, since
+more epochs nearly always score better and the pruner already stops hopeless trials early):
+
+    family                      parameter      values
+    every family                lr             log-uniform, recipe lr / 30 to recipe lr x 10
+                                batch_size     32, 64, 128, 256
+                                weight_decay   log-uniform, 1e-6 to 1e-2
+                                schedule       constant, cosine, onecycle
+    mlp                         layers         1 to 3 hidden layers ...
+                                units          ... of 32, 64, 128, 256 or 512 units each
+                                dropout        0 to 0.5
+    convnet                     width          16, 32 or 64 channels in the first stage, doubling
+                                               per stage (as many stages as the recipe has)
+                                dropout        0 to 0.5
+    resnet                      depth          8, 14, 20, 32 (6n + 2)
+                                width          1 or 2 (multiplies 16, 32, 64 channels)
+    googlenet                   width          0.25, 0.5, 1.0 (multiplies every branch)
+    transformer                 dim            32, 64, 128 (the recipe's heads, default 4)
+                                depth          1 to 4 encoder blocks
+                                dropout        0 to 0.3
+    lstm, gru                   hidden_size    16, 32, 64, 128
+                                num_layers     1 or 2
+                                dropout        0 to 0.3 (between the 2 layers; only when 2)
+    perceptron, linear,         (the four settings of every family)
+    logistic
+
+Storage: every study lives in an RDB storage, so it survives the command and can be shared. By
+default a SQLite file `<out>/tune-<problem>-<model>.db` (WAL journal, 60 s lock timeout) holding
+the study `<problem>-<model>`; `--storage URL` takes any SQLAlchemy URL (e.g.
+`postgresql://user:pw@host/db`, with its driver installed), so workers on several machines can
+share one study (SQLite only on one machine: its locks do not work over network file systems).
+Running the command again resumes the study: finished trials (complete or pruned) count toward
+`--trials`, and only the rest run. A study remembers its settings (problem, recipe, epochs,
+validation split, seed, fixed settings); resuming it with others is refused.
+
+Workers: `--workers 1` runs the trials in the command's own process; `--workers N` starts N
+processes (`python -m deepstart.tune --worker`, the settings as JSON on stdin), each using
+cpu_count / N torch threads. Each loads the study from the storage and runs trials until the study
+holds `--trials` finished or running trials (two workers that check at the same moment may start
+one too many between them), or until `--timeout` seconds have passed (no trial starts after that;
+running ones finish). A killed worker loses only its running trial: on every start the command
+fails the RUNNING trials of this machine whose process is gone (each trial records host and pid),
+and Optuna's heartbeat (every 10 s; failed after 60 s without one) fails those of workers on other
+machines.
+
+Output: one line per finished trial (number, state, score, best so far, parameters), then the best
+configuration is retrained with `val_split 0` through deepstart.run, which writes a normal run
+folder, plus:
+
+    runs/<date>-<problem>-<model>-<n>/     a normal run folder (config.json, metrics.json, ...)
+        tuning/
+            trials.csv       a row per trial: number, state, value (validation score), epochs
+                             run, seconds, worker (host:pid), start time, one column per parameter
+            study.json       study name, storage (password hidden), direction, metric, trial counts,
+                             best trial (number, value, params), the search space (Optuna's
+                             distributions as JSON), the fixed settings, sampler and pruner,
+                             parameter importances
+            history.png      optimization history (matplotlib): each trial's value, best so far
+            importances.png  parameter importances (fANOVA); absent when fewer than 2 trials
+                             completed or no parameter varied (study.json says why)
+
+`tuning/` is written under a temporary name and renamed whole, so a reader never sees half of it.
+The report includes these files when a run folder has them.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Collection
+from pathlib import Path
+
+from deepstart.errors import DeepstartError
+from deepstart.run import RunConfig
+
+# Parameters of every family; the family's own come after them.
+COMMON = ("lr", "batch_size", "weight_decay", "schedule")
+FAMILY_PARAMS = {
+    "mlp": ("layers", "units", "dropout"),
+    "convnet": ("width", "dropout"),
+    "resnet": ("depth", "width"),
+    "googlenet": ("width",),
+    "transformer": ("dim", "depth", "dropout"),
+    "lstm": ("hidden_size", "num_layers", "dropout"),
+    "gru": ("hidden_size", "num_layers", "dropout"),
+}
+BATCH_SIZES = (32, 64, 128, 256)
+SCHEDULES = ("constant", "cosine", "onecycle")
+HEARTBEAT_SECONDS = 10
+GRACE_SECONDS = 60
+PRUNER_STARTUP_TRIALS = 3
+FINISHED = ("COMPLETE", "PRUNED")
+# Settings that may differ between the workers of one study (each machine has its own hardware).
+MACHINE_SETTINGS = ("command", "device", "precision", "compile", "nproc")
+
+
+def _setting(model: str, name: str) -> str:
+    """The setting that fixes a searched parameter when the user gives it on the command line."""
+    if name in ("layers", "units"):
+        return "hidden"  # --hidden 128,64
+    if model == "convnet" and name == "width":
+        return "widths"  # --option widths=[16,32,64]
+    return name
+
+
+def searched(model: str, fixed: Collection[str] = ()) -> list[str]:
+    """The parameters searched for `model`, less those fixed by a setting given by the user."""
+    return [n for n in (*COMMON, *FAMILY_PARAMS.get(model, ())) if _setting(model, n) not in fixed]
+
+
+def suggest(trial, base: RunConfig, fixed: Collection[str] = ()) -> RunConfig:
+    """The trial's configuration: the base (the recipe with the user's settings) with the searched
+    parameters sampled from the table in the module docstring."""
+    names = set(searched(base.model, fixed))
+    config = dataclasses.replace(base, model_options=dict(base.model_options))
+    options = config.model_options
+    if "lr" in names:
+        config.lr = trial.suggest_float("lr", base.lr / 30, base.lr * 10, log=True)
+    if "batch_size" in names:
+        config.batch_size = trial.suggest_categorical("batch_size", BATCH_SIZES)
+    if "weight_decay" in names:
+        config.weight_decay = trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True)
+    if "schedule" in names:
+        config.schedule = trial.suggest_categorical("schedule", SCHEDULES)
+    model = base.model
+    if model == "mlp":
+        if "layers" in names:
+            layers = trial.suggest_int("layers", 1, 3)
+            options["hidden"] = [trial.suggest_categorical("units", (32, 64, 128, 256, 512))] * layers
+    elif model == "convnet" and "width" in names:
+        stages = len(options.get("widths", [32, 64, 128]))
+        first = trial.suggest_categorical("width", (16, 32, 64))
+        options["widths"] = [first * 2 ** i for i in range(stages)]
+    elif model == "resnet":
+        if "depth" in names:
+            options["depth"] = trial.suggest_categorical("depth", (8, 14, 20, 32))
+        if "width" in names:
+            options["width"] = trial.suggest_categorical("width", (1, 2))
+    elif model == "googlenet" and "width" in names:
+        options["width"] = trial.suggest_categorical("width", (0.25, 0.5, 1.0))
+    elif model == "transformer":
+        if "dim" in names:  # each a multiple of 1, 2, 4, 8 and 16 heads
+            options["dim"] = trial.suggest_categorical("dim", (32, 64, 128))
+        if "depth" in names:
+            options["depth"] = trial.suggest_int("depth", 1, 4)
+    elif model in ("lstm", "gru"):
+        if "hidden_size" in names:
+            options["hidden_size"] = trial.suggest_categorical("hidden_size", (16, 32, 64, 128))
+        if "num_layers" in names:
+            options["num_layers"] = trial.suggest_int("num_layers", 1, 2)
+        if "dropout" in names:  # PyTorch applies it between stacked layers only
+            two = options.get("num_layers", 1) > 1
+            options["dropout"] = trial.suggest_float("dropout", 0.0, 0.3) if two else 0.0
+        return config
+    if "dropout" in names:
+        options["dropout"] = trial.suggest_float("dropout", 0.0, 0.3 if model == "transformer" else 0.5)
+    return config
+
+
+def config_from_params(base: RunConfig, params: dict, fixed: Collection[str] = ()) -> RunConfig:
+    """The configuration a finished trial trained, rebuilt from its parameters."""
+    import optuna
+
+    return suggest(optuna.trial.FixedTrial(params), base, fixed)
+
+
+# --- storage ----------------------------------------------------------------------------------------
+def default_storage(out: Path, problem: str, model: str) -> str:
+    return f"sqlite:///{(Path(out) / f'tune-{problem}-{model}.db').resolve()}"
+
+
+def redact(url: str) -> str:
+    """The URL with its password hidden, for printing and for study.json."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL at all: nothing to hide that parses
+        return url.split("@")[-1] if "@" in url else url
+
+
+def open_storage(url: str):
+    """An RDB storage with heartbeats; a URL that cannot be opened is a one-line DeepstartError.
+    SQLite gets a write-ahead journal (readers do not block the writer) and a 60 s lock timeout,
+    so several worker processes can share the file."""
+    import optuna
+
+    engine_kwargs = {}
+    if url.startswith("sqlite"):
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        try:
+            _sqlite_wal(url)
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
+                                              heartbeat_interval=HEARTBEAT_SECONDS,
+                                              grace_period=GRACE_SECONDS)
+        except Exception as e:  # driver missing, host unreachable, bad URL, unwritable file
+            reason = " ".join(str(e).split())
+            reason = reason.split(" (Background on this error")[0].split("[SQL:")[0].strip()
+            raise DeepstartError(
+                f"cannot open the study storage {redact(url)} ({type(e).__name__}: {reason[:200]}); "
+                "pass --storage with a SQLAlchemy URL that works, e.g. sqlite:///runs/tune.db or "
+                "postgresql://user:password@host/db with its driver installed.") from None
+
+
+def _sqlite_wal(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    import sqlite3
+
+    if not Path(parsed.database).parent.is_dir():
+        raise FileNotFoundError(f"no folder {Path(parsed.database).parent}")
+    with sqlite3.connect(parsed.database, timeout=60) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+
+
+def _study_settings(config: RunConfig, fixed: Collection[str]) -> dict:
+    """What a study's trials depend on: resuming with other values would mix incomparable trials."""
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in MACHINE_SETTINGS}
+    return settings | {"fixed": sorted(fixed)}
+
+
+def open_study(url: str, name: str, config: RunConfig, fixed: Collection[str], direction: str):
+    """Create the study, or load it and check it was run with the same settings."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    storage = open_storage(url)
+    study = optuna.create_study(study_name=name, storage=storage, direction=direction,
+                                load_if_exists=True)
+    settings = json.loads(json.dumps(_study_settings(config, fixed)))  # tuples -> lists
+    saved = study.user_attrs.get("deepstart")
+    if saved is None:
+        study.set_user_attr("deepstart", settings)
+    elif saved != settings:
+        diff = [f"{k}={saved.get(k)!r} (now {settings.get(k)!r})"
+                for k in sorted(set(saved) | set(settings)) if saved.get(k) != settings.get(k)]
+        raise DeepstartError(
+            f"study '{name}' in {redact(url)} was run with {', '.join(diff)}; resume it with the "
+            "same settings, or start another with --study NAME.")
+    return study
+
+
+def fail_lost_trials(study) -> list[int]:
+    """Fail the RUNNING trials whose worker is gone: on this machine, those whose process no longer
+    exists; elsewhere, those without a heartbeat for GRACE_SECONDS (Optuna's stale-trial check)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    host = socket.gethostname()
+    lost = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = trial.user_attrs.get("worker", {})
+        if worker.get("host") == host and not _alive(worker.get("pid", 0)):
+            try:
+                if study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                    lost.append(trial.number)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass  # it finished after all
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    return lost
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def _count(study, states=FINISHED) -> int:
+    from optuna.trial import TrialState
+
+    return len(study.get_trials(deepcopy=False, states=tuple(TrialState[s] for s in states)))
+
+
+# --- the trials -------------------------------------------------------------------------------------
+class PruneOnValidation:
+    """A Learner callback: report each epoch's validation score to the trial and stop training when
+    the pruner says the trial is worse than the median of the earlier ones at that epoch."""
+
+    def __init__(self, trial, key: str, epochs: int):
+        self.trial, self.key, self.epochs = trial, key, epochs
+        self.pruned_at: int | None = None
+
+    def on_epoch_end(self, learner, row: dict) -> None:
+        self.trial.report(row[self.key], row["epoch"])
+        if row["epoch"] < self.epochs and self.trial.should_prune():
+            self.pruned_at = row["epoch"]
+            learner.stop_training = True
+
+
+def make_objective(base: RunConfig, fixed: Collection[str], data_dir=None, download: bool = True):
+    """The function Optuna calls per trial: train the trial's configuration, return the last
+    epoch's validation score (raising TrialPruned when the pruner stopped it)."""
+    import optuna
+
+    from deepstart.learner import TrainingDiverged
+    from deepstart.run import _learner
+
+    def objective(trial) -> float:
+        trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid()})
+        learner = None
+        try:
+            config = suggest(trial, base, fixed)
+            learner = _learner(config, 0, data_dir, download)
+            key = f"val_{learner.metric}"
+            pruning = PruneOnValidation(trial, key, config.epochs)
+            learner.callbacks.append(pruning)
+            learner.fit(config.epochs)
+        except TrainingDiverged:  # a hopeless configuration, as far as the sampler should know
+            trial.set_user_attr("epochs", learner.epoch)
+            trial.set_user_attr("diverged", True)
+            raise optuna.TrialPruned(f"diverged in epoch {learner.epoch + 1}") from None
+        except DeepstartError as e:  # a sampled setting the model refuses: the trial fails
+            trial.set_user_attr("error", str(e))
+            raise
+        trial.set_user_attr("epochs", learner.epoch)
+        if pruning.pruned_at is not None:
+            raise optuna.TrialPruned(f"pruned at epoch {pruning.pruned_at}")
+        return float(learner.history.rows[-1][key])
+
+    return objective
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def trial_line(study, trial, metric: str, worker: str = "") -> str:
+    """One line per finished trial: number, state, score, best so far, parameters."""
+    from optuna.trial import TrialState
+
+    params = " ".join(f"{k}={_fmt(v)}" for k, v in trial.params.items())
+    seconds = trial.duration.total_seconds() if trial.duration else 0.0
+    if trial.state == TrialState.COMPLETE:
+        what = f"[green]complete[/green]  {metric} {trial.value:.4f}"
+    elif trial.state == TrialState.PRUNED:
+        epochs = trial.user_attrs.get("epochs", "?")
+        why = "diverged" if trial.user_attrs.get("diverged") else "pruned"
+        what = f"[yellow]{why}[/yellow] after epoch {epochs}"
+        if trial.intermediate_values:
+            what += f" ({metric} {trial.intermediate_values[max(trial.intermediate_values)]:.4f})"
+    else:
+        what = f"[red]{trial.state.name.lower()}[/red]"
+        if "error" in trial.user_attrs:
+            what += f" ({trial.user_attrs['error']})"
+    try:
+        best = study.best_trial
+        best_text = f"best {best.value:.4f} (trial {best.number})"
+    except ValueError:
+        best_text = "best -"
+    tag = f"  [dim]{worker}[/dim]" if worker else ""
+    return f"trial {trial.number:>3}  {what}  {best_text}  {seconds:.1f} s  {params}{tag}"
+
+
+def run_trials(spec: dict) -> int:
+    """A worker: load the study from its storage and run trials until it holds `trials` finished or
+    running ones, or the deadline passes. Returns the number of trials this worker ran."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from deepstart.console import console
+    from deepstart.learner import TrainingInterrupted
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    base = RunConfig(**spec["config"])
+    fixed = spec["fixed"]
+    storage = open_storage(spec["storage"])
+    study = optuna.load_study(study_name=spec["study"], storage=storage)
+    # Seeded, but not the same stream in every worker or on every resume: the seed moves on with
+    # the worker's index and the trials already in the study, or a resumed study would re-sample
+    # the points of its first trials.
+    seed = base.seed + 1000 * spec["worker"] + len(study.trials)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+    study.pruner = optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS,
+                                               n_warmup_steps=max(2, base.epochs // 4))
+    metric = spec["metric"]
+    tag = f"worker {spec['worker'] + 1}/{spec['workers']}" if spec["workers"] > 1 else ""
+
+    failures = []  # the states of this worker's trials, to stop after 3 failures in a row
+
+    def progress(study, trial):
+        failures.append(trial.state == TrialState.FAIL)
+        if spec.get("verbose", 1) or trial.state == TrialState.FAIL:
+            console.print(trial_line(study, trial, f"val_{metric}", tag), soft_wrap=True)
+
+    objective = make_objective(base, fixed, spec.get("data_dir") and Path(spec["data_dir"]),
+                               spec.get("download", True))
+    deadline = spec.get("deadline")
+    ran = 0
+    while deadline is None or time.time() < deadline:
+        if _count(study, (*FINISHED, "RUNNING")) >= spec["trials"]:
+            break
+        try:
+            study.optimize(objective, n_trials=1, callbacks=[progress], catch=(DeepstartError,))
+        except TrainingInterrupted:
+            raise KeyboardInterrupt from None
+        ran += 1
+        if failures[-3:] == [True] * 3:
+            raise DeepstartError("3 trials in a row failed on their settings (see the lines "
+                                 "above); fix the fixed settings and run the command again.")
+    return ran
+
+
+def _worker_main() -> int:
+    """`python -m deepstart.tune --worker`, the spec as JSON on stdin (not in argv, where `ps`
+    would show a storage URL's password): a worker process started by tune()."""
+    spec = json.loads(sys.stdin.read())
+    if spec.get("threads"):
+        import torch
+
+        torch.set_num_threads(spec["threads"])
+    try:
+        run_trials(spec)
+    except KeyboardInterrupt:
+        return 130
+    except DeepstartError as e:
+        sys.stderr.write(f"deepstart: error: {e}\n")
+        return 2
+    return 0
+
+
+def _run_workers(spec: dict, workers: int) -> list[int]:
+    """Start `workers` worker processes and wait for them; returns their exit codes. Ctrl-C is
+    passed on as SIGINT, so each worker marks its running trial failed before it stops."""
+    import signal
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    procs = []
+    for i in range(workers):
+        child = dict(spec, worker=i, workers=workers, threads=threads)
+        proc = subprocess.Popen([sys.executable, "-m", "deepstart.tune", "--worker"],
+                                stdin=subprocess.PIPE, text=True)
+        proc.stdin.write(json.dumps(child))
+        proc.stdin.close()
+        procs.append(proc)
+    try:
+        return [p.wait() for p in procs]
+    except KeyboardInterrupt:
+        # Ctrl-C in a terminal reached the workers too; give them a moment to fail their trials
+        # cleanly, then pass it on to any that did not get it (a `kill -INT` of this process).
+        deadline = time.time() + 5
+        for p in procs:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        raise
+
+
+# --- the whole command ------------------------------------------------------------------------------
+@dataclasses.dataclass
+class TuneResult:
+    folder: Path | None  # the retrained best run; None when no trial completed
+    study_name: str
+    storage: str  # password hidden
+    finished: int  # complete + pruned trials in the study
+    complete: int
+    best_value: float | None
+    best_params: dict
+    worker_codes: list[int]
+
+
+def tune(config: RunConfig, *, trials: int, workers: int = 1, timeout: float | None = None,
+         storage: str | None = None, study_name: str | None = None, fixed: Collection[str] = (),
+         out: str | Path = "runs", data_dir: Path | None = None, download: bool = True,
+         verbose: int = 1) -> TuneResult:
+    """Search `config.model`'s hyper-parameters on `config.problem` until the study holds `trials`
+    finished trials, then retrain the best configuration on train + validation, score it on the
+    test split once, and write its run folder with `tuning/` (see the module docstring)."""
+    from deepstart.console import console
+    from deepstart.learner import check_positive
+    from deepstart.run import _learner, check_writable
+
+    check_positive("trials", trials, int)
+    check_positive("workers", workers, int)
+    if timeout is not None:
+        check_positive("timeout", timeout)
+    config.validate()
+    if config.val_split <= 0:
+        raise DeepstartError("tuning scores each trial on validation rows; --val-split must be > 0 "
+                             f"(received {config.val_split}).")
+    out = Path(out)
+    check_writable(out)
+    # Loads the data and builds the model once: a model that does not fit the problem, or data
+    # that is not there, fails here, before the storage is created.
+    probe = _learner(config, 0, data_dir, download)
+    problem, metric = probe.problem, probe.metric
+    del probe
+    name = study_name or f"{problem.name}-{config.model}"
+    if storage is None:
+        out.mkdir(parents=True, exist_ok=True)
+        storage = default_storage(out, problem.name, config.model)
+    direction = "maximize" if problem.greater_is_better else "minimize"
+    study = open_study(storage, name, config, fixed, direction)
+    lost = fail_lost_trials(study)
+    if lost and verbose:
+        console.print(f"failed trial(s) {', '.join(map(str, lost))} left running by a stopped worker")
+    done = _count(study)
+    space = ", ".join(searched(config.model, fixed))
+    if verbose:
+        todo = max(0, trials - done)
+        console.print(f"study [bold]{name}[/bold] in {redact(storage)}: {done} finished trial(s); "
+                      f"{todo} to run on {workers} worker(s); searching {space}", soft_wrap=True)
+    spec = {"config": dataclasses.asdict(config), "fixed": sorted(fixed), "storage": storage,
+            "study": name, "trials": trials, "metric": metric,
+            "deadline": time.time() + timeout if timeout else None,
+            "data_dir": str(data_dir) if data_dir else None, "download": download,
+            "worker": 0, "workers": workers, "verbose": verbose}
+    codes: list[int] = []
+    if done < trials:
+        if workers == 1:
+            run_trials(spec)  # in this process: no start-up cost, Ctrl-C handled by the caller
+        else:
+            codes = _run_workers(spec, workers)
+    study = open_study(storage, name, config, fixed, direction)  # fresh, after the workers
+    finished, complete = _count(study), _count(study, ("COMPLETE",))
+    timed_out = spec["deadline"] is not None and time.time() >= spec["deadline"]
+    result = TuneResult(None, name, redact(storage), finished, complete, None, {}, codes)
+    if complete == 0 or (finished < trials and not timed_out):
+        return result  # nothing to retrain, or workers stopped early: the caller says so
+    if verbose and finished < trials:
+        console.print(f"--timeout reached after {finished} of {trials} finished trials")
+    best = study.best_trial
+    result.best_value, result.best_params = best.value, dict(best.params)
+    if verbose:
+        console.print(f"best trial {best.number}: val_{metric} {best.value:.4f}; retraining it on "
+                      f"train + validation and scoring it on the test split", soft_wrap=True)
+    final = config_from_params(config, best.params, fixed)
+    final.val_split = 0.0
+    from deepstart.run import run
+
+    folder = run(final, out=out, data_dir=data_dir, download=download, verbose=0)
+    write_tuning(folder / "tuning", study, storage=storage, metric=metric, trials=trials,
+                 config=config, fixed=fixed)
+    result.folder = folder
+    return result
+
+
+# --- the record -------------------------------------------------------------------------------------
+def write_tuning(target: Path, study, *, storage: str, metric: str, trials: int,
+                 config: RunConfig, fixed: Collection[str]) -> Path:
+    """trials.csv, study.json, history.png and importances.png, written into a temporary folder
+    that is renamed to `target` at the end."""
+    import shutil
+
+    from deepstart.files import write_json, write_text
+
+    tmp = target.with_name(f".{target.name}.part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        write_text(tmp / "trials.csv", trials_csv(study))
+        importances, note = _importances(study)
+        write_json(tmp / "study.json", study_record(study, storage=storage, metric=metric,
+                                                    trials=trials, config=config, fixed=fixed,
+                                                    importances=importances, note=note))
+        _plots(tmp, study, metric, importances)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def trials_csv(study) -> str:
+    params = sorted({k for t in study.trials for k in t.params})
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["number", "state", "value", "epochs", "seconds", "worker", "started", *params])
+    for t in study.trials:
+        worker = t.user_attrs.get("worker", {})
+        writer.writerow([
+            t.number, t.state.name, "" if t.value is None else repr(t.value),
+            t.user_attrs.get("epochs", ""),
+            f"{t.duration.total_seconds():.3f}" if t.duration else "",
+            f"{worker['host']}:{worker['pid']}" if worker else "",
+            t.datetime_start.isoformat(timespec="seconds") if t.datetime_start else "",
+            *[t.params.get(k, "") for k in params]])
+    return buf.getvalue()
+
+
+def study_record(study, *, storage: str, metric: str, trials: int, config: RunConfig,
+                 fixed: Collection[str], importances: dict | None, note: str | None) -> dict:
+    from optuna.distributions import distribution_to_json
+
+    space = {}
+    for t in study.trials:
+        for k, dist in t.distributions.items():
+            space.setdefault(k, json.loads(distribution_to_json(dist)))
+    states: dict[str, int] = {}
+    for t in study.trials:
+        states[t.state.name] = states.get(t.state.name, 0) + 1
+    best = study.best_trial
+    return {
+        "study_name": study.study_name,
+        "storage": redact(storage),
+        "direction": study.direction.name.lower(),
+        "metric": f"val_{metric}",
+        "n_trials": len(study.trials),
+        "requested_trials": trials,
+        "states": states,
+        "best_trial": best.number,
+        "best_value": best.value,
+        "best_params": best.params,
+        "search_space": space,
+        "fixed": {"epochs": config.epochs, "val_split": config.val_split, "seed": config.seed,
+                  "settings": sorted(fixed)},
+        "base_config": {k: v for k, v in dataclasses.asdict(config).items()
+                        if k not in MACHINE_SETTINGS},
+        "sampler": "TPESampler (seeded, constant_liar)",
+        "pruner": f"MedianPruner(n_startup_trials={PRUNER_STARTUP_TRIALS}, "
+                  f"n_warmup_steps={max(2, config.epochs // 4)}) on per-epoch val_{metric}",
+        "importances": importances,
+        "importances_note": note,
+        "retrained": "the best parameters, on train + validation (val_split 0), scored on test once: "
+                     "see ../metrics.json",
+    }
+
+
+def _importances(study) -> tuple[dict | None, str | None]:
+    import optuna
+    from optuna.trial import TrialState
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(complete) < 2:
+        return None, f"{len(complete)} complete trial(s); importances need at least 2"
+    try:
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+        values = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    except (ValueError, RuntimeError) as e:
+        return None, f"not computed: {e}"
+    values = {k: float(v) for k, v in values.items() if math.isfinite(v)}
+    return (values, None) if values else (None, "no parameter varied between complete trials")
+
+
+def _plots(folder: Path, study, metric: str, importances: dict | None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import optuna
+    from optuna.visualization.matplotlib import plot_optimization_history, plot_param_importances
+
+    from deepstart.files import atomic_path
+
+    # rc_context: Optuna's plots switch matplotlib's global style; put it back afterwards
+    with warnings.catch_warnings(), matplotlib.rc_context():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        plots = [("history.png", lambda: plot_optimization_history(study, target_name=f"val_{metric}"))]
+        if importances:
+            plots.append(("importances.png", lambda: plot_param_importances(
+                study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0),
+                target_name=f"val_{metric}")))
+        for filename, draw in plots:
+            ax = draw()
+            fig = ax.figure
+            fig.set_size_inches(7, 4)
+            fig.tight_layout()
+            with atomic_path(folder / filename) as tmp:
+                fig.savefig(tmp, format="png", dpi=100)
+            plt.close(fig)
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--worker"]:
+    sys.exit(_worker_main())
