@@ -45,11 +45,13 @@ evaluation is done (so a refused or failed evaluation leaves nothing), and holds
      "best": algorithm name | null,
      "reference": {"value", "model", "source"} | null  (the best published score; null for your data),
      "budget": seconds | null, "seconds": wall time of the evaluation, "started": ISO time,
-     "command": the command line, "env": run.environment()}
+     "command": the command line,
+     "env": run.environment() + "threads": 1 (under 5,000 rows: see limit_threads) or "default"}
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import hashlib
@@ -303,7 +305,6 @@ def evaluate(problem, *, algorithms: Sequence[str | Algorithm] | None = None,
     the record that `save` writes as evaluation.json. Raises DeepstartError for bad input before
     any algorithm runs, and EvaluationInterrupted (holding the partial record) on Ctrl-C."""
     from deepstart.problems import get_problem
-    from deepstart.run import environment
 
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))
                                or not math.isfinite(budget) or budget <= 0):
@@ -331,23 +332,55 @@ def evaluate(problem, *, algorithms: Sequence[str | Algorithm] | None = None,
     best_ref = problem.best_reference()
     if best_ref is not None and not looks_like_path(problem.path or problem.name, check_disk=False):
         reference = {"value": best_ref.value, "model": best_ref.model, "source": best_ref.source}
-    record = {
+    threads = 1 if protocol.rows < SMALL_ROWS else None
+    ctx.threads = threads
+    with limit_threads(threads):
+        record = _new_record(problem, data_options, protocol, seed, reference, budget, started_at,
+                             command, threads)
+        if verbose:
+            _print_header(problem, record, chosen)
+        results = _run_all(chosen, protocol, ctx, budget, verbose, settings, record)
+    record["seconds"] = time.perf_counter() - wall
+    _rank(record, results)
+    if record["status"] == "interrupted":
+        raise EvaluationInterrupted(record)
+    return record
+
+
+@contextlib.contextmanager
+def limit_threads(threads: int | None):
+    """Run torch, BLAS and OpenMP (scikit-learn's boosting) on `threads` threads, then restore
+    them; None leaves them alone. Small data gets one: its models are too small for a second
+    thread to help, and on a busy machine threads that wait for each other made gradient boosting
+    10x and the deepstart MLP 15-25x slower on breast-cancer (docs/benchmarks.md)."""
+    if threads is None:
+        yield
+        return
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(threads):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _new_record(problem, data_options, protocol, seed, reference, budget, started_at, command,
+                threads) -> dict:
+    from deepstart.run import environment
+
+    return {
         "format": EVALUATION_FORMAT, "status": "finished",
         "problem": problem.path or problem.name, "title": problem.title,
         "data_options": data_options, "task": problem.task, "kind": problem.kind,
         "metric": problem.metric, "greater_is_better": problem.greater_is_better,
         "protocol": protocol.record(seed), "results": [], "best": None, "reference": reference,
         "budget": budget, "seconds": None, "started": started_at, "command": command,
-        "env": environment(),
+        "env": environment() | {"threads": threads or "default"},
     }
-    if verbose:
-        _print_header(problem, record, chosen)
-    results = _run_all(chosen, protocol, ctx, budget, verbose, settings, record)
-    record["seconds"] = time.perf_counter() - wall
-    _rank(record, results)
-    if record["status"] == "interrupted":
-        raise EvaluationInterrupted(record)
-    return record
 
 
 def _run_all(chosen, protocol, ctx, budget, verbose, settings, record) -> list[dict]:

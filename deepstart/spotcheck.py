@@ -85,6 +85,7 @@ class Context:
     lookback: int | None = None  # series windows; None = the recipe's
     season: int | None = None  # series: seasonal-naive's season (None: the series has none)
     data_options: dict = field(default_factory=dict)
+    threads: int | None = None  # threads the evaluation runs on (None: the libraries' defaults)
 
     def network_config(self, family: str):
         """`deepstart run PROBLEM --model FAMILY`'s settings, with this evaluation's choices."""
@@ -165,7 +166,7 @@ def _knn(ctx, classify):
 
 def _forest(ctx, classify):
     cls = RandomForestClassifier if classify else RandomForestRegressor
-    return cls(n_estimators=100, random_state=ctx.seed, n_jobs=-1)
+    return cls(n_estimators=100, random_state=ctx.seed, n_jobs=ctx.threads or -1)
 
 
 def _boosting(ctx, classify):

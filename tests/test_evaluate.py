@@ -154,6 +154,7 @@ def test_evaluation_folder_holds_the_documented_format(tmp_path, capsys):
     assert record["command"] == "deepstart evaluate iris --algorithms 'knn, baseline,logistic'"
     assert record["reference"]["value"] == 0.98  # SVC, 5-fold CV (scikit-learn user guide)
     assert {"torch", "scikit-learn", "cpu", "cpu_count"} <= set(record["env"])
+    assert record["env"]["threads"] == 1 and record["env"]["torch_threads"] == 1  # small data
     p = record["protocol"]
     assert (p["kind"], p["folds"], p["rows"]) == ("k-fold", 10, 150)
     assert p["test_rows"] == [15] * 10 and p["train_rows"] == [135] * 10
@@ -220,7 +221,11 @@ def test_two_evaluations_at_once_get_two_folders(tmp_path):
 # --- networks, images, series, your own data ------------------------------------------------------
 
 def test_deepstart_networks_take_the_recipe_and_the_epochs(tmp_path):
+    import torch
+
+    threads = torch.get_num_threads()
     record = evaluate("iris", algorithms=["mlp", "baseline"], folds=3, epochs=4, verbose=0)
+    assert torch.get_num_threads() == threads  # one thread for small data, then given back
     mlp = next(r for r in record["results"] if r["algorithm"] == "mlp")
     assert mlp["settings"] == {"model": "mlp", "hidden": [32], "epochs": 4, "batch_size": 16,
                                "lr": 0.01, "optimizer": "adam", "schedule": "constant"}
