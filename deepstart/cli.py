@@ -474,6 +474,8 @@ def _cmd_evaluate(args) -> int:
         return EXIT_INTERRUPTED
     folder = save(record, args.out)
     print_leaderboard(record, folder)
+    return 0
+
 
 # --- improve: tune and ensemble ---
 # A searched parameter is left out of the search when one of these settings is given.
