@@ -54,6 +54,17 @@ class History:
 
     def plot(self, path: str | Path, title: str = "") -> Path:
         """Loss and metric curves, training and validation, side by side (PNG)."""
+        import matplotlib.pyplot as plt
+
+        fig = self.figure(title)
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
+        plt.close(fig)
+        return path
+
+    def figure(self, title: str = ""):
+        """The matplotlib figure of `plot` (the report embeds it without a file)."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -77,8 +88,4 @@ class History:
                 ax.text(0.5, 0.5, "no completed epoch", ha="center", transform=ax.transAxes)
         if title:
             fig.suptitle(title)
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=100)
-        plt.close(fig)
-        return path
+        return fig
