@@ -529,22 +529,16 @@ def best_of_evaluation(data: dict) -> Score | None:
 def facts_from_folder(folder: str | Path, load_data: bool = True) -> RunFacts:
     """Read a finished run folder into RunFacts. With `load_data`, the problem's data (when it is on
     this machine, never downloaded) gives the baseline when no reference is one, and the row counts."""
-    from deepstart.history import History
-    from deepstart.run import is_run_dir
+    from deepstart.record import read_run
 
-    folder = Path(folder)
-    if not is_run_dir(folder):
-        raise DeepstartError(f"{folder} is not a run folder (no deepstart config.json); pass a folder "
-                             "under runs/ that `deepstart run` wrote.")
-    if not (folder / "metrics.json").is_file():
-        raise DeepstartError(f"{folder} has not finished (no metrics.json yet): nothing to diagnose; "
-                             f"finish it with `deepstart run --resume {folder}`.")
-    config = read_json(folder / "config.json")
-    metrics = read_json(folder / "metrics.json")
-    spec = read_json(folder / "model.json") if (folder / "model.json").is_file() else {}
+    record = read_run(folder)
+    if not record.finished:
+        raise DeepstartError(f"{record.folder} has not finished (no metrics.json yet): nothing to "
+                             f"diagnose; finish it with `deepstart run --resume {record.folder}`.")
+    folder, config, metrics = record.folder, record.config, record.metrics
+    spec = record.spec or {}
     metric = metrics["metric"]
-    history = History.from_csv(folder / "history.csv", metric).rows \
-        if (folder / "history.csv").is_file() else []
+    history = record.history
 
     def score(split):
         entry = metrics.get(split)

@@ -69,6 +69,7 @@ class History:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
 
         epochs = self["epoch"]
         fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
@@ -80,6 +81,7 @@ class History:
                     ax.plot(epochs, values, style, marker="o" if len(epochs) < 30 else None,
                             ms=3, label=label)
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.25
             ax.set_ylabel(key)
             ax.grid(alpha=0.3)
             if ax.lines:

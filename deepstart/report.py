@@ -74,7 +74,7 @@ def context(record: RunRecord) -> dict:
         "finished": record.finished, "metrics": m, "generated": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "problem": None, "data": None, "data_error": None, "model": None, "curves": None,
         "results": None, "mistakes": None, "leaderboard": None, "benchmark": None, "tuning": None,
-        "diagnosis": None, "diagnosis_error": None, "history_rows": record.history[-5:],
+        "diagnosis": None, "diagnosis_error": None, "learning_curve": None, "history_rows": record.history[-5:],
         "epochs_done": len(record.history), "repro": _repro(record),
     }
     metric = m["metric"] if m else ("accuracy" if (record.spec or {}).get("task") in
@@ -114,6 +114,9 @@ def context(record: RunRecord) -> dict:
         ctx["results"] = _results(outputs, spec, problem, raw, metric)
         ctx["mistakes"] = _mistakes(outputs, spec, problem, raw)
     ctx["tuning"] = _tuning(record.folder)
+    curve = record.folder / "learning-curve.png"
+    if curve.is_file() and curve.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n":
+        ctx["learning_curve"] = _uri(curve.read_bytes())
     try:
         from deepstart.diagnose import diagnose, facts_from_folder
 
