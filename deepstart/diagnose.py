@@ -165,167 +165,199 @@ class Diagnosis:
 # --- the rules --------------------------------------------------------------------------------------
 
 def diagnose(facts: RunFacts) -> Diagnosis:
-    """Apply the rules of the module docstring to `facts`."""
-    f = facts
-    acc = f.metric == "accuracy"
-    pts = _Units(f)
-    target = _target(f)
+    """Apply the rules of the module docstring to `facts`, in their order."""
+    r = _Rules(facts)
     findings: list[Finding] = []
     steps: list[Step] = []
     notes: list[str] = []
+    for rule in (r.diverged, r.below_baseline, r.bias_variance, r.mismatch):
+        finding, more = rule()
+        if finding is not None:
+            findings.append(finding)
+            steps.extend(more)
+    if not r.has_target and not r.is_diverged:
+        notes.append("no published or spot-checked score beats the trivial baseline here, so bias "
+                     "cannot be judged; `deepstart evaluate` spot-checks other algorithms to give one")
+    overall, more = r.overall() if not findings else (None, [])
+    if overall is not None:
+        findings.insert(0, overall)
+        steps.extend(more)
+    finding, more = r.still_improving()
+    if finding is not None:
+        findings.append(finding)
+        # the most direct step, more of what was working, goes first (and its wording wins over
+        # the same command among the bias steps)
+        steps = more + steps
+    if not r.has_target and facts.spot_check is None:
+        steps.append(Step("spot-check other algorithms to know what this data allows",
+                          facts.evaluate_command()))
+    return Diagnosis(findings, _unique(steps), _scores_line(facts, r.target), notes)
 
-    losses = [r.get("loss", math.nan) for r in f.history]
-    finite = [v for v in losses if math.isfinite(v)]
-    diverged = f.status == "diverged" or len(finite) < len(losses)
-    if not diverged and len(finite) >= 2 and finite[-1] > DIVERGED_RATIO * min(finite) > 0:
-        diverged = True
-        why = (f"the training loss ended at {finite[-1]:.4g}, {finite[-1] / min(finite):.1f} times "
-               f"its lowest ({min(finite):.4g} at epoch {losses.index(min(finite)) + 1})")
-    else:
-        why = (f"the training loss stopped being finite after epoch {len(finite)}"
-               if diverged else "")
-    if diverged:
-        findings.append(Finding("diverged", why + f"; the learning rate was {_g(f.config.get('lr'))}"))
+
+class _Rules:
+    """Each rule: (the finding or None, its next steps). Errors and units are worked out once."""
+
+    def __init__(self, f: RunFacts):
+        self.f = f
+        self.acc = f.metric == "accuracy"
+        self.u = _Units(f)
+        self.target = _target(f)
+        self.e_train, self.e_val, self.e_test = (self.u.err(v) for v in (f.train, f.val, f.test))
+        base = f.baseline
+        self.has_target = self.target is not None and (
+            base is None or self.u.err(self.target.value) < self.u.err(base.value))
+        self.is_diverged = self.is_below = False
+
+    def fmt(self, value) -> str:
+        return _fmt(value, self.acc)
+
+    def epochs(self) -> int:
+        return self.f.config.get("epochs") or len(self.f.history)
+
+    def diverged(self):
+        f = self.f
+        losses = [r.get("loss", math.nan) for r in f.history]
+        finite = [v for v in losses if math.isfinite(v)]
+        if f.status == "diverged" or len(finite) < len(losses):
+            why = (f"the training loss stopped being finite after epoch {len(finite)}"
+                   if len(finite) < len(losses) else "training stopped on a loss that was not finite")
+        elif len(finite) >= 2 and finite[-1] > DIVERGED_RATIO * min(finite) > 0:
+            why = (f"the training loss ended at {finite[-1]:.4g}, {finite[-1] / min(finite):.1f} "
+                   f"times its lowest ({min(finite):.4g} at epoch {losses.index(min(finite)) + 1})")
+        else:
+            return None, []
+        self.is_diverged = True
         lr = f.config.get("lr")
+        steps = []
         if lr:
             steps.append(Step(f"lower --lr tenfold to {_g(lr / 10)}: the run diverged",
                               f.command(lr=_g(lr / 10))))
         steps.append(Step("find a learning rate with the range test", f.lr_find_command()))
         if not f.config.get("clip_grad"):
             steps.append(Step("clip the gradients' norm", f.command(clip_grad=1)))
+        return Finding("diverged", f"{why}; the learning rate was {_g(lr)}"), steps
 
-    e_train, e_val, e_test = pts.err(f.train), pts.err(f.val), pts.err(f.test)
-    base = f.baseline
-    below = False
-    if base is not None and e_test is not None and not diverged:
-        e_base = pts.err(base.value)
-        if e_base - e_test <= BASELINE_MARGIN[f.metric] * pts.unit:
-            below = True
-            findings.append(Finding("below baseline", (
-                f"test {f.metric} {_fmt(f.test, acc)} is no better than the baseline's "
-                f"{_fmt(base.value, acc)} ({base.model}): the model has learned next to nothing "
-                "from the inputs")))
-            lr = f.config.get("lr")
-            steps.append(Step("check the learning rate with the range test", f.lr_find_command()))
-            if f.kind == "tabular" and f.config.get("scale") == "unit":
-                steps.append(Step("standardise the features", f.command(scale="standard")))
-            epochs = f.config.get("epochs") or len(f.history)
-            steps.append(Step(f"train longer: raise --epochs to {2 * epochs}", f.command(epochs=2 * epochs)))
-            if lr:
-                steps.append(Step(f"or a larger step: --lr {_g(lr * 3)}", f.command(lr=_g(lr * 3))))
+    def below_baseline(self):
+        f, base = self.f, self.f.baseline
+        if self.is_diverged or base is None or self.e_test is None:
+            return None, []
+        if self.u.err(base.value) - self.e_test > BASELINE_MARGIN[f.metric] * self.u.unit:
+            return None, []
+        self.is_below = True
+        steps = [Step("check the learning rate with the range test", f.lr_find_command())]
+        if f.kind == "tabular" and f.config.get("scale") == "unit":
+            steps.append(Step("standardise the features", f.command(scale="standard")))
+        steps.append(Step(f"train longer: raise --epochs to {2 * self.epochs()}",
+                          f.command(epochs=2 * self.epochs())))
+        lr = f.config.get("lr")
+        if lr:
+            steps.append(Step(f"or a larger step: --lr {_g(lr * 3)}", f.command(lr=_g(lr * 3))))
+        return Finding("below baseline", (
+            f"test {f.metric} {self.fmt(f.test)} is no better than the baseline's "
+            f"{self.fmt(base.value)} ({base.model}): the model has learned next to nothing from "
+            "the inputs")), steps
 
-    bias = variance = False
-    bias_text = variance_text = ""
-    has_target = target is not None and (base is None or pts.err(target.value) < pts.err(base.value))
-    if not diverged and not below and e_train is not None:
-        if has_target:
-            e_target = pts.err(target.value)
-            gap = e_train - e_target
-            if gap > BIAS_GAP[f.metric] * pts.unit:
-                bias = True
-                bias_text = (f"training {f.metric} {_fmt(f.train, acc)} is {pts.gap(gap)} short of "
-                             f"the target {_fmt(target.value, acc)} ({target.model}): the model "
-                             "does not fit even the rows it learns from")
-        else:
-            notes.append("no published or spot-checked score beats the trivial baseline here, so "
-                         "bias cannot be judged; `deepstart evaluate` spot-checks other algorithms "
-                         "to give one")
-        held, held_name, n_held = (e_val, "validation", f.n_val) if e_val is not None else \
-            (e_test, "test", f.n_test)
+    def bias_variance(self):
+        f, u = self.f, self.u
+        if self.is_diverged or self.is_below or self.e_train is None:
+            return None, []
+        bias_text = variance_text = ""
+        if self.has_target:
+            gap = self.e_train - u.err(self.target.value)
+            if gap > BIAS_GAP[f.metric] * u.unit:
+                bias_text = (f"training {f.metric} {self.fmt(f.train)} is {u.gap(gap)} short of "
+                             f"the target {self.fmt(self.target.value)} ({self.target.model}): the "
+                             "model does not fit even the rows it learns from")
+        held, held_name, n_held = ((self.e_val, "validation", f.n_val) if self.e_val is not None
+                                   else (self.e_test, "test", f.n_test))
         if held is not None:
-            gap = held - e_train
-            noise = 2 * _se(1 - held, n_held) if acc else 0.0
-            if gap > VARIANCE_GAP[f.metric] * pts.unit and gap > noise:
-                variance = True
-                variance_text = (f"{held_name} {f.metric} {_fmt(pts.score(held), acc)} against "
-                                 f"training {_fmt(f.train, acc)}: a gap of {pts.gap(gap)}")
+            gap = held - self.e_train
+            noise = 2 * _se(1 - held, n_held) if self.acc else 0.0
+            if gap > VARIANCE_GAP[f.metric] * u.unit and gap > noise:
+                variance_text = (f"{held_name} {f.metric} {self.fmt(u.score(held))} against "
+                                 f"training {self.fmt(f.train)}: a gap of {u.gap(gap)}")
                 if noise:
-                    variance_text += f" (noise on {n_held} rows: about {pts.gap(noise / 2)})"
-                best_epoch = _best_val_epoch(f.history)
-                if best_epoch and best_epoch[0] < len(f.history):
-                    variance_text += (f"; validation loss was lowest at epoch {best_epoch[0]} "
-                                      f"({best_epoch[1]:.4g}), {f.history[-1]['val_loss']:.4g} at "
-                                      f"the last, epoch {len(f.history)}")
-    if bias and variance:
-        findings.append(Finding("high bias and high variance", f"{bias_text}; and {variance_text}"))
-    elif bias:
-        findings.append(Finding("high bias", bias_text))
-    elif variance:
-        findings.append(Finding("high variance", variance_text))
-    if bias:
-        steps.extend(_bias_steps(f, target))
-    if variance:
-        steps.extend(_variance_steps(f))
+                    variance_text += f" (noise on {n_held} rows: about {u.gap(noise / 2)})"
+                best = _best_val_epoch(f.history)
+                if best and best[0] < len(f.history):
+                    variance_text += (f"; validation loss was lowest at epoch {best[0]} "
+                                      f"({best[1]:.4g}), {f.history[-1]['val_loss']:.4g} at the "
+                                      f"last, epoch {len(f.history)}")
+        if bias_text and variance_text:
+            return (Finding("high bias and high variance", f"{bias_text}; and {variance_text}"),
+                    _bias_steps(f) + _variance_steps(f))
+        if bias_text:
+            return Finding("high bias", bias_text), _bias_steps(f)
+        if variance_text:
+            return Finding("high variance", variance_text), _variance_steps(f)
+        return None, []
 
-    if not diverged and e_val is not None and e_test is not None:
-        gap = abs(e_test - e_val)
-        noise = 2 * math.hypot(_se(1 - e_val, f.n_val), _se(1 - e_test, f.n_test)) if acc else 0.0
-        if gap > MISMATCH_GAP[f.metric] * pts.unit and gap > noise:
-            worse = "test" if e_test > e_val else "validation"
-            text = (f"validation {f.metric} {_fmt(f.val, acc)} and test {_fmt(f.test, acc)} differ "
-                    f"by {pts.gap(gap)}; the {worse} score is worse")
-            if noise:
-                text += f" (noise: about {pts.gap(noise / 2)})"
-            findings.append(Finding("validation/test mismatch", text))
-            split = f.config.get("val_split") or 0.1
-            bigger = min(0.3, round(split * 2, 2))
-            if f.n_val:
-                steps.append(Step(f"a larger validation split ({f.n_val} rows now) gives a steadier "
-                                  f"estimate: --val-split {bigger}", f.command(val_split=bigger)))
-            else:
-                steps.append(Step(f"a larger validation split: --val-split {bigger}",
-                                  f.command(val_split=bigger)))
-            steps.append(Step("k-fold cross-validation gives a mean and spread instead of one split",
-                              f.evaluate_command()))
+    def mismatch(self):
+        f, u = self.f, self.u
+        if self.is_diverged or self.e_val is None or self.e_test is None:
+            return None, []
+        gap = abs(self.e_test - self.e_val)
+        noise = (2 * math.hypot(_se(1 - self.e_val, f.n_val), _se(1 - self.e_test, f.n_test))
+                 if self.acc else 0.0)
+        if gap <= MISMATCH_GAP[f.metric] * u.unit or gap <= noise:
+            return None, []
+        worse = "test" if self.e_test > self.e_val else "validation"
+        text = (f"validation {f.metric} {self.fmt(f.val)} and test {self.fmt(f.test)} differ by "
+                f"{u.gap(gap)}; the {worse} score is worse")
+        if noise:
+            text += f" (noise: about {u.gap(noise / 2)})"
+        bigger = min(0.3, round((f.config.get("val_split") or 0.1) * 2, 2))
+        now = f" ({f.n_val} rows now)" if f.n_val else ""
+        return Finding("validation/test mismatch", text), [
+            Step(f"a larger validation split{now} gives a steadier estimate: --val-split {bigger}",
+                 f.command(val_split=bigger)),
+            Step("k-fold cross-validation gives a mean and spread instead of one split",
+                 f.evaluate_command())]
 
-    falling = _still_falling(f.history)
-    if falling and not diverged:
+    def overall(self):
+        """When no rule fired: good fit, or short of the target when small gaps add up."""
+        f, u = self.f, self.u
+        close = (f"train {self.fmt(f.train)}, validation {self.fmt(f.val)} and test "
+                 f"{self.fmt(f.test)} are close together")
+        short = (self.e_test - u.err(self.target.value)
+                 if self.has_target and self.e_test is not None else None)
+        if short is not None and short > GOOD_GAP[f.metric] * u.unit:
+            parts = [f"{u.gap(self.e_train - u.err(self.target.value))} between training and the "
+                     "target"]
+            if self.e_val is not None:
+                parts.append(f"{u.gap(self.e_val - self.e_train)} between validation and training")
+            return Finding("short of the target", (
+                f"test {f.metric} {self.fmt(f.test)} is {u.gap(short)} short of the target "
+                f"{self.fmt(self.target.value)} ({self.target.model}), though no single gap stands "
+                "out: " + ", ".join(parts))), \
+                [s for s in _bias_steps(f) if "--model" in s.text] + \
+                [Step("search the hyper-parameters", f.tune_command())]
+        if short is not None:
+            rel = f"{u.gap(-short)} better than" if short < 0 else f"within {u.gap(short)} of"
+            text = (f"{close}, and the test score is {rel} the target "
+                    f"{self.fmt(self.target.value)} ({self.target.model})")
+        else:
+            text = f"{close} and above the baseline"
+        return Finding(GOOD_FIT, text), [
+            Step("search the hyper-parameters for the last points", f.tune_command()),
+            Step("present it: an HTML report, and ONNX + predictions",
+                 f"deepstart report {f.folder or 'RUN'}")]
+
+    def still_improving(self):
+        f = self.f
+        falling = _still_falling(f.history)
+        if not falling or self.is_diverged:
+            return None, []
         key, first, last = falling
         what = "validation loss" if key == "val_loss" else "training loss (no validation split)"
-        epochs = f.config.get("epochs") or len(f.history)
-        findings.append(Finding("still improving", (
+        return Finding("still improving", (
             f"the {what} fell at each of the last {min(IMPROVING_EPOCHS, len(f.history) - 1)} "
-            f"epochs ({first:.4g} -> {last:.4g}) when training stopped at epoch {len(f.history)}")))
-        # the most direct step: more of what was working (first, so its wording wins over the
-        # same command from the bias steps)
-        steps.insert(0, Step(f"raise --epochs to {2 * epochs}: the {what.split(' (')[0]} was still "
-                             f"falling over the last epochs", f.command(epochs=2 * epochs)))
-
-    if not any(x.name != "still improving" for x in findings):
-        close = (f"train {_fmt(f.train, acc)}, validation {_fmt(f.val, acc)} and test "
-                 f"{_fmt(f.test, acc)} are close together")
-        short = (e_test - pts.err(target.value)) if has_target and e_test is not None else None
-        if short is not None and short > GOOD_GAP[f.metric] * pts.unit:
-            # each gap is under its threshold, but together they leave the test score far off
-            parts = [f"{pts.gap(e_train - pts.err(target.value))} between training and the target"]
-            if e_val is not None:
-                parts.append(f"{pts.gap(e_val - e_train)} between validation and training")
-            findings.insert(0, Finding("short of the target", (
-                f"test {f.metric} {_fmt(f.test, acc)} is {pts.gap(short)} short of the target "
-                f"{_fmt(target.value, acc)} ({target.model}), though no single gap stands out: "
-                + ", ".join(parts))))
-            steps.extend(s for s in _bias_steps(f, target) if "--model" in s.text)
-            steps.append(Step("search the hyper-parameters", f.tune_command()))
-        else:
-            if short is not None:
-                rel = (f"{pts.gap(-short)} better than" if short < 0 else
-                       f"within {pts.gap(short)} of")
-                text = f"{close}, and the test score is {rel} the target " \
-                       f"{_fmt(target.value, acc)} ({target.model})"
-            else:
-                text = f"{close} and above the baseline"
-            findings.insert(0, Finding(GOOD_FIT, text))
-            steps.append(Step("search the hyper-parameters for the last points", f.tune_command()))
-            steps.append(Step("present it: an HTML report, and ONNX + predictions",
-                              f"deepstart report {f.folder or 'RUN'}"))
-    if not has_target and f.spot_check is None and not any(s.command == f.evaluate_command()
-                                                            for s in steps):
-        steps.append(Step("spot-check other algorithms to know what this data allows",
-                          f.evaluate_command()))
-    return Diagnosis(findings, _unique(steps), _scores_line(f, target), notes)
+            f"epochs ({first:.4g} -> {last:.4g}) when training stopped at epoch {len(f.history)}")), \
+            [Step(f"raise --epochs to {2 * self.epochs()}: the {what.split(' (')[0]} was still "
+                  "falling over the last epochs", f.command(epochs=2 * self.epochs()))]
 
 
-def _bias_steps(f: RunFacts, target: Score) -> list[Step]:
+def _bias_steps(f: RunFacts) -> list[Step]:
     steps = []
     current = f.test if f.test is not None else f.train
     better = [r for r in f.recipes if r["model"] != f.model and r.get("target") is not None
