@@ -29,7 +29,8 @@ The rules, checked in this order (X / Y: the threshold for accuracy / for RMSE):
 |                            | by 2 standard errors of the validation accuracy                          |
 | high bias and high variance| both of the above                                                       |
 | validation/test mismatch   | test and validation errors apart by MISMATCH_GAP (3 points / 15 %) and, |
-|                            | for accuracy, by 2 standard errors of their difference                   |
+|                            | for accuracy, by 2 standard errors of their difference (not judged      |
+|                            | below the baseline)                                                     |
 | still improving            | the validation loss (the training loss without validation) fell at each |
 |                            | of the last IMPROVING_EPOCHS (3) epochs, by IMPROVING_DROP (1 %) in all  |
 | short of the target        | none of the above, yet the test error is above the target's by GOOD_GAP |
@@ -294,7 +295,8 @@ class _Rules:
 
     def mismatch(self):
         f, u = self.f, self.u
-        if self.is_diverged or self.e_val is None or self.e_test is None:
+        # below the baseline, a gap between validation and test says little: fix the model first
+        if self.is_diverged or self.is_below or self.e_val is None or self.e_test is None:
             return None, []
         gap = abs(self.e_test - self.e_val)
         noise = (2 * math.hypot(_se(1 - self.e_val, f.n_val), _se(1 - self.e_test, f.n_test))
@@ -322,16 +324,16 @@ class _Rules:
         short = (self.e_test - u.err(self.target.value)
                  if self.has_target and self.e_test is not None else None)
         if short is not None and short > GOOD_GAP[f.metric] * u.unit:
-            parts = [f"{u.gap(self.e_train - u.err(self.target.value))} between training and the "
-                     "target"]
+            to_target = u.gap(self.e_train - u.err(self.target.value))
+            parts = [f"{to_target} between training and the target"]
             if self.e_val is not None:
                 parts.append(f"{u.gap(self.e_val - self.e_train)} between validation and training")
             return Finding("short of the target", (
                 f"test {f.metric} {self.fmt(f.test)} is {u.gap(short)} short of the target "
                 f"{self.fmt(self.target.value)} ({self.target.model}), though no single gap stands "
                 "out: " + ", ".join(parts))), \
-                [s for s in _bias_steps(f) if "--model" in s.text] + \
-                [Step("search the hyper-parameters", f.tune_command())]
+                ([s for s in _bias_steps(f) if "--model" in s.text]
+                 + [Step("search the hyper-parameters", f.tune_command())])
         if short is not None:
             rel = f"{u.gap(-short)} better than" if short < 0 else f"within {u.gap(short)} of"
             text = (f"{close}, and the test score is {rel} the target "

@@ -9,9 +9,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deepstart.errors import DeepstartError
 from deepstart.files import read_json
+
+if TYPE_CHECKING:  # annotations only: importing this module stays light
+    import numpy as np
+    import torch
 
 EVAL_BATCH = 4096
 
@@ -107,11 +112,11 @@ class Outputs:
     """The model on a set of inputs: raw outputs, predictions in the problem's terms, and for
     classes the probabilities; with targets, the true values and each example's loss."""
 
-    raw: "object"  # torch.Tensor (N, outputs)
-    predicted: "object"  # np.ndarray: class indices, or values in the target's units
-    proba: "object | None"  # np.ndarray (N, classes) or None
-    true: "object | None" = None
-    loss: "object | None" = None  # np.ndarray (N,): per-example loss, in the training loss's terms
+    raw: torch.Tensor  # (N, outputs)
+    predicted: np.ndarray  # class indices, or values in the target's units
+    proba: np.ndarray | None  # (N, classes)
+    true: np.ndarray | None = None
+    loss: np.ndarray | None = None  # (N,): per-example loss, in the training loss's terms
 
 
 def model_outputs(model, spec: dict, x, y=None, scaling: dict | None = None) -> Outputs:

@@ -223,7 +223,7 @@ def _mistakes(outputs, spec: dict, problem, raw) -> dict:
     names = list(spec.get("class_names") or [])
     items = []
     for i in order:
-        item = {"id": int(i), "loss": float(outputs.loss[i])}
+        item = {"id": int(i), "loss": float(outputs.loss[i]), "values": []}
         if classify:
             t, p = int(outputs.true[i]), int(outputs.predicted[i])
             item |= {"true": names[t] if names else str(t), "predicted": names[p] if names else str(p),
@@ -233,7 +233,7 @@ def _mistakes(outputs, spec: dict, problem, raw) -> dict:
             item |= {"true": float(outputs.true[i]), "predicted": float(outputs.predicted[i]),
                      "error": float(outputs.predicted[i] - outputs.true[i])}
         items.append(item)
-    result = {"items": items, "kind": "rows", "features": [], "classify": classify,
+    result = {"items": items, "kind": "rows", "features": [], "features_more": 0, "classify": classify,
               "wrong": int(np.sum(outputs.true != outputs.predicted)) if classify else None,
               "total": len(outputs.loss)}
     if problem.kind == "image" and raw.x_test.ndim == 4:
