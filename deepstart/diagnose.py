@@ -23,6 +23,7 @@ The rules, checked in this order (X / Y: the threshold for accuracy / for RMSE):
 | diverged                   | status "diverged", or a training loss that is not finite, or that ends  |
 |                            | above DIVERGED_RATIO (1.5) times its lowest value                        |
 | below baseline             | test error not below the baseline's by BASELINE_MARGIN (1 point / 2 %)  |
+|                            | and, for accuracy, by 2 standard errors of the test accuracy             |
 | high bias                  | training error above the target's by BIAS_GAP (2 points / 10 %)         |
 | high variance              | validation error (test error when there is no validation split) above   |
 |                            | the training error by VARIANCE_GAP (3 points / 10 %) and, for accuracy, |
@@ -37,6 +38,8 @@ The rules, checked in this order (X / Y: the threshold for accuracy / for RMSE):
 |                            | (2 points / 10 %): small gaps that add up                               |
 | good fit                   | none of diverged, below baseline, bias, variance, mismatch, short of    |
 |                            | the target (still improving may come with it)                           |
+| no gap found               | the same, but no target beats the baseline: nothing says how much       |
+|                            | better the data allows (`deepstart evaluate` finds out)                  |
 
 Standard errors need the number of validation and test rows: they come from the data when it is on
 this machine (sqrt(p (1 - p) / n)); without them only the fixed gaps apply.
@@ -67,6 +70,7 @@ VARIANCE_GAP = {"accuracy": 0.03, "rmse": 0.10}
 MISMATCH_GAP = {"accuracy": 0.03, "rmse": 0.15}
 GOOD_GAP = {"accuracy": 0.02, "rmse": 0.10}
 GOOD_FIT = "good fit"
+NO_GAP = "no gap found"  # good fit's place when there is no target to judge against
 EVALUATION_FORMAT = "deepstart-evaluation-1"
 # Words that mark a reference (or a spot-checked algorithm) as a trivial baseline.
 BASELINE_WORDS = ("baseline", "majority", "training mean", "persistence", "dummy")
@@ -242,7 +246,9 @@ class _Rules:
         f, base = self.f, self.f.baseline
         if self.is_diverged or base is None or self.e_test is None:
             return None, []
-        if self.u.err(base.value) - self.e_test > BASELINE_MARGIN[f.metric] * self.u.unit:
+        noise = 2 * _se(1 - self.e_test, f.n_test) if self.acc else 0.0
+        margin = max(BASELINE_MARGIN[f.metric] * self.u.unit, noise)
+        if self.u.err(base.value) - self.e_test > margin:
             return None, []
         self.is_below = True
         steps = [Step("check the learning rate with the range test", f.lr_find_command())]
@@ -253,10 +259,12 @@ class _Rules:
         lr = f.config.get("lr")
         if lr:
             steps.append(Step(f"or a larger step: --lr {_g(lr * 3)}", f.command(lr=_g(lr * 3))))
+        noise_text = f", within the noise of {f.n_test} test rows" if noise > BASELINE_MARGIN[
+            f.metric] * self.u.unit and self.e_test < self.u.err(base.value) else ""
         return Finding("below baseline", (
             f"test {f.metric} {self.fmt(f.test)} is no better than the baseline's "
-            f"{self.fmt(base.value)} ({base.model}): the model has learned next to nothing from "
-            "the inputs")), steps
+            f"{self.fmt(base.value)} ({base.model}){noise_text}: the model has learned next to "
+            "nothing from the inputs")), steps
 
     def bias_variance(self):
         f, u = self.f, self.u
@@ -338,8 +346,12 @@ class _Rules:
             rel = f"{u.gap(-short)} better than" if short < 0 else f"within {u.gap(short)} of"
             text = (f"{close}, and the test score is {rel} the target "
                     f"{self.fmt(self.target.value)} ({self.target.model})")
-        else:
-            text = f"{close} and above the baseline"
+        else:  # nothing says how much better the data allows: no verdict of a good fit
+            return Finding(NO_GAP, (
+                f"{close}, above the baseline {self.fmt(f.baseline.value) if f.baseline else ''}; "
+                "with no published or spot-checked score, how much better this data allows is "
+                "unknown")), [Step("spot-check other algorithms to know what this data allows",
+                                   f.evaluate_command())]
         return Finding(GOOD_FIT, text), [
             Step("search the hyper-parameters for the last points", f.tune_command()),
             Step("present it: an HTML report, and ONNX + predictions",

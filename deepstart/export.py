@@ -149,14 +149,17 @@ def _quiet():
 
 # --- predictions --------------------------------------------------------------------------------
 
-def predictions_csv(outputs, spec: dict, ids, series_index=None, with_true: bool = True) -> str:
-    """CSV text: id, [series_index], [true], predicted, [p_<class> ...]."""
+def predictions_csv(outputs, spec: dict, ids, series_index=None, true_text=None) -> str:
+    """CSV text: id, [series_index], [true], predicted, [p_<class> ...]. The true column comes from
+    `outputs.true` (test rows) or `true_text` (the rows of a given file, "" where unknown)."""
     classes = list(spec.get("class_names") or [])
     classify = spec["task"] in ("binary", "multiclass")
     if classify and not classes:
         classes = [str(i) for i in range(outputs.proba.shape[1])]
+    if true_text is None and outputs.true is not None:
+        true_text = [classes[int(t)] if classify else f"{float(t):.8g}" for t in outputs.true]
     header = ["id"] + (["series_index"] if series_index is not None else [])
-    header += (["true"] if with_true and outputs.true is not None else []) + ["predicted"]
+    header += (["true"] if true_text is not None else []) + ["predicted"]
     if classify:
         header += [f"p_{c}" for c in classes]
     buf = io.StringIO()
@@ -166,14 +169,12 @@ def predictions_csv(outputs, spec: dict, ids, series_index=None, with_true: bool
         row: list = [row_id]
         if series_index is not None:
             row.append(int(series_index[i]))
+        if true_text is not None:
+            row.append(true_text[i])
         if classify:
-            if with_true and outputs.true is not None:
-                row.append(classes[int(outputs.true[i])])
             row.append(classes[int(outputs.predicted[i])])
             row += [f"{p:.6g}" for p in outputs.proba[i]]
         else:
-            if with_true and outputs.true is not None:
-                row.append(f"{float(outputs.true[i]):.8g}")
             row.append(f"{float(outputs.predicted[i]):.8g}")
         writer.writerow(row)
     return buf.getvalue()
@@ -208,7 +209,6 @@ def predict_csv(record: RunRecord, model, spec: dict, path: Path) -> tuple[Path,
     from deepstart.problems.tabular import read_csv
 
     frame = read_csv(path)
-    true = None
     if "columns" in spec:
         from deepstart.problems.columns import encode
 
@@ -227,20 +227,18 @@ def predict_csv(record: RunRecord, model, spec: dict, path: Path) -> tuple[Path,
                                  f"in {', '.join(names)}.") from None
         target = None
     sx = spec["scaling"]["x"]  # as prepare scaled the training rows: (x - offset) / scale
-    x = (np.asarray(x, np.float32) - np.asarray(sx["offset"], np.float32)) / np.asarray(sx["scale"], np.float32)
+    x = (np.asarray(x, np.float32) - np.asarray(sx["offset"], np.float32)) / \
+        np.asarray(sx["scale"], np.float32)
     x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     outputs = model_outputs(model, spec, x, None, spec.get("scaling"))
-    if target and target in frame.columns and spec["task"] in ("binary", "multiclass"):
-        classes = list(spec["class_names"])
-        from deepstart.problems.columns import as_text
+    true_text = None
+    if target and target in frame.columns:  # the answers, where the file has them
+        from deepstart.problems.columns import as_numbers, as_text
 
-        labels = as_text(frame[target])
-        known = {c: i for i, c in enumerate(classes)}
-        if all(v in known for v in labels):
-            true = np.array([known[v] for v in labels])
-    elif target and target in frame.columns:
-        true = frame[target].to_numpy(np.float64)
-    outputs.true = true
+        if spec["task"] in ("binary", "multiclass"):
+            true_text = [v or "" for v in as_text(frame[target])]
+        else:
+            true_text = ["" if np.isnan(v) else f"{v:.8g}" for v in as_numbers(frame[target])]
     out = record.folder / f"predictions-{Path(path).stem}.csv"
-    write_text(out, predictions_csv(outputs, spec, ids=range(len(frame))))
+    write_text(out, predictions_csv(outputs, spec, ids=range(len(frame)), true_text=true_text))
     return out, len(frame)

@@ -88,8 +88,9 @@ def context(record: RunRecord) -> dict:
         ctx["headline"] = None
         ctx["tuning"] = _tuning(record.folder)
         return ctx
-    ctx["headline"] = {"metric": metric, "value": m["test"][metric], "text": _fmt(m["test"][metric], metric),
-                       "status": m.get("status", "finished")}
+    ctx["headline"] = {"metric": metric, "value": m["test"][metric],
+                       "text": _fmt(m["test"][metric], metric), "status": m.get("status", "finished"),
+                       "best": _best_reference(m)}
     try:
         problem = load_problem(record)
     except (DeepstartError, OSError) as e:
@@ -128,6 +129,17 @@ def context(record: RunRecord) -> dict:
         ctx["benchmark"] = _benchmark(m, None, metric)
     ctx["leaderboard"] = _leaderboard(record.folder, m["problem"], metric, m["test"][metric])
     return ctx
+
+
+def _best_reference(metrics: dict) -> dict | None:
+    from deepstart.diagnose import is_baseline
+
+    refs = metrics.get("references") or []
+    if not refs:
+        return None
+    best = (max if metrics["greater_is_better"] else min)(refs, key=lambda r: r["value"])
+    kind = "baseline" if is_baseline(best["model"], best.get("source", "")) else "best reference"
+    return {"kind": kind, "text": _fmt(best["value"], metrics["metric"]), "model": best["model"]}
 
 
 def _problem_name(record: RunRecord) -> str:

@@ -161,6 +161,19 @@ def test_below_baseline():
     assert "deepstart run pima-diabetes --model mlp --epochs 20" in cmds
 
 
+def test_a_small_lead_over_the_baseline_within_the_noise_is_below_baseline():
+    four = dict(kind="image", class_names=("bag", "shirt", "sneaker", "trouser"),
+                baseline=Score(0.25, "majority class for every image"),
+                references=[{"value": 0.25, "model": "majority class for every image",
+                             "source": "baseline"}])
+    d = diagnose(facts(**four, train=0.31, val=0.37, test=0.27, n_val=19, n_test=48))
+    assert d.names[0] == "below baseline"
+    assert "within the noise of 48 test rows" in d.findings[0].evidence
+    # the same lead on 5,000 test rows is a lead
+    d = diagnose(facts(**four, train=0.31, val=0.30, test=0.29, n_val=5000, n_test=5000))
+    assert "below baseline" not in d.names
+
+
 def test_diverged_status_and_a_loss_that_blew_up():
     d = diagnose(facts(status="diverged", train=0.1, val=0.1, test=0.1))
     assert d.names == ["diverged"]
@@ -222,7 +235,8 @@ def test_user_data_without_a_better_reference_asks_for_an_evaluation_and_uses_on
                 references=[{"value": 0.63, "model": "majority class for every row",
                              "source": "baseline, computed on the same 114 test rows"}])
     d = diagnose(facts(**user, train=0.86, val=0.85, test=0.85))
-    assert "high bias" not in d.headline
+    assert d.names == ["no gap found"]  # not "good fit": nothing says how good it could be
+    assert "how much better this data allows is unknown" in d.findings[0].evidence
     assert any("bias cannot be judged" in n for n in d.notes)
     assert "deepstart evaluate data/cancer.csv --target diagnosis" in commands(d)
     # with a spot-checked model at 0.96, the same run has high bias against it
@@ -242,7 +256,8 @@ def test_any_scores_give_named_findings_and_commands(train, val, test, losses, s
     d = diagnose(facts(train=train, val=val, test=test, history=rows, status=status))
     assert d.findings and all(f.evidence for f in d.findings)
     known = {"diverged", "below baseline", "high bias", "high variance", "high bias and high variance",
-             "validation/test mismatch", "still improving", "short of the target", "good fit"}
+             "validation/test mismatch", "still improving", "short of the target", "good fit",
+             "no gap found"}
     assert set(d.names) <= known
     assert all(s.command is None or s.command.startswith("deepstart ") for s in d.steps)
     assert len(commands(d)) == len(set(commands(d)))
@@ -341,3 +356,29 @@ def test_diagnose_bad_inputs_one_line_exit_2(tmp_path, digits_run):
     assert f"deepstart run --resume {unfinished}" in r.stderr
     r = deepstart("diagnose", str(digits_run), "--sizes", "0.5,1")
     assert r.returncode == 2 and "add --learning-curve" in r.stderr
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(0.001, 1.0), min_size=2, max_size=6, unique=True),
+       st.floats(-5, 5).filter(lambda v: not 0 < v <= 1))
+def test_learning_curve_sizes_parse_or_fail_in_one_line(shares, outside):
+    from deepstart.cli import build_parser
+
+    text = ",".join(repr(v) for v in shares)
+    args = build_parser().parse_args(["diagnose", "RUN", "--learning-curve", "--sizes", text])
+    assert args.sizes == sorted(set(shares))
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(["diagnose", "RUN", "--sizes", f"{text},{outside!r}"])
+    assert e.value.code == 2
+
+
+def test_learning_curve_retrains_on_growing_shares(digits_run, capsys):
+    assert main(["diagnose", str(digits_run), "--learning-curve", "--sizes", "0.25,1",
+                 "--epochs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "diagnosis: " in out and "learning curve" in out
+    assert "303 rows: train" in out and "1212 rows: train" in out  # stratified quarter, all rows
+    assert "the validation accuracy went from" in out
+    png = digits_run / "learning-curve.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"plot: {png}" in out
