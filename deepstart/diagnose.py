@@ -180,13 +180,13 @@ def diagnose(facts: RunFacts) -> Diagnosis:
         if finding is not None:
             findings.append(finding)
             steps.extend(more)
-    if not r.has_target and not r.is_diverged:
-        notes.append("no published or spot-checked score beats the trivial baseline here, so bias "
-                     "cannot be judged; `deepstart evaluate` spot-checks other algorithms to give one")
     overall, more = r.overall() if not findings else (None, [])
     if overall is not None:
         findings.insert(0, overall)
         steps.extend(more)
+    elif not r.has_target and not r.is_diverged:
+        notes.append("no published or spot-checked score beats the trivial baseline here, so bias "
+                     "cannot be judged; `deepstart evaluate` spot-checks other algorithms to give one")
     finding, more = r.still_improving()
     if finding is not None:
         findings.append(finding)
@@ -196,7 +196,8 @@ def diagnose(facts: RunFacts) -> Diagnosis:
     if not r.has_target and facts.spot_check is None:
         steps.append(Step("spot-check other algorithms to know what this data allows",
                           facts.evaluate_command()))
-    return Diagnosis(findings, _unique(steps), _scores_line(facts, r.target), notes)
+    return Diagnosis(findings, _unique(steps),
+                     _scores_line(facts, r.target if r.has_target else None), notes)
 
 
 class _Rules:

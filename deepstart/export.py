@@ -67,11 +67,12 @@ def export_run(folder: str | Path, opset: int | None = None, input_csv: str | Pa
     if input_csv is not None:
         _check_input_kind(record, input_csv)
     model, spec = load_trained_model(record)
-    problem = load_problem(record)
     try:
+        problem = load_problem(record)
         _, data = load_data(record, problem)
     except DeepstartError as e:
-        raise DeepstartError(f"the test data of {record.folder} is not available here ({e})") from None
+        raise DeepstartError(f"the test data of {record.folder} is not available here, and the "
+                             f"export is checked on it: {str(e).rstrip('.')}.") from None
     outputs = model_outputs(model, spec, data.x_test, data.y_test, data.scaling)
 
     onnx_path = record.folder / "model.onnx"

@@ -95,7 +95,7 @@ def context(record: RunRecord) -> dict:
         problem = load_problem(record)
     except (DeepstartError, OSError) as e:
         problem = None
-        ctx["data_error"] = f"the problem could not be built here: {e}"
+        ctx["data_error"] = f"the problem could not be built here: {str(e).rstrip('.')}"
     outputs = data = raw = None
     model = spec = None
     if record.spec is not None:
@@ -105,7 +105,7 @@ def context(record: RunRecord) -> dict:
         try:
             raw, data = load_data(record, problem)
         except (DeepstartError, OSError) as e:
-            ctx["data_error"] = f"the data is not on this machine ({e})"
+            ctx["data_error"] = f"the data is not on this machine: {str(e).rstrip('.')}"
     if model is not None:
         shape = tuple(spec["input_shape"])
         ctx["model"] = _model_facts(model, spec, shape)
