@@ -56,17 +56,6 @@ def _model_option(text: str) -> tuple[str, object]:
         return key, value  # a bare word, e.g. cell=gru
 
 
-def _sizes_fraction(text: str) -> list[float]:
-    try:
-        shares = [float(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        shares = []
-    if len(shares) < 2 or not all(0 < v <= 1 for v in shares):
-        raise argparse.ArgumentTypeError(f"expected two or more shares in (0, 1] like 0.1,0.5,1; "
-                                         f"received {text!r}")
-    return sorted(set(shares))
-
-
 def _sizes(text: str) -> list[int]:
     try:
         sizes = [int(s) for s in text.split(",") if s.strip()]
@@ -191,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Compare a run's train, validation and test scores with "
                               "the best published (or spot-checked) score and the trivial baseline, "
                               "name the situation (high bias, high variance, validation/test "
-                              "mismatch, below baseline, diverged, still improving, good fit) with "
+                              "mismatch, below baseline, diverged, still improving, short of the "
+                              "target, good fit) with "
                               "the numbers that show it, and list next steps as commands. The rules "
                               "are documented in deepstart/diagnose.py.")
     diagnose.add_argument("run", type=Path, metavar="RUN", help="a run folder")
@@ -202,8 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="with --learning-curve: shares of the training rows, e.g. "
                                "0.1,0.25,0.5,1 (default 0.1,0.2,0.4,0.7,1)")
     diagnose.add_argument("--epochs", type=_positive_int,
-                          help="with --learning-curve: epochs per point (default: the run's, at "
-                               "most 20)")
+                          help="with --learning-curve: each point trains for the optimizer steps "
+                               "of this many epochs on all the rows (default: the run's, at most 20)")
     report = sub.add_parser("report", help="write a self-contained HTML report of a run",
                             description="One HTML file per run, viewable offline (images embedded, "
                             "no scripts): data summary, model summary, learning curves, confusion "
@@ -450,6 +440,17 @@ def _cmd_export(args) -> int:
         console.print(f"{r.input_predictions}: {r.input_rows} rows of {args.input}", soft_wrap=True,
                       highlight=False)
     return 0
+
+
+def _sizes_fraction(text: str) -> list[float]:
+    try:
+        shares = [float(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        shares = []
+    if len(shares) < 2 or not all(0 < v <= 1 for v in shares):
+        raise argparse.ArgumentTypeError(f"expected two or more shares in (0, 1] like 0.1,0.5,1; "
+                                         f"received {text!r}")
+    return sorted(set(shares))
 
 
 if __name__ == "__main__":

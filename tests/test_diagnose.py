@@ -237,6 +237,9 @@ def test_user_data_without_a_better_reference_asks_for_an_evaluation_and_uses_on
     d = diagnose(facts(**user, train=0.86, val=0.85, test=0.85))
     assert d.names == ["no gap found"]  # not "good fit": nothing says how good it could be
     assert "how much better this data allows is unknown" in d.findings[0].evidence
+    assert d.notes == []  # the finding says it
+    d = diagnose(facts(**user, train=0.99, val=0.85, test=0.85))
+    assert d.names == ["high variance"]
     assert any("bias cannot be judged" in n for n in d.notes)
     assert "deepstart evaluate data/cancer.csv --target diagnosis" in commands(d)
     # with a spot-checked model at 0.96, the same run has high bias against it
