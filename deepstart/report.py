@@ -515,14 +515,17 @@ def _benchmark_figure(bars: list[dict], metric: str, greater: bool):
     if metric == "accuracy":
         lo = max(0.0, min(values) - 0.05)
         ax.set_xlim(lo, min(1.0, max(values) + 0.02) if max(values) < 0.99 else 1.0)
-    for yi, v in zip(y, values):
-        ax.text(v, yi, f" {_fmt(v, metric)}", va="center", fontsize=8)
+    left, right = ax.get_xlim()
+    for yi, v in zip(y, values):  # inside the bar's end when it is long, so the legend stays clear
+        inside = (v - left) > 0.25 * (right - left)
+        ax.text(v, yi, f" {_fmt(v, metric)} " if inside else f" {_fmt(v, metric)}", va="center",
+                ha="right" if inside else "left", fontsize=8, color="white" if inside else "black")
     ax.set_xlabel(f"test {metric} ({'higher' if greater else 'lower'} is better)")
     ax.grid(axis="x", alpha=0.3)
     handles = [plt.Rectangle((0, 0), 1, 1, color=colors[k]) for k in colors
                if any(b["kind"] == k for b in order)]
     ax.legend(handles, [k for k in colors if any(b["kind"] == k for b in order)], fontsize=8,
-              loc="lower right")
+              loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them
     return fig
 
 

@@ -142,6 +142,7 @@ def test_leaderboard_and_tuning_beside_a_run(runs, tmp_path):
     (tuning / "study.json").write_text(json.dumps({"study": "digits-mlp", "best_value": 0.981,
                                                    "best_params": {"lr": 0.002, "dropout": 0.2}}))
     (tuning / "trials.csv").write_text("number,value,lr\n0,0.95,0.001\n1,0.981,0.002\n")
+    write_png(run / "learning-curve.png", color=(120, 120, 0))  # as diagnose --learning-curve writes
     assert main(["report", str(run)]) == 0
     page = (run / "report.html").read_text()
     assert_self_contained(page)
@@ -156,8 +157,8 @@ def test_leaderboard_and_tuning_beside_a_run(runs, tmp_path):
     assert "svc-rbf (spot-checked ± 0.004)" in text
     assert "target 0.9870 (svc-rbf" in text
     # the tuning images embedded byte for byte, the study and the trials
-    for name in ("history.png", "importances.png"):
-        assert base64.b64encode((tuning / name).read_bytes()).decode() in page
+    for path in (tuning / "history.png", tuning / "importances.png", run / "learning-curve.png"):
+        assert base64.b64encode(path.read_bytes()).decode() in page
     assert "best_params" in text and "lr=0.002; dropout=0.2" in text and "Trials (2)" in text
 
 
