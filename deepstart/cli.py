@@ -249,6 +249,44 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble.add_argument("--out", type=Path, metavar="FILE", help="write the result as JSON to FILE")
     ensemble.add_argument("--data-dir", type=Path, help="a folder holding the problem's data files")
     ensemble.add_argument("--no-download", action="store_true", help="never download data")
+
+    # --- present: diagnose, report, export (deepstart/diagnose.py, report.py, export.py) ---
+    diagnose = sub.add_parser("diagnose", help="say what limits a run and what to try next",
+                              description="Compare a run's train, validation and test scores with "
+                              "the best published (or spot-checked) score and the trivial baseline, "
+                              "name the situation (high bias, high variance, validation/test "
+                              "mismatch, below baseline, diverged, still improving, short of the "
+                              "target, good fit) with "
+                              "the numbers that show it, and list next steps as commands. The rules "
+                              "are documented in deepstart/diagnose.py.")
+    diagnose.add_argument("run", type=Path, metavar="RUN", help="a run folder")
+    diagnose.add_argument("--learning-curve", action="store_true",
+                          help="also retrain the run's settings on growing shares of the training "
+                               "rows and plot train/validation scores against the size")
+    diagnose.add_argument("--sizes", type=_sizes_fraction, metavar="LIST",
+                          help="with --learning-curve: shares of the training rows, e.g. "
+                               "0.1,0.25,0.5,1 (default 0.1,0.2,0.4,0.7,1)")
+    diagnose.add_argument("--epochs", type=_positive_int,
+                          help="with --learning-curve: each point trains for the optimizer steps "
+                               "of this many epochs on all the rows (default: the run's, at most 20)")
+    report = sub.add_parser("report", help="write a self-contained HTML report of a run",
+                            description="One HTML file per run, viewable offline (images embedded, "
+                            "no scripts): data summary, model summary, learning curves, confusion "
+                            "matrix and per-class scores (or residuals), worst mistakes, leaderboard "
+                            "of the problem's latest evaluation, benchmark comparison, tuning plots, "
+                            "diagnosis and next steps, and the facts to reproduce it.")
+    report.add_argument("run", type=Path, metavar="RUN", help="a run folder")
+    report.add_argument("--out", type=Path, metavar="FILE", help="where to write (RUN/report.html)")
+    export = sub.add_parser("export", help="export a run's model to ONNX and its predictions to CSV",
+                            description="Write RUN/model.onnx (checked with onnxruntime against "
+                            "PyTorch on the test inputs; the largest difference is printed) and "
+                            "RUN/predictions.csv for the test set; with --input FILE also "
+                            "RUN/predictions-FILE.csv for the rows of a CSV table (runs on tables).")
+    export.add_argument("run", type=Path, metavar="RUN", help="a run folder")
+    export.add_argument("--opset", type=_positive_int, metavar="N",
+                        help="ONNX opset version (default: the exporter's, printed)")
+    export.add_argument("--input", type=Path, metavar="FILE",
+                        help="a CSV table of raw rows to predict (columns by name)")
     return parser
 
 
@@ -271,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"run": _cmd_run, "lr-find": _cmd_lr_find, "show": _cmd_show,
                 "problems": _cmd_problems, "evaluate": _cmd_evaluate, "tune": _cmd_tune,
-                "ensemble": _cmd_ensemble}[args.command](args)
+                "ensemble": _cmd_ensemble, "diagnose": _cmd_diagnose, "report": _cmd_report,
+                "export": _cmd_export}[args.command](args)
     except DeepstartError as e:
         if speaks:
             sys.stderr.write(f"deepstart: error: {e}\n")
@@ -531,6 +570,65 @@ def _cmd_ensemble(args) -> int:
         write_json(out, result)
         console.print(f"written: {out}")
     return 0
+
+
+def _cmd_diagnose(args) -> int:
+    from deepstart.diagnose import diagnose_folder
+    from deepstart.present import print_diagnosis
+
+    if (args.sizes or args.epochs) and not args.learning_curve:
+        from deepstart.errors import DeepstartError
+
+        raise DeepstartError("--sizes and --epochs shape the learning curve; add --learning-curve.")
+    print_diagnosis(diagnose_folder(args.run))
+    if args.learning_curve:
+        from deepstart.learning_curve import print_learning_curve, learning_curve
+
+        print_learning_curve(learning_curve(args.run, shares=args.sizes, epochs=args.epochs))
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from deepstart.console import console
+    from deepstart.report import write_report
+
+    path = write_report(args.run, args.out)
+    unfinished = not (args.run / "metrics.json").is_file()
+    console.print(f"report: {path} ({path.stat().st_size / 1024:.0f} KB, self-contained: open it "
+                  "in any browser, offline)" + ("; the run has not finished, and the report says so"
+                                                if unfinished else ""), soft_wrap=True)
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from deepstart.console import console
+    from deepstart.export import ExportCheckFailed, export_run
+
+    try:
+        r = export_run(args.run, opset=args.opset, input_csv=args.input)
+    except ExportCheckFailed as e:
+        sys.stderr.write(f"deepstart: export check failed: {e}\n")
+        return EXIT_RUN_FAILED
+    console.print(f"{r.onnx_path}: ONNX opset {r.opset}, dynamic batch axis; onnxruntime against "
+                  f"PyTorch on {r.checked_rows} test inputs: max abs difference {r.max_abs_diff:.2g} "
+                  f"(output scale {r.output_scale:.3g})", soft_wrap=True, highlight=False)
+    console.print(f"{r.predictions_path}: {r.rows} test rows; {r.metric} from them {r.recomputed:.4f} "
+                  f"(metrics.json: {r.recorded:.4f})", soft_wrap=True, highlight=False)
+    if r.input_predictions is not None:
+        console.print(f"{r.input_predictions}: {r.input_rows} rows of {args.input}", soft_wrap=True,
+                      highlight=False)
+    return 0
+
+
+def _sizes_fraction(text: str) -> list[float]:
+    try:
+        shares = [float(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        shares = []
+    if len(shares) < 2 or not all(0 < v <= 1 for v in shares):
+        raise argparse.ArgumentTypeError(f"expected two or more shares in (0, 1] like 0.1,0.5,1; "
+                                         f"received {text!r}")
+    return sorted(set(shares))
 
 
 if __name__ == "__main__":

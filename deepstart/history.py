@@ -54,10 +54,22 @@ class History:
 
     def plot(self, path: str | Path, title: str = "") -> Path:
         """Loss and metric curves, training and validation, side by side (PNG)."""
+        import matplotlib.pyplot as plt
+
+        fig = self.figure(title)
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
+        plt.close(fig)
+        return path
+
+    def figure(self, title: str = ""):
+        """The matplotlib figure of `plot` (the report embeds it without a file)."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
 
         epochs = self["epoch"]
         fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
@@ -69,6 +81,7 @@ class History:
                     ax.plot(epochs, values, style, marker="o" if len(epochs) < 30 else None,
                             ms=3, label=label)
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.25
             ax.set_ylabel(key)
             ax.grid(alpha=0.3)
             if ax.lines:
@@ -77,8 +90,4 @@ class History:
                 ax.text(0.5, 0.5, "no completed epoch", ha="center", transform=ax.transAxes)
         if title:
             fig.suptitle(title)
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=100)
-        plt.close(fig)
-        return path
+        return fig

@@ -46,8 +46,30 @@ def print_result(folder: Path) -> str:
             table.add_row(_fmt(ref["value"], metric), ref["model"], ref["source"],
                           f"{mark} {ref['difference']:+.4f}")
         console.print(table)
+    from deepstart.diagnose import diagnose_folder
+
+    print_diagnosis(diagnose_folder(folder))
     console.print(f"run folder: {folder}")
     return metrics["status"]
+
+
+def print_diagnosis(diagnosis) -> None:
+    """What limits the run, with its numbers, then the next steps as commands to copy."""
+    from rich.markup import escape
+
+    console.print(f"[bold]diagnosis: {escape(diagnosis.headline)}[/bold]  "
+                  f"[dim]({escape(diagnosis.scores)})[/dim]", soft_wrap=True, highlight=False)
+    for finding in diagnosis.findings:
+        console.print(f"  {escape(finding.name)}: {escape(finding.evidence)}", soft_wrap=True,
+                      highlight=False)
+    for note in diagnosis.notes:
+        console.print(f"  [dim]{escape(note)}[/dim]", soft_wrap=True, highlight=False)
+    if diagnosis.steps:
+        console.print("next steps:")
+    for i, step in enumerate(diagnosis.steps, 1):
+        console.print(f"  {i}. {escape(step.text)}", soft_wrap=True, highlight=False)
+        if step.command:
+            console.print(f"     [cyan]{escape(step.command)}[/cyan]", soft_wrap=True, highlight=False)
 
 
 def _offline_cell(problem) -> str:

@@ -1,0 +1,575 @@
+"""`deepstart report RUN`: one self-contained HTML file per run, rendered from the run folder alone.
+
+The page needs no network and no script: every picture is a PNG inside the file (a data: URI), the
+CSS is inline, and the template (deepstart/templates/report.html.j2, Jinja2 with autoescaping) loads
+nothing. The model comes back from model.json + model.safetensors (no pickle) and the data from the
+problem named in config.json, through the same `prepare`, so nothing from training is needed; data
+that is not on this machine is never downloaded: the sections that need it say so instead.
+
+Sections: problem and data (sizes, class balance, sample images or a feature table, or the series),
+model summary, learning curves, confusion matrix and per-class scores (or residuals), the worst
+mistakes (highest-loss test examples), the leaderboard of the newest `deepstart evaluate` of the
+problem beside the run, the benchmark comparison, tuning plots (RUN/tuning/), the diagnosis and next
+steps, and the facts to reproduce it. A run without metrics.json gets a page that says it has not
+finished, with what exists so far.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import io
+import math
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from deepstart.errors import DeepstartError
+from deepstart.files import read_json, write_text
+from deepstart.record import (RunRecord, load_data, load_problem, load_trained_model, model_outputs,
+                              read_run)
+
+WORST = 12  # mistakes shown
+SAMPLES_PER_CLASS = 8
+MAX_CLASSES_SHOWN = 10
+MAX_FEATURES_SHOWN = 40  # rows of the feature table
+MAX_MISTAKE_FEATURES = 8  # feature columns beside each mistake of a table
+CELL_PIXELS = 56  # sample images are scaled up (nearest neighbour) to about this size
+
+
+def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
+    """Render the report of a run folder to `out` (default RUN/report.html), atomically."""
+    record = read_run(folder)
+    out = Path(out) if out is not None else record.folder / "report.html"
+    if out.is_dir():
+        raise DeepstartError(f"--out {out} is a folder; give a file name such as {out / 'report.html'}.")
+    if not out.parent.is_dir():
+        raise DeepstartError(f"cannot write {out}: the folder {out.parent} does not exist; create it "
+                             "or pass another --out.")
+    write_text(out, render(context(record)))
+    return out
+
+
+def render(ctx: dict) -> str:
+    from jinja2 import Environment, StrictUndefined
+
+    text = resources.files("deepstart").joinpath("templates/report.html.j2").read_text(encoding="utf-8")
+    env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["num"] = _num
+    return env.from_string(text).render(**ctx)
+
+
+# --- the context: everything the template shows -------------------------------------------------
+
+def context(record: RunRecord) -> dict:
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    c, m = record.config, record.metrics
+    ctx: dict = {
+        "folder": str(record.folder), "name": record.folder.name, "config": c, "env": record.env,
+        "finished": record.finished, "metrics": m, "generated": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "problem": None, "data": None, "data_error": None, "model": None, "curves": None,
+        "results": None, "mistakes": None, "leaderboard": None, "benchmark": None, "tuning": None,
+        "diagnosis": None, "diagnosis_error": None, "learning_curve": None, "history_rows": record.history[-5:],
+        "epochs_done": len(record.history), "repro": _repro(record),
+    }
+    metric = m["metric"] if m else ("accuracy" if (record.spec or {}).get("task") in
+                                    ("binary", "multiclass") else None)
+    if record.history:
+        from deepstart.history import History
+
+        history = History(record.history, metric or _metric_from_history(record.history))
+        ctx["curves"] = _png(history.figure(f"{_problem_name(record)} — {c['model']}"))
+    if not record.finished:
+        ctx["headline"] = None
+        ctx["tuning"] = _tuning(record.folder)
+        return ctx
+    ctx["headline"] = {"metric": metric, "value": m["test"][metric],
+                       "text": _fmt(m["test"][metric], metric), "status": m.get("status", "finished"),
+                       "best": _best_reference(m)}
+    try:
+        problem = load_problem(record)
+    except (DeepstartError, OSError) as e:
+        problem = None
+        ctx["data_error"] = f"the problem could not be built here: {str(e).rstrip('.')}"
+    outputs = data = raw = None
+    model = spec = None
+    if record.spec is not None:
+        model, spec = load_trained_model(record)
+    if problem is not None:
+        ctx["problem"] = _problem_facts(problem)
+        try:
+            raw, data = load_data(record, problem)
+        except (DeepstartError, OSError) as e:
+            ctx["data_error"] = f"the data is not on this machine: {str(e).rstrip('.')}"
+    if model is not None:
+        shape = tuple(spec["input_shape"])
+        ctx["model"] = _model_facts(model, spec, shape)
+    if data is not None and model is not None:
+        outputs = model_outputs(model, spec, data.x_test, data.y_test, data.scaling)
+        ctx["data"] = _data_facts(problem, raw, data, spec)
+        ctx["results"] = _results(outputs, spec, problem, raw, metric)
+        ctx["mistakes"] = _mistakes(outputs, spec, problem, raw)
+    ctx["tuning"] = _tuning(record.folder)
+    curve = record.folder / "learning-curve.png"
+    if curve.is_file() and curve.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n":
+        ctx["learning_curve"] = _uri(curve.read_bytes())
+    try:
+        from deepstart.diagnose import diagnose, facts_from_folder
+
+        facts = facts_from_folder(record.folder)
+        ctx["diagnosis"] = diagnose(facts)
+        ctx["benchmark"] = _benchmark(m, facts, metric)
+    except DeepstartError as e:
+        ctx["diagnosis_error"] = str(e)
+        ctx["benchmark"] = _benchmark(m, None, metric)
+    ctx["leaderboard"] = _leaderboard(record.folder, m["problem"], metric, m["test"][metric])
+    return ctx
+
+
+def _best_reference(metrics: dict) -> dict | None:
+    from deepstart.diagnose import is_baseline
+
+    refs = metrics.get("references") or []
+    if not refs:
+        return None
+    best = (max if metrics["greater_is_better"] else min)(refs, key=lambda r: r["value"])
+    kind = "baseline" if is_baseline(best["model"], best.get("source", "")) else "best reference"
+    return {"kind": kind, "text": _fmt(best["value"], metrics["metric"]), "model": best["model"]}
+
+
+def _problem_name(record: RunRecord) -> str:
+    if record.metrics:
+        return record.metrics["problem"]
+    if record.spec:
+        return record.spec.get("problem", record.config["problem"])
+    return Path(record.config["problem"]).name
+
+
+def _metric_from_history(rows: list[dict]) -> str:
+    return "accuracy" if any("accuracy" in r for r in rows) else "rmse"
+
+
+def _problem_facts(problem) -> dict:
+    return {"name": problem.name, "title": problem.title, "task": problem.task, "kind": problem.kind,
+            "metric": problem.metric, "split": problem.split, "origin": problem.origin,
+            "size": problem.size,
+            "direction": "higher is better" if problem.greater_is_better else "lower is better"}
+
+
+def _data_facts(problem, raw, data, spec: dict) -> dict:
+    facts = {"train": len(data.x_train), "val": len(data.x_val), "test": len(data.x_test),
+             "input_shape": "x".join(map(str, data.input_shape)), "balance": None, "samples": [],
+             "features": None, "columns": None, "series": None, "schema_note": None}
+    if data.is_classifier:
+        k = len(data.class_names) or int(max(raw.y_train.max(), raw.y_test.max()) + 1)
+        names = list(data.class_names) or [str(i) for i in range(k)]
+        train_counts = np.bincount(np.asarray(raw.y_train, np.int64), minlength=k)
+        test_counts = np.bincount(np.asarray(raw.y_test, np.int64), minlength=k)
+        facts["balance"] = _png(_balance_figure(names, train_counts, test_counts))
+        facts["balance_rows"] = [{"name": n, "train": int(a), "test": int(b)}
+                                 for n, a, b in zip(names, train_counts, test_counts)]
+    if problem.kind == "image" and raw.x_train.ndim == 4:
+        facts["samples"] = _sample_rows(raw, data)
+    elif problem.task == "forecast" and raw.series is not None:
+        facts["series"] = _png(_series_figure(raw, problem))
+    elif "columns" in spec:
+        from deepstart.problems.columns import action_text
+
+        standardised = True
+        facts["columns"] = [{"name": e["name"], "kind": e["kind"], "missing": e["missing"],
+                             "action": action_text(e, standardised), "features": len(e["features"]),
+                             "dropped": bool(e.get("dropped"))} for e in spec["columns"]]
+    if problem.kind == "tabular" and raw.x_train.ndim == 2:
+        names = list(raw.feature_names) or [f"x{i}" for i in range(raw.x_train.shape[1])]
+        x = np.asarray(raw.x_train, np.float64)
+        facts["features"] = [{"name": n, "mean": float(x[:, i].mean()), "std": float(x[:, i].std()),
+                              "min": float(x[:, i].min()), "max": float(x[:, i].max())}
+                             for i, n in enumerate(names[:MAX_FEATURES_SHOWN])]
+        facts["features_more"] = max(0, len(names) - MAX_FEATURES_SHOWN)
+    return facts
+
+
+def _model_facts(model, spec: dict, shape: tuple) -> dict:
+    from deepstart.summary import summary
+
+    rows = [{"name": r.name, "kind": r.kind, "shape": "x".join(map(str, r.output_shape)) or "-",
+             "parameters": r.parameters} for r in summary(model, shape)]
+    total = sum(p.numel() for p in model.parameters())
+    return {"family": spec["family"], "config": spec["config"], "rows": rows, "total": total,
+            "input": "x".join(map(str, shape))}
+
+
+# --- results: confusion matrix and per-class scores, or residuals --------------------------------
+
+def _results(outputs, spec: dict, problem, raw, metric: str) -> dict:
+    if spec["task"] in ("binary", "multiclass"):
+        from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+        names = list(spec.get("class_names") or []) or [str(i) for i in range(outputs.proba.shape[1])]
+        labels = list(range(len(names)))
+        cm = confusion_matrix(outputs.true, outputs.predicted, labels=labels)
+        p, r, f1, support = precision_recall_fscore_support(outputs.true, outputs.predicted,
+                                                            labels=labels, zero_division=0)
+        per_class = [{"name": n, "precision": float(a), "recall": float(b), "f1": float(c),
+                      "support": int(d)} for n, a, b, c, d in zip(names, p, r, f1, support)]
+        macro = {"precision": float(p.mean()), "recall": float(r.mean()), "f1": float(f1.mean()),
+                 "support": int(support.sum())}
+        return {"kind": "classification", "confusion": _png(_confusion_figure(cm, names)),
+                "per_class": per_class, "macro": macro,
+                "accuracy": float(np.mean(outputs.true == outputs.predicted))}
+    residual = outputs.true - outputs.predicted
+    return {"kind": "regression", "residuals": _png(_residual_figure(outputs, spec, raw)),
+            "rmse": float(np.sqrt(np.mean(residual ** 2))), "mae": float(np.mean(np.abs(residual))),
+            "bias": float(np.mean(residual))}
+
+
+def _mistakes(outputs, spec: dict, problem, raw) -> dict:
+    """The test examples with the highest loss: images with their labels, or rows."""
+    order = np.argsort(-outputs.loss, kind="stable")[:WORST]
+    classify = spec["task"] in ("binary", "multiclass")
+    names = list(spec.get("class_names") or [])
+    items = []
+    for i in order:
+        item = {"id": int(i), "loss": float(outputs.loss[i]), "values": []}
+        if classify:
+            t, p = int(outputs.true[i]), int(outputs.predicted[i])
+            item |= {"true": names[t] if names else str(t), "predicted": names[p] if names else str(p),
+                     "p": float(outputs.proba[i, p]), "p_true": float(outputs.proba[i, t]),
+                     "wrong": t != p}
+        else:
+            item |= {"true": float(outputs.true[i]), "predicted": float(outputs.predicted[i]),
+                     "error": float(outputs.predicted[i] - outputs.true[i])}
+        items.append(item)
+    result = {"items": items, "kind": "rows", "features": [], "features_more": 0, "classify": classify,
+              "wrong": int(np.sum(outputs.true != outputs.predicted)) if classify else None,
+              "total": len(outputs.loss)}
+    if problem.kind == "image" and raw.x_test.ndim == 4:
+        result["kind"] = "images"
+        for item in items:
+            item["image"] = _image_uri(raw.x_test[item["id"]], raw.pixel_max)
+    elif spec["task"] == "forecast":
+        result["kind"] = "series"
+        if raw.test_targets is not None:
+            for item in items:
+                item["series_index"] = int(raw.test_targets[item["id"]])
+    elif raw.x_test.ndim == 2:
+        feature_names = list(raw.feature_names) or [f"x{j}" for j in range(raw.x_test.shape[1])]
+        shown = feature_names[:MAX_MISTAKE_FEATURES]
+        result["features"] = shown
+        result["features_more"] = max(0, len(feature_names) - len(shown))
+        for item in items:
+            item["values"] = [float(v) for v in raw.x_test[item["id"], :len(shown)]]
+    return result
+
+
+# --- leaderboard, benchmark, tuning --------------------------------------------------------------
+
+def _leaderboard(folder: Path, problem: str, metric: str, ours: float) -> dict | None:
+    from deepstart.diagnose import find_evaluation
+
+    found = find_evaluation(folder, problem)
+    if found is None:
+        return None
+    where, data = found
+    greater = data.get("greater_is_better", True)
+    rows = []
+    for r in data.get("results", []):
+        mean = r.get("mean")
+        ok = isinstance(mean, (int, float)) and math.isfinite(mean)
+        scores = [s for s in r.get("scores") or [] if isinstance(s, (int, float))]
+        rows.append({"algorithm": str(r.get("algorithm", "?")), "mean": mean if ok else None,
+                     "std": r.get("std") if isinstance(r.get("std"), (int, float)) else None,
+                     "folds": len(scores), "fit_seconds": r.get("fit_seconds"),
+                     "status": str(r.get("status", ""))})
+    ranked = sorted([r for r in rows if r["mean"] is not None], key=lambda r: r["mean"], reverse=greater)
+    ranked += [r for r in rows if r["mean"] is None]
+    best = ranked[0]["algorithm"] if ranked and ranked[0]["mean"] is not None else None
+    protocol = data.get("protocol") or {}
+    figure = None
+    if any(r["mean"] is not None for r in ranked):
+        figure = _png(_leaderboard_figure([r for r in ranked if r["mean"] is not None],
+                                          data.get("metric", metric), data.get("results", [])))
+    return {"folder": where.name, "metric": data.get("metric", metric), "rows": ranked, "best": best,
+            "protocol": [(str(k), _plain(v)) for k, v in protocol.items()], "figure": figure,
+            "same_metric": data.get("metric") == metric, "ours": ours}
+
+
+def _benchmark(metrics: dict, facts, metric: str) -> dict:
+    """Bars: our test score beside every reference (published scores and baselines), the best
+    spot-checked model and the computed baseline when they are not references already."""
+    bars = [{"label": f"this run ({_fmt(metrics['test'][metric], metric)})",
+             "value": metrics["test"][metric], "kind": "ours", "source": "test score of this run"}]
+    from deepstart.diagnose import is_baseline
+
+    for r in metrics.get("references", []):
+        kind = "baseline" if is_baseline(r["model"], r.get("source", "")) else "published"
+        bars.append({"label": r["model"], "value": r["value"], "kind": kind, "source": r.get("source", "")})
+    if facts is not None:
+        known = {round(b["value"], 9) for b in bars}
+        for s, kind in ((facts.spot_check, "spot-checked"), (facts.baseline, "baseline")):
+            if s is not None and round(s.value, 9) not in known:
+                bars.append({"label": s.model, "value": s.value, "kind": kind, "source": s.source})
+    return {"rows": bars, "figure": _png(_benchmark_figure(bars, metric, metrics["greater_is_better"]))}
+
+
+def _tuning(folder: Path) -> dict | None:
+    tuning = folder / "tuning"
+    if not tuning.is_dir():
+        return None
+    images = []
+    for name, caption in (("history.png", "optimization history"),
+                          ("importances.png", "parameter importances")):
+        path = tuning / name
+        if path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n":
+            images.append({"caption": caption, "uri": _uri(path.read_bytes())})
+    study = []
+    if (tuning / "study.json").is_file():
+        try:
+            data = read_json(tuning / "study.json")
+        except (OSError, ValueError):
+            data = {}
+        for k, v in data.items() if isinstance(data, dict) else ():
+            study.append((str(k), _plain(v)))
+    trials = None
+    if (tuning / "trials.csv").is_file():
+        with open(tuning / "trials.csv", newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+        if rows:
+            trials = {"header": rows[0][:12], "rows": [r[:12] for r in rows[1:21]],
+                      "count": len(rows) - 1}
+    return {"images": images, "study": study, "trials": trials}
+
+
+def _repro(record: RunRecord) -> dict:
+    c, m, env = record.config, record.metrics or {}, record.env
+    settings = [(k, _plain(v)) for k, v in c.items() if k not in ("format", "command")]
+    machine = [(k, _plain(env.get(k))) for k in ("deepstart", "python", "torch", "numpy",
+                                                  "scikit-learn", "platform", "cpu", "cpu_count",
+                                                  "torch_threads", "gpu", "git_commit") if k in env]
+    return {"command": c.get("command") or "-", "seed": c.get("seed"), "settings": settings,
+            "machine": machine, "train_seconds": m.get("train_seconds"), "epochs": m.get("epochs"),
+            "compile_seconds": m.get("compile_seconds"), "processes": m.get("processes"),
+            "git_commit": env.get("git_commit")}
+
+
+# --- figures --------------------------------------------------------------------------------------
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return _uri(buf.getvalue())
+
+
+def _uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _image_uri(image: np.ndarray, pixel_max: float, cell: int = CELL_PIXELS) -> str:
+    """One (C, H, W) image as a PNG, scaled up by a whole factor so small digits stay crisp."""
+    from PIL import Image
+
+    a = np.asarray(image, np.float64) / (pixel_max or 1.0)
+    a = (np.clip(a, 0, 1) * 255).astype(np.uint8)
+    im = Image.fromarray(a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)[..., :3])
+    factor = max(1, round(cell / max(a.shape[1:])))
+    if factor > 1:
+        im = im.resize((im.width * factor, im.height * factor), Image.Resampling.NEAREST)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return _uri(buf.getvalue())
+
+
+def _sample_rows(raw, data) -> list[dict]:
+    """Up to SAMPLES_PER_CLASS training images of each class (the first ones), one strip per class."""
+    from PIL import Image
+
+    y = np.asarray(raw.y_train, np.int64)
+    names = list(data.class_names) or [str(i) for i in range(int(y.max()) + 1)]
+    rows = []
+    for k, name in enumerate(names[:MAX_CLASSES_SHOWN]):
+        idx = np.flatnonzero(y == k)[:SAMPLES_PER_CLASS]
+        if not len(idx):
+            continue
+        a = np.asarray(raw.x_train[idx], np.float64) / (raw.pixel_max or 1.0)
+        a = (np.clip(a, 0, 1) * 255).astype(np.uint8)  # (n, C, H, W)
+        n, ch, h, w = a.shape
+        gap = 2
+        strip = np.full((ch, h, n * (w + gap) - gap), 255, np.uint8)
+        for j in range(n):
+            strip[:, :, j * (w + gap):j * (w + gap) + w] = a[j]
+        im = Image.fromarray(strip[0] if ch == 1 else strip.transpose(1, 2, 0)[..., :3])
+        factor = max(1, round(CELL_PIXELS / max(h, w)))
+        if factor > 1:
+            im = im.resize((im.width * factor, im.height * factor), Image.Resampling.NEAREST)
+        buf = io.BytesIO()
+        im.save(buf, format="PNG")
+        rows.append({"name": name, "uri": _uri(buf.getvalue()), "count": int((y == k).sum())})
+    return rows
+
+
+def _balance_figure(names, train_counts, test_counts):
+    import matplotlib.pyplot as plt
+
+    k = len(names)
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * k + 2), 2.8), constrained_layout=True)
+    x = np.arange(k)
+    ax.bar(x - 0.2, train_counts, 0.4, label="train (incl. validation)")
+    ax.bar(x + 0.2, test_counts, 0.4, label="test")
+    ax.set_xticks(x, [n if len(n) <= 12 else n[:11] + "…" for n in names],
+                  rotation=45 if k > 6 else 0, ha="right" if k > 6 else "center")
+    ax.set_ylabel("examples")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def _series_figure(raw, problem):
+    import matplotlib.pyplot as plt
+
+    s = raw.series
+    n_train = len(raw.x_train)
+    fig, ax = plt.subplots(figsize=(9, 3), constrained_layout=True)
+    ax.plot(np.arange(len(s)), s, lw=1.2)
+    ax.axvspan(n_train - 0.5, len(s) - 0.5, color="tab:orange", alpha=0.12, label="test part")
+    ax.set_xlabel("step")
+    ax.set_ylabel(raw.feature_names[0] if raw.feature_names else "value")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _confusion_figure(cm: np.ndarray, names: list[str]):
+    import matplotlib.pyplot as plt
+
+    k = len(names)
+    size = max(3.5, 0.45 * k + 2)
+    fig, ax = plt.subplots(figsize=(size, size * 0.9), constrained_layout=True)
+    ax.imshow(cm, cmap="Blues")
+    ticks = [n if len(n) <= 12 else n[:11] + "…" for n in names]
+    ax.set_xticks(range(k), ticks, rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center")
+    ax.set_yticks(range(k), ticks)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    top = cm.max() or 1
+    if k <= 20:
+        for i in range(k):
+            for j in range(k):
+                if cm[i, j]:
+                    ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                            color="white" if cm[i, j] > top / 2 else "black")
+    return fig
+
+
+def _residual_figure(outputs, spec: dict, raw):
+    import matplotlib.pyplot as plt
+
+    true, pred = outputs.true, outputs.predicted
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    ax = axes[0]
+    if spec["task"] == "forecast":
+        steps = raw.test_targets if raw.test_targets is not None else np.arange(len(true))
+        ax.plot(steps, true, label="true", lw=1.4)
+        ax.plot(steps, pred, "--", label="predicted", lw=1.4)
+        ax.set_xlabel("step")
+        ax.set_ylabel("value")
+        ax.legend(fontsize=8)
+        ax.set_title("test part: true and predicted")
+    else:
+        ax.scatter(true, pred, s=8, alpha=0.6)
+        lo, hi = float(min(true.min(), pred.min())), float(max(true.max(), pred.max()))
+        ax.plot([lo, hi], [lo, hi], color="grey", lw=1)
+        ax.set_xlabel("true")
+        ax.set_ylabel("predicted")
+        ax.set_title("predicted against true")
+    ax.grid(alpha=0.3)
+    ax = axes[1]
+    ax.scatter(pred, true - pred, s=8, alpha=0.6)
+    ax.axhline(0, color="grey", lw=1)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("residual (true - predicted)")
+    ax.set_title("residuals")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _benchmark_figure(bars: list[dict], metric: str, greater: bool):
+    import matplotlib.pyplot as plt
+
+    order = sorted(bars, key=lambda b: b["value"], reverse=not greater)  # best at the top
+    colors = {"ours": "tab:red", "published": "tab:blue", "baseline": "tab:grey",
+              "spot-checked": "tab:green"}
+    fig, ax = plt.subplots(figsize=(8, 0.42 * len(order) + 1.2), constrained_layout=True)
+    y = np.arange(len(order))
+    values = [b["value"] for b in order]
+    ax.barh(y, values, color=[colors[b["kind"]] for b in order])
+    labels = [b["label"] if len(b["label"]) <= 48 else b["label"][:47] + "…" for b in order]
+    ax.set_yticks(y, labels, fontsize=8)
+    if metric == "accuracy":
+        lo = max(0.0, min(values) - 0.05)
+        ax.set_xlim(lo, min(1.0, max(values) + 0.02) if max(values) < 0.99 else 1.0)
+    left, right = ax.get_xlim()
+    for yi, v in zip(y, values):  # inside the bar's end when it is long, so the legend stays clear
+        inside = (v - left) > 0.25 * (right - left)
+        ax.text(v, yi, f" {_fmt(v, metric)} " if inside else f" {_fmt(v, metric)}", va="center",
+                ha="right" if inside else "left", fontsize=8, color="white" if inside else "black")
+    ax.set_xlabel(f"test {metric} ({'higher' if greater else 'lower'} is better)")
+    ax.grid(axis="x", alpha=0.3)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colors[k]) for k in colors
+               if any(b["kind"] == k for b in order)]
+    ax.legend(handles, [k for k in colors if any(b["kind"] == k for b in order)], fontsize=8,
+              loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them
+    return fig
+
+
+def _leaderboard_figure(rows: list[dict], metric: str, results: list[dict]):
+    import matplotlib.pyplot as plt
+
+    scores = {str(r.get("algorithm")): [s for s in r.get("scores") or [] if isinstance(s, (int, float))]
+              for r in results}
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.2), constrained_layout=True)
+    names = [r["algorithm"] for r in rows][::-1]
+    data = [scores.get(n) or [next(r["mean"] for r in rows if r["algorithm"] == n)] for n in names]
+    ax.boxplot(data, orientation="horizontal", tick_labels=names)
+    ax.set_xlabel(f"{metric} per fold")
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+# --- small formatting -----------------------------------------------------------------------------
+
+def _fmt(value, metric: str | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if metric == "accuracy" else f"{value:.4g}"
+
+
+def _num(value, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.{digits}g}" if abs(value) >= 1000 or abs(value) < 1e-3 and value else f"{value:.{digits}f}"
+
+
+def _plain(value) -> str:
+    """A config or JSON value as short text."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_plain(v) for v in value) if all(not isinstance(v, (dict, list)) for v in value) \
+            else str(value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}={_plain(v)}" for k, v in value.items()) or "-"
+    return "-" if value is None else str(value)
