@@ -357,14 +357,6 @@ class _NetEstimator(BaseEstimator):
         return tags
 
 
-def expected_failed_checks(estimator) -> dict[str, str]:
-    """scikit-learn's checks that do not apply to `estimator`, each with its reason, in the form
-    `parametrize_with_checks(..., expected_failed_checks=)` and `check_estimator` take. The
-    estimators' tags (`__sklearn_tags__`) declare what they accept (sparse input; several
-    targets for the regressor), and the checks then ask exactly that of them."""
-    return dict(getattr(estimator, "_expected_failed_checks", {}))
-
-
 def _to_cpu(value):
     if torch.is_tensor(value):
         return value.cpu()
@@ -465,6 +457,10 @@ class NetClassifier(ClassifierMixin, _NetEstimator):
             if len(self.classes_) < 2:
                 raise DeepstartError(f"a classifier needs samples of at least 2 classes; y has only "
                                      f"one class: {self.classes_[0]!r}.")
+            if len(self.classes_) > 2 and not self.__sklearn_tags__().classifier_tags.multi_class:
+                raise DeepstartError(f"Only binary classification is supported by model "
+                                     f"'{self.model}' (one output unit); y has "
+                                     f"{len(self.classes_)} classes: use 'logistic' or 'mlp'.")
         unseen = np.setdiff1d(y, self.classes_)
         if len(unseen):
             raise DeepstartError(f"y has labels {unseen.tolist()} that are not among the classes "
@@ -525,6 +521,12 @@ class NetClassifier(ClassifierMixin, _NetEstimator):
         if len(self.classes_) == 2:
             return np.stack([log_expit(-out[:, 0]), log_expit(out[:, 0])], axis=1)
         return log_softmax(out, axis=1)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # the perceptron is one unit: two classes (scikit-learn's checks then ask it to refuse three)
+        tags.classifier_tags.multi_class = self.model != "perceptron"
+        return tags
 
     def predict(self, X):
         """Class labels, shape (n_samples,)."""
