@@ -383,7 +383,8 @@ class NetClassifier(ClassifierMixin, _NetEstimator):
     dropout : float, default=None
         Dropout probability (mlp, convnet, transformer, lstm, gru). None: the family's default.
     model_options : dict, default=None
-        Any other setting of the family (`deepstart show model NAME` lists them), e.g.
+        Any other setting of the family (the fields of its config dataclass, such as
+        `deepstart.models.convnet.ConvNetConfig`; an unknown key's error lists them), e.g.
         ``{"widths": [16, 32], "head": "flatten"}`` for the convnet. Each key is also the nested
         parameter ``model_options__KEY`` of get_params/set_params and grid searches.
     epochs : int, default=50
@@ -445,7 +446,7 @@ class NetClassifier(ClassifierMixin, _NetEstimator):
     >>> X, y = load_breast_cancer(return_X_y=True)
     >>> net = NetClassifier(hidden=(32,), epochs=20, random_state=0).fit(X, y)  # doctest: +SKIP
     >>> net.score(X, y)  # doctest: +SKIP
-    0.99
+    0.986
     """
 
     _task_kind = "classifier"
@@ -538,23 +539,27 @@ class NetClassifier(ClassifierMixin, _NetEstimator):
 class NetRegressor(RegressorMixin, _NetEstimator):
     """A deepstart network as a scikit-learn regressor, for one target or several.
 
+    The targets are standardised for training (mean 0, sd 1 per target, from the training rows);
+    predictions come back in their units.
+
     Parameters
     ----------
     model : str, default="mlp"
         The zoo family: "mlp", "linear" (linear regression as a network), "perceptron" (one
         unit), "convnet", "resnet" (images), "transformer", "lstm", "gru".
+
+    Other Parameters
+    ----------------
     hidden, activation, dropout, model_options, epochs, batch_size, lr, optimizer, weight_decay, \
 schedule, early_stopping, validation_fraction, n_iter_no_change, scale, image_shape, warm_start, \
 random_state, verbose, device
-        As for NetClassifier (the validation split of early stopping is random, not stratified).
-
-    The targets are standardised for training (mean 0, sd 1 per target, from the training rows)
-    and predictions are returned in their units.
+        As for NetClassifier (the validation rows of early stopping are drawn at random, not
+        stratified).
 
     Attributes
     ----------
     n_features_in_, feature_names_in_, model_, n_iter_, loss_curve_, history_
-        As for NetClassifier; the history's RMSE is in the target's units (one target).
+        As for NetClassifier; the history's RMSE is in the target's units (with one target).
 
     Examples
     --------
@@ -562,7 +567,7 @@ random_state, verbose, device
     >>> from deepstart.sklearn import NetRegressor
     >>> X, y = load_diabetes(return_X_y=True)
     >>> NetRegressor(hidden=(32,), epochs=100, random_state=0).fit(X, y).score(X, y)  # doctest: +SKIP
-    0.6
+    0.61
     """
 
     _task_kind = "regressor"
