@@ -4,6 +4,7 @@ The public API is small and imported lazily, so `deepstart --help` never waits f
 
     from deepstart import Learner, get_problem, load_model
     from deepstart import tabular_problem, image_folder_problem, series_problem   # your own data
+    from deepstart import NetClassifier, NetRegressor                              # scikit-learn
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ _LAZY = {
     "load_model": "deepstart.models",
     "save_model": "deepstart.models",
     "DeepstartError": "deepstart.errors",
+    "NetClassifier": "deepstart.sklearn",
+    "NetRegressor": "deepstart.sklearn",
 }
 
 __all__ = sorted(_LAZY)

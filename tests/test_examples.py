@@ -346,3 +346,40 @@ def test_googlenet_fashion_smoke_run_prints_the_published_score(tmp_path, capsys
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert all(math.isfinite(float(r["loss"])) and 0 <= float(r["val_accuracy"]) <= 1 for r in rows)
+
+
+# --- hidden layers with scikit-learn (course 000) -------------------------------------------------
+
+def test_hidden_layers_sklearn_table_matches_its_own_cross_validation(tmp_path, capsys):
+    """Two folds, 5 epochs: the printed table is what the CSV holds, and its scikit-learn row equals
+    a cross-validation computed here on the same folds."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    example = load_example("hidden_layers_sklearn")
+    result = example.main(["--dataset", "breast-cancer", "--folds", "2", "--epochs", "5", "--lr", "0.01",
+                           "--hidden", "8", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    printed = {m.group(1).strip(): (float(m.group(2)), float(m.group(3))) for m in re.finditer(
+        rf"^(.+?)\s+({FLOAT}) ± ({FLOAT})\s+{FLOAT}$", out, re.M)}
+    names = ["logistic regression (scikit-learn)", "logistic regression as a network",
+             "1 hidden layer (8)", "2 hidden layers (8, 8)"]
+    assert list(printed) == names
+    with open(result["path"], newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["model"] for r in rows] == names
+    for row in rows:
+        assert printed[row["model"]] == pytest.approx((float(row["mean"]), float(row["std"])), abs=6e-5)
+        folds = [float(row["fold_1"]), float(row["fold_2"])]
+        assert float(row["mean"]) == pytest.approx(np.mean(folds))
+        assert all(0.5 < s <= 1 for s in folds)  # two classes, 63 % benign: every model learns
+
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    expected = cross_val_score(make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
+                               X, y, cv=StratifiedKFold(2, shuffle=True, random_state=0))
+    assert float(rows[0]["mean"]) == pytest.approx(expected.mean())
+    assert f"{len(rows)} models x 2 folds" in out
