@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.render:
         write_docs(entries, store)
         return 0
-    print(f"| recipe | target | measured | meets | wall s | epochs | machine |")
+    print("| recipe | target | measured | meets | wall s | epochs | machine |")
     print("|---|---|---|---|---|---|---|")
     for entry in chosen:
         if not get_problem(entry.problem).available_offline() and not entry.example:

@@ -89,23 +89,7 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="random seed (default 0): same seed, same result on CPU")
     p.add_argument("--data-dir", type=Path, help="a folder holding the problem's data files")
     p.add_argument("--no-download", action="store_true", help="never download data")
-    own = p.add_argument_group("your own data (PROBLEM is a CSV file or a folder of images)")
-    own.add_argument("--target", metavar="COLUMN",
-                     help="CSV table: the column to predict from the other columns")
-    own.add_argument("--task", choices=("binary", "multiclass", "regression"),
-                     help="CSV table: the task, instead of inferring it from the target")
-    own.add_argument("--forecast", metavar="COLUMN", help="CSV series: the numeric column to forecast")
-    own.add_argument("--horizon", type=_positive_int, metavar="H",
-                     help="series: predict the value H steps after each window (default 1)")
-    own.add_argument("--season", type=_positive_int, metavar="M",
-                     help="series: season length for the seasonal-naive baseline (default: from the "
-                          "dates, e.g. 12 for monthly, or detected)")
-    own.add_argument("--image-size", type=_positive_int, metavar="SIDE",
-                     help="images: resize to SIDE x SIDE (default: the most common size)")
-    own.add_argument("--color", choices=("grey", "rgb"),
-                     help="images: colour mode (default: grey when every image is grey)")
-    own.add_argument("--strict", action="store_true",
-                     help="images: fail on unreadable files instead of listing and skipping them")
+    _own_data_options(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -480,12 +464,14 @@ def _own_data_options(p: argparse.ArgumentParser) -> None:
     own.add_argument("--horizon", type=_positive_int, metavar="H",
                      help="series: predict the value H steps after each window (default 1)")
     own.add_argument("--season", type=_positive_int, metavar="M",
-                     help="series: season length for the seasonal-naive baseline")
+                     help="series: season length for the seasonal-naive baseline (default: from the "
+                          "dates, e.g. 12 for monthly, or detected)")
     own.add_argument("--image-size", type=_positive_int, metavar="SIDE",
                      help="images: resize to SIDE x SIDE (default: the most common size)")
-    own.add_argument("--color", choices=("grey", "rgb"), help="images: colour mode")
+    own.add_argument("--color", choices=("grey", "rgb"),
+                     help="images: colour mode (default: grey when every image is grey)")
     own.add_argument("--strict", action="store_true",
-                     help="images: fail on unreadable files instead of skipping them")
+                     help="images: fail on unreadable files instead of listing and skipping them")
 
 
 def _cmd_evaluate(args) -> int:
