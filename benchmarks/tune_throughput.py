@@ -8,12 +8,17 @@ reads the trials' start and end times from the study:
     search trials/min   finished trials / (last trial's end - first trial's start)
     command seconds     the whole command: start-up, workers, the best retrained, tuning/ written
 
-    .venv/bin/python benchmarks/tune_throughput.py [--workers 1,2] [--trials 30] [--rounds 2]
+A worker count may carry a thread count, `1x1`: one worker with one torch thread (OMP_NUM_THREADS=1),
+to tell the gain of a second process from that of leaving one thread per process (the workers of
+`--workers 2` take cpu_count / 2 threads each; a single worker keeps torch's default).
+
+    .venv/bin/python benchmarks/tune_throughput.py [--workers 1,1x1,2] [--trials 30] [--rounds 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -25,16 +30,19 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import cpu_name  # noqa: E402
 
 
-def measure(workers: int, trials: int, epochs: int) -> tuple[float, float, int]:
+def measure(setting: str, trials: int, epochs: int) -> tuple[float, float, int]:
     import optuna
+
+    workers, _, threads = setting.partition("x")
+    env = os.environ | ({"OMP_NUM_THREADS": threads} if threads else {})
 
     with tempfile.TemporaryDirectory() as out:
         url = f"sqlite:///{Path(out) / 'study.db'}"
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "deepstart", "tune", "digits", "--model", "mlp",
                         "--epochs", str(epochs), "--batch-size", "64", "--trials", str(trials),
-                        "--workers", str(workers), "--storage", url, "--out", out, "--quiet"],
-                       check=True, capture_output=True)
+                        "--workers", workers, "--storage", url, "--out", out, "--quiet"],
+                       check=True, capture_output=True, env=env)
         command = time.perf_counter() - started
         study = optuna.load_study(study_name="digits-mlp", storage=url)
         done = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
@@ -46,13 +54,13 @@ def measure(workers: int, trials: int, epochs: int) -> tuple[float, float, int]:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--workers", default="1,1x1,2")
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args(argv)
-    counts = [int(w) for w in args.workers.split(",")]
-    results: dict[int, list[tuple[float, float, int]]] = {w: [] for w in counts}
+    counts = args.workers.split(",")
+    results: dict[str, list[tuple[float, float, int]]] = {w: [] for w in counts}
     for _ in range(args.rounds):
         for w in counts:  # alternating, so drift in the machine's load hits every count alike
             results[w].append(measure(w, args.trials, args.epochs))
