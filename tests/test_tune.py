@@ -39,9 +39,23 @@ def home(tmp_path, monkeypatch):
     return tmp_path / "home"
 
 
-def deepstart(*args: str, **kwargs) -> subprocess.CompletedProcess:
+# One torch thread in the commands these tests start: their models are tiny, and on a busy machine
+# two OpenMP threads spin-wait for a core at every step (3x slower here; docs/benchmarks.md).
+ONE_THREAD = os.environ | {"OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The same for the commands run in this process."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def deepstart(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "deepstart.cli", *args], capture_output=True,
-                          text=True, timeout=120, **kwargs)
+                          text=True, timeout=120, env=ONE_THREAD)
 
 
 def exit_code(argv: list[str]) -> int:
@@ -159,9 +173,9 @@ def test_two_workers_share_one_sqlite_study(tmp_path):
 
 def test_a_killed_worker_loses_only_its_running_trial(tmp_path):
     url = f"sqlite:///{tmp_path / 'out' / 'tune-digits-mlp.db'}"
-    args = ["tune", "digits", "--model", "mlp", "--epochs", "20", "--batch-size", "32", "--trials",
+    args = ["tune", "digits", "--model", "mlp", "--epochs", "12", "--batch-size", "32", "--trials",
             "1", "--out", "out"]
-    proc = subprocess.Popen([sys.executable, "-m", "deepstart.cli", *args], text=True,
+    proc = subprocess.Popen([sys.executable, "-m", "deepstart.cli", *args], text=True, env=ONE_THREAD,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
         assert "study digits-mlp" in proc.stdout.readline()  # the study exists from here on
