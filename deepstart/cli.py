@@ -182,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--budget", type=_positive_float, metavar="SECONDS",
                           help="start no algorithm after SECONDS; the ones left are listed as skipped")
     evaluate.add_argument("--epochs", type=_positive_int,
-                          help="epochs of the deepstart networks (default: the problem's recipe)")
+                          help="epochs of the deepstart networks (default: the problem's recipe; "
+                               "at most 5 on large data)")
     evaluate.add_argument("--lookback", type=_positive_int, help="series: values per input window")
     evaluate.add_argument("--seed", type=_number(int, lambda v: v >= 0, "an integer >= 0"),
                           default=0, help="shuffles the folds and seeds every algorithm (default 0)")

@@ -71,7 +71,7 @@ from deepstart.spotcheck import Algorithm, Context, Fold, available, defaults
 EVALUATION_FORMAT = "deepstart-evaluation-1"
 SMALL_ROWS = 5000  # below this many rows, k-fold; from here, hold-out
 DEFAULT_FOLDS = 10
-NETWORKS = ("mlp", "lstm", "convnet")  # deepstart networks, trained with the problem's recipe
+HOLDOUT_MAX_EPOCHS = 5  # networks on large data (hold-out), unless --epochs: a spot-check
 WINDOWED = ("linear", "mlp", "lstm")  # series algorithms that read look-back windows
 
 
@@ -269,14 +269,14 @@ def series_season(problem, data) -> int | None:
 
 def _check_settings(problem, chosen, protocol, ctx, by_name: bool) -> None:
     """A bad network setting or a look-back that does not fit fails now, before anything runs."""
-    networks = [a.name for a in chosen if a.name in NETWORKS]
+    networks = [a.family for a in chosen if a.family is not None]
     if networks:
         from deepstart.devices import resolve_device
 
         resolve_device(ctx.device)
         if by_name:  # a problem built in Python has no name to build it again from
-            for name in networks:
-                ctx.network_config(name).validate()
+            for family in networks:
+                ctx.network_config(family).validate()
     if problem.task == "forecast" and any(a.name in WINDOWED for a in chosen):
         from deepstart.prepare import prepare
 
@@ -322,7 +322,8 @@ def evaluate(problem, *, algorithms: Sequence[str | Algorithm] | None = None,
     chosen = choose(problem, algorithms, season)
     protocol = make_protocol(problem, data, folds=folds, holdout=holdout, limit=limit, seed=seed)
     ctx = Context(problem, seed=seed, epochs=epochs, device=device, lookback=lookback,
-                  season=season, data_options=data_options)
+                  season=season, data_options=data_options,
+                  max_epochs=HOLDOUT_MAX_EPOCHS if protocol.kind == "hold-out" else None)
     _check_settings(problem, chosen, protocol, ctx, by_name=isinstance(problem_arg, str))
     settings = {a.name: a.settings(ctx) for a in chosen}
 

@@ -245,27 +245,33 @@ def test_a_problem_built_in_python_with_a_network_on_its_windows(tmp_path):
 
 
 def test_digits_images_with_the_image_set(tmp_path):
-    record = evaluate("digits", algorithms=["convnet", "logistic", "baseline"], folds=3, epochs=2,
-                      limit=450, verbose=0)
+    # logistic regression on the pixels is a one-layer network here, with the recipe's 30 epochs
+    record = evaluate("digits", algorithms=["logistic", "baseline"], folds=3, limit=450, verbose=0)
     p = record["protocol"]
     assert (p["kind"], p["rows"], p["limit"], p["test_rows"]) == ("k-fold", 450, 450, [150] * 3)
     by_name = {r["algorithm"]: r for r in record["results"]}
     assert by_name["logistic"]["mean"] > 0.9 and by_name["baseline"]["mean"] < 0.15
-    assert by_name["convnet"]["status"] == "done" and by_name["convnet"]["mean"] > 0.3
-    assert by_name["convnet"]["settings"]["epochs"] == 2
+    assert by_name["logistic"]["settings"]["model"] == "logistic"
+    assert by_name["logistic"]["settings"]["epochs"] == 30
+    record = evaluate("digits", algorithms=["convnet"], folds=3, epochs=2, limit=450, verbose=0)
+    convnet = record["results"][0]
+    assert convnet["status"] == "done" and convnet["mean"] > 0.5
+    assert convnet["settings"]["epochs"] == 2
 
 
 def test_fashion_mnist_is_a_hold_out_on_the_canonical_test_split(tmp_path):
     require_path(FASHION, "install Debian's dataset-fashion-mnist")
     assert main(["evaluate", "fashion-mnist", "--limit", "500", "--algorithms",
-                 "baseline,logistic,mlp", "--epochs", "5", "--quiet"]) == 0
+                 "baseline,logistic,mlp", "--quiet"]) == 0
     record = json.loads((only_folder() / "evaluation.json").read_text())
     p = record["protocol"]
     assert (p["kind"], p["folds"], p["limit"]) == ("hold-out", 1, 500)
     assert p["train_rows"] == [500] and p["test_rows"] == [10000] and p["rows"] == 10500
     by_name = {r["algorithm"]: r for r in record["results"]}
     assert by_name["baseline"]["mean"] == pytest.approx(0.1)  # 1,000 test images per class
-    assert by_name["logistic"]["mean"] > 0.7 and by_name["mlp"]["mean"] > 0.5
+    assert by_name["logistic"]["mean"] > 0.5 and by_name["mlp"]["mean"] > 0.5
+    # large data: the networks train at most 5 of their recipe's epochs (mlp: 12)
+    assert by_name["mlp"]["settings"]["epochs"] == 5 and by_name["logistic"]["settings"]["epochs"] == 5
     assert record["reference"]["value"] == 0.967
 
 
