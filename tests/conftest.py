@@ -16,3 +16,15 @@ def require_path(path: str | Path, install_hint: str) -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Small models on a shared 2-core machine: one torch thread is faster and its timing
+    predictable (two threads wait on a core another process holds at every step)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

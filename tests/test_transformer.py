@@ -17,13 +17,7 @@ from deepstart.models.transformer import Transformer, TransformerConfig, sincos_
 SMALL = {"dim": 32, "depth": 2, "heads": 2}  # for the tests that train
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models on a shared 2-core machine: one thread is faster and its timing predictable."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("shape, patches", [((1, 28, 28), 49), ((3, 32, 32), 64), ((1, 8, 8), 4)])

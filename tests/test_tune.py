@@ -44,13 +44,7 @@ def home(tmp_path, monkeypatch):
 ONE_THREAD = os.environ | {"OMP_NUM_THREADS": "1"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The same for the commands run in this process."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def deepstart(*args: str) -> subprocess.CompletedProcess:
