@@ -577,7 +577,7 @@ def print_leaderboard(record: dict, folder: Path | None = None) -> None:
     table.add_column("", overflow="fold")
     ref = record.get("reference")
     ref_row = (["", "[dim]published[/dim]", f"[dim]{_fmt(ref['value'], metric)}[/dim]", "",
-                f"[dim]best published: {ref['model']} ({ref['source']})[/dim]"] if ref else None)
+                f"[dim]{ref['model']}[/dim]"] if ref else None)
 
     def beats(r):  # is this result at least as good as the reference?
         return r["mean"] >= ref["value"] if record["greater_is_better"] else r["mean"] <= ref["value"]
@@ -606,8 +606,9 @@ def print_leaderboard(record: dict, folder: Path | None = None) -> None:
         line = f"best: [bold]{best['algorithm']}[/bold] {metric} {_mean_std(best, metric)}"
         if ref:
             diff = best["mean"] - ref["value"]
-            line += (f"; best published {_fmt(ref['value'], metric)} ({ref['model']}), "
-                     f"difference {diff:+.4f}")
+            line += (f"; best published {_fmt(ref['value'], metric)} ({ref['model']}; "
+                     f"{ref['source']}), difference {diff:+.4f}" if metric == "accuracy" else
+                     f"{ref['source']}), difference {diff:+.2f}")
         console.print(line, soft_wrap=True)
     skipped = [r["algorithm"] for r in record["results"] if r["status"] == "skipped"]
     if skipped:
