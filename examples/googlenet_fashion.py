@@ -58,30 +58,6 @@ def load_data(limit: int | None, test_limit: int | None, seed: int) -> Prepared:
     return data
 
 
-def plot_curves(history, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    axes[0].plot(history["epoch"], history["loss"], marker="o", ms=3, label="training (with aux losses)")
-    axes[0].plot(history["epoch"], history["val_loss"], marker="o", ms=3, label="validation")
-    axes[0].set_ylabel("loss (cross-entropy)")
-    axes[1].plot(history["epoch"], history["accuracy"], marker="o", ms=3, label="training")
-    axes[1].plot(history["epoch"], history["val_accuracy"], marker="o", ms=3, label="validation")
-    axes[1].set_ylabel("accuracy")
-    for ax in axes:
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(title)
-    fig.savefig(path, format="png", dpi=100)
-    plt.close(fig)
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=float, default=1.0, help="1.0 = the paper's filter counts")
@@ -117,7 +93,8 @@ def main(argv: list[str] | None = None) -> dict:
     stem = f"googlenet-fashion-mnist-w{args.width:g}"
     paths = {"history": args.out / f"{stem}-history.csv", "curves": args.out / f"{stem}-curves.png"}
     history.to_csv(paths["history"])
-    plot_curves(history, paths["curves"], f"GoogLeNet (width {args.width:g}) on Fashion-MNIST")
+    # the training loss includes the auxiliary classifiers' (0.3 each), the validation loss not
+    history.plot(paths["curves"], title=f"GoogLeNet (width {args.width:g}) on Fashion-MNIST")
     for key, path in paths.items():
         print(f"{key}: {path}")
     return {"accuracy": accuracy, "published": published.value, "history": history,
