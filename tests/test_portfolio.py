@@ -172,6 +172,16 @@ def test_run_without_weights_is_listed_with_the_reason_and_escaped(site):
     assert not any("<1>" in p.name for p in (site / "reports").iterdir())
 
 
+def test_an_evaluation_given_on_the_command_line_is_the_leaderboard(runs, tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPSTART_HOME", str(runs["root"] / "home"))
+    given = tmp_path / "2026-01-01-digits-evaluate-7"  # older than the one beside the runs
+    shutil.copytree(runs["evaluation"], given)
+    portfolio.build([runs["weightless"], given], out=tmp_path / "site")
+    page = (tmp_path / "site" / "projects" / "digits.html").read_text()
+    assert "2026-01-01-digits-evaluate-7" in page and runs["evaluation"].name not in page
+    assert 'id="leaderboard"' in page
+
+
 def test_links_are_relative_and_every_target_exists(site):
     for page in pages(site):
         if page.parent.name == "reports":
@@ -294,6 +304,12 @@ def test_about_section_from_portfolio_toml(runs, tmp_path, monkeypatch, capsys):
     other = tmp_path / "other.toml"
     other.write_text('name = "Ada"\n[[links]]\ntitle = "Blog"\nurl = "https://ada.example.org"\n')
     assert portfolio.read_about(other).links == [{"title": "Blog", "url": "https://ada.example.org"}]
+
+
+def test_the_shipped_example_toml_is_valid():
+    about = portfolio.read_about(Path(__file__).parents[1] / "examples" / "portfolio.toml")
+    assert about.name == "Ada Lovelace" and about.bio.startswith("Learning deep learning top-down")
+    assert [link["title"] for link in about.links] == ["GitHub", "Email"]
 
 
 @pytest.mark.parametrize("text, says", [
