@@ -24,6 +24,7 @@ same bytes.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import math
 import os
@@ -240,11 +241,12 @@ def projects_of(inputs: Inputs) -> list[Project]:
 
 def _rank_key(run: RunEntry, greater: bool):
     """Best first: runs that did not diverge before those that did, a score before none, then the
-    score, then the folder's name (so that a tie always resolves the same way)."""
+    score, then the folder's name and path (so that a tie resolves the same way whatever order the
+    folders were given in)."""
     diverged = run.record.metrics.get("status", "finished") != "finished"
     missing = not math.isfinite(run.value)
     score = 0.0 if missing else (-run.value if greater else run.value)
-    return (diverged, missing, score, run.record.folder.name)
+    return (diverged, missing, score, run.record.folder.name, str(run.record.folder.resolve()))
 
 
 def _negated(date: str) -> tuple[int, ...]:
@@ -254,8 +256,6 @@ def _negated(date: str) -> tuple[int, ...]:
 def _run_date(record: RunRecord) -> str:
     """The date in the folder's name (`deepstart run` names it <date>-<problem>-<model>-<n>); for a
     renamed folder, the UTC date metrics.json was written."""
-    import datetime as dt
-
     found = re.match(r"(\d{4}-\d{2}-\d{2})-", record.folder.name)
     if found:
         return found.group(1)
@@ -342,7 +342,7 @@ def _attach_evaluations(projects: list[Project], given: list[tuple[Path, dict]])
             raise DeepstartError(f"{folder} evaluates '{name}', a problem none of the runs given "
                                  f"solves (they solve: {known}); pass a run of it too, or leave "
                                  "the evaluation out.")
-        key = ((folder / "evaluation.json").stat().st_mtime, folder.name)
+        key = ((folder / "evaluation.json").stat().st_mtime, folder.name, str(folder.resolve()))
         if name not in chosen or key > chosen[name][0]:
             chosen[name] = (key, folder, data)
     for project in projects:

@@ -247,6 +247,19 @@ def test_same_runs_give_the_same_bytes_and_a_rebuild_replaces_the_site(site, run
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again"]
 
 
+def test_same_named_runs_from_two_folders_get_their_own_reports_in_a_fixed_order(runs, tmp_path,
+                                                                                 monkeypatch):
+    monkeypatch.setenv("DEEPSTART_HOME", str(runs["root"] / "home"))
+    twin = tmp_path / "copy" / runs["airline"].name
+    shutil.copytree(runs["airline"], twin)
+    (twin / "report.html").write_text((twin / "report.html").read_text().replace("</h1>", " (copy)</h1>"))
+    portfolio.build([runs["airline"], twin], out=tmp_path / "one")
+    portfolio.build([twin, runs["airline"]], out=tmp_path / "two")
+    assert snapshot(tmp_path / "one") == snapshot(tmp_path / "two")
+    reports = sorted(p.name for p in (tmp_path / "one" / "reports").iterdir())
+    assert reports == [f"{twin.name}-2.html", f"{twin.name}.html"]
+
+
 def test_a_failed_build_leaves_the_old_site_and_no_temp_folder(site, runs, tmp_path, monkeypatch):
     monkeypatch.setenv("DEEPSTART_HOME", str(runs["root"] / "home"))
     old = tmp_path / "site"
