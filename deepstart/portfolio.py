@@ -358,9 +358,15 @@ def _attach_evaluations(projects: list[Project], given: list[tuple[Path, dict]])
             folder = max(found, key=lambda f: ((f / "evaluation.json").stat().st_mtime, f.name))
             data = found[folder]
         rows, best = leaderboard_rows(data)
+        metric = data.get("metric", project.metric)
+        for row in rows:
+            row["mean_text"] = "-" if row["mean"] is None else _fmt(row["mean"], metric)
+            # a spread of 1e-17 is a float's rounding of zero (the baseline scores the same on
+            # every fold): shown as 0, in the mean's format
+            row["std_text"] = "-" if row["std"] is None else _fmt(round(row["std"], 10), metric)
         project.evaluation = {
             "folder": folder.name, "rows": rows, "best": best,
-            "metric": data.get("metric", project.metric), "status": str(data.get("status", "")),
+            "metric": metric, "status": str(data.get("status", "")),
             "protocol": str((data.get("protocol") or {}).get("description")
                             or (data.get("protocol") or {}).get("kind") or ""),
         }
@@ -536,12 +542,8 @@ def _run_row(run: RunEntry, project: Project) -> dict:
 def _environment():
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
-    from deepstart.report import _num
-
-    env = Environment(loader=PackageLoader("deepstart", "templates/portfolio"), autoescape=True,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters["num"] = _num
-    return env
+    return Environment(loader=PackageLoader("deepstart", "templates/portfolio"), autoescape=True,
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
 def _template_bytes(name: str) -> bytes:

@@ -155,9 +155,13 @@ def test_project_page_lists_runs_best_first_with_reports_and_leaderboard(site, r
     page = (site / "projects" / "digits.html").read_text()
     assert runs["evaluation"].name in page
     tables = doc.findall(".//table")
-    algorithms = [tr.findall("td")[1].text for tr in tables[1].find("tbody").findall("tr")]
-    assert algorithms == [r["algorithm"] for r in sorted(evaluation["results"],
-                                                         key=lambda r: -r["mean"])]
+    shown = [[td.text for td in tr.findall("td")[1:4]] for tr in tables[1].find("tbody").findall("tr")]
+    ranked = sorted(evaluation["results"], key=lambda r: -r["mean"])
+    assert [row[0] for row in shown] == [r["algorithm"] for r in ranked]
+    assert [row[1] for row in shown] == [f"{r['mean']:.4f}" for r in ranked]
+    # the baseline scores the same on every fold: its spread reads 0, not a float's 1e-17
+    assert [row[2] for row in shown] == [f"{round(r['std'], 10):.4f}" for r in ranked]
+    assert shown[-1] == ["baseline", f"{ranked[-1]['mean']:.4f}", "0.0000"]
     assert parse(site / "projects" / "airline-passengers.html").find(".//h2[@id='leaderboard']") is None
 
 
