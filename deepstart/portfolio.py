@@ -355,7 +355,8 @@ def _attach_evaluations(projects: list[Project], given: list[tuple[Path, dict]])
                     found[hit[0]] = hit[1]
             if not found:
                 continue
-            folder = max(found, key=lambda f: ((f / "evaluation.json").stat().st_mtime, f.name))
+            folder = max(found, key=lambda f: ((f / "evaluation.json").stat().st_mtime, f.name,
+                                               str(f.resolve())))
             data = found[folder]
         rows, best = leaderboard_rows(data)
         metric = data.get("metric", project.metric)
@@ -452,8 +453,8 @@ def _write_site(root: Path, projects: list[Project], about: About) -> BuildResul
             how = _place_report(run, root / "reports" / f"{run.slug}.html")
             copied += how == "copied"
             rendered += how == "rendered"
-            if how not in ("copied", "rendered"):
-                without.append((run.record.folder.name, how))
+            if how is None:
+                without.append((run.record.folder.name, run.report_note))
     site = {"title": f"{about.name} — portfolio" if about.name else "Deep-learning portfolio",
             "about": about, "version": __version__, "generator": GENERATOR,
             "runs": sum(len(p.runs) for p in projects)}
@@ -468,8 +469,9 @@ def _write_site(root: Path, projects: list[Project], about: About) -> BuildResul
     return BuildResult(root, len(projects), site["runs"], copied, rendered, without)
 
 
-def _place_report(run: RunEntry, target: Path) -> str:
-    """Copy RUN/report.html, or render one; returns "copied", "rendered", or why there is none."""
+def _place_report(run: RunEntry, target: Path) -> str | None:
+    """Copy RUN/report.html, or render one: "copied", "rendered", or None (run.report_note says
+    why there is no report)."""
     own = run.record.folder / "report.html"
     if own.is_file():
         shutil.copyfile(own, target)
@@ -483,7 +485,7 @@ def _place_report(run: RunEntry, target: Path) -> str:
         # e.g. the weights were left out when the runs were copied here: list the run, say why
         # the sentence's first clause says what is missing; its advice is for the command line
         run.report_note = f"no report: {str(e).split('; ')[0].rstrip('.')}."
-        return run.report_note
+        return None
     run.report, run.report_note = f"../reports/{target.name}", "rendered from the run folder"
     return "rendered"
 
