@@ -272,6 +272,37 @@ def build_parser() -> argparse.ArgumentParser:
                         help="ONNX opset version (default: the exporter's, printed)")
     export.add_argument("--input", type=Path, metavar="FILE",
                         help="a CSV table of raw rows to predict (columns by name)")
+
+    portfolio = sub.add_parser("portfolio", help="build a static website of your projects, or preview it",
+                               description="`deepstart portfolio build` turns run folders into a "
+                               "static website: one card per project (best model, test score beside "
+                               "the best published score and the baseline, learning curve), a page "
+                               "per project listing its runs with their reports, and an about "
+                               "section from portfolio.toml. Relative links only: it works from "
+                               "file:// and any static host (GitHub Pages). `deepstart portfolio "
+                               "serve` previews it on 127.0.0.1.")
+    actions = portfolio.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser,
+                                       required=True)
+    build = actions.add_parser("build", help="write the site from run folders",
+                               description="Write the site from run folders (default: every "
+                               "finished run under ./runs) and evaluation folders; built in a temp "
+                               "folder and renamed into place, so a failed build leaves the old "
+                               "site as it was; the same run folders give the same bytes.")
+    build.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR",
+                       help="run folders, and `deepstart evaluate` folders for the leaderboards "
+                            "(default: every finished run under runs/)")
+    build.add_argument("--out", type=Path, default=Path("site"), help="the site's folder (site/)")
+    build.add_argument("--about", type=Path, metavar="TOML",
+                       help="name, bio and links for the about section (default: ./portfolio.toml "
+                            "when it exists)")
+    serve = actions.add_parser("serve", help="preview the built site in a browser",
+                               description="Serve the built site's folder over HTTP for a preview, "
+                               "on 127.0.0.1 unless --host says otherwise.")
+    serve.add_argument("--dir", type=Path, default=Path("site"), help="the site's folder (site/)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=_number(int, lambda v: 0 <= v <= 65535, "a port in 0..65535"),
+                       default=8000, help="port (default 8000; 0: any free port)")
     return parser
 
 
@@ -295,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         return {"run": _cmd_run, "lr-find": _cmd_lr_find, "show": _cmd_show,
                 "problems": _cmd_problems, "evaluate": _cmd_evaluate, "tune": _cmd_tune,
                 "ensemble": _cmd_ensemble, "diagnose": _cmd_diagnose, "report": _cmd_report,
-                "export": _cmd_export}[args.command](args)
+                "export": _cmd_export, "portfolio": _cmd_portfolio}[args.command](args)
     except DeepstartError as e:
         if speaks:
             sys.stderr.write(f"deepstart: error: {e}\n")
@@ -604,6 +635,47 @@ def _cmd_export(args) -> int:
     if r.input_predictions is not None:
         console.print(f"{r.input_predictions}: {r.input_rows} rows of {args.input}", soft_wrap=True,
                       highlight=False)
+    return 0
+
+
+def _cmd_portfolio(args) -> int:
+    if args.action == "serve":
+        return _serve_portfolio(args)
+    from deepstart.console import console
+    from deepstart.portfolio import build
+
+    result = build(args.runs, out=args.out, about=args.about)
+    reports = f"{result.copied} copied, {result.rendered} rendered"
+    console.print(f"portfolio: {result.out}/index.html ({_count(result.projects, 'project')}, "
+                  f"{_count(result.runs, 'run')}; reports: {reports}, "
+                  f"{len(result.without_report)} without)", soft_wrap=True)
+    for name, why in result.without_report:
+        console.print(f"  {name}: {why}", soft_wrap=True)
+    console.print(f"preview: deepstart portfolio serve --dir {shlex.quote(str(result.out))}",
+                  soft_wrap=True)
+    return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _serve_portfolio(args) -> int:
+    from deepstart.portfolio import is_loopback, make_server
+
+    server = make_server(args.dir, args.host, args.port)
+    host, port = server.server_address[:2]
+    if not is_loopback(args.host):
+        sys.stderr.write(f"deepstart: warning: listening on {args.host}: other machines on the "
+                         "network can read the site; --host 127.0.0.1 keeps it on this one.\n")
+    url_host = f"[{host}]" if ":" in host else host
+    print(f"serving {args.dir} at http://{url_host}:{port}/ (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:  # the way a preview ends: not an error
+        pass
+    finally:
+        server.server_close()
     return 0
 
 

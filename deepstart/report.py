@@ -39,8 +39,10 @@ MAX_MISTAKE_FEATURES = 8  # feature columns beside each mistake of a table
 CELL_PIXELS = 56  # sample images are scaled up (nearest neighbour) to about this size
 
 
-def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
-    """Render the report of a run folder to `out` (default RUN/report.html), atomically."""
+def write_report(folder: str | Path, out: str | Path | None = None, written: str | None = None) -> Path:
+    """Render the report of a run folder to `out` (default RUN/report.html), atomically. `written`
+    replaces the time in "report written ..." (the portfolio passes a fixed text, so that the same
+    run folders give the same bytes)."""
     record = read_run(folder)
     out = Path(out) if out is not None else record.folder / "report.html"
     if out.is_dir():
@@ -48,7 +50,7 @@ def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
     if not out.parent.is_dir():
         raise DeepstartError(f"cannot write {out}: the folder {out.parent} does not exist; create it "
                              "or pass another --out.")
-    write_text(out, render(context(record)))
+    write_text(out, render(context(record, written)))
     return out
 
 
@@ -63,7 +65,7 @@ def render(ctx: dict) -> str:
 
 # --- the context: everything the template shows -------------------------------------------------
 
-def context(record: RunRecord) -> dict:
+def context(record: RunRecord, written: str | None = None) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -71,7 +73,8 @@ def context(record: RunRecord) -> dict:
     c, m = record.config, record.metrics
     ctx: dict = {
         "folder": str(record.folder), "name": record.folder.name, "config": c, "env": record.env,
-        "finished": record.finished, "metrics": m, "generated": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "finished": record.finished, "metrics": m,
+        "generated": written or dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "problem": None, "data": None, "data_error": None, "model": None, "curves": None,
         "results": None, "mistakes": None, "leaderboard": None, "benchmark": None, "tuning": None,
         "diagnosis": None, "diagnosis_error": None, "learning_curve": None, "history_rows": record.history[-5:],
@@ -269,13 +272,9 @@ def _mistakes(outputs, spec: dict, problem, raw) -> dict:
 
 # --- leaderboard, benchmark, tuning --------------------------------------------------------------
 
-def _leaderboard(folder: Path, problem: str, metric: str, ours: float) -> dict | None:
-    from deepstart.diagnose import find_evaluation
-
-    found = find_evaluation(folder, problem)
-    if found is None:
-        return None
-    where, data = found
+def leaderboard_rows(data: dict) -> tuple[list[dict], str | None]:
+    """The rows of an evaluation.json ranked best first (the ones without a score last), and the
+    best algorithm's name; the portfolio shows the same table."""
     greater = data.get("greater_is_better", True)
     rows = []
     for r in data.get("results", []):
@@ -289,6 +288,17 @@ def _leaderboard(folder: Path, problem: str, metric: str, ours: float) -> dict |
     ranked = sorted([r for r in rows if r["mean"] is not None], key=lambda r: r["mean"], reverse=greater)
     ranked += [r for r in rows if r["mean"] is None]
     best = ranked[0]["algorithm"] if ranked and ranked[0]["mean"] is not None else None
+    return ranked, best
+
+
+def _leaderboard(folder: Path, problem: str, metric: str, ours: float) -> dict | None:
+    from deepstart.diagnose import find_evaluation
+
+    found = find_evaluation(folder, problem)
+    if found is None:
+        return None
+    where, data = found
+    ranked, best = leaderboard_rows(data)
     protocol = data.get("protocol") or {}
     figure = None
     if any(r["mean"] is not None for r in ranked):
