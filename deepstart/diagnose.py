@@ -548,12 +548,22 @@ def find_evaluation(folder: Path, problem: str) -> tuple[Path, dict] | None:
             data = read_json(path)
         except (OSError, ValueError):
             continue
-        if data.get("format") == EVALUATION_FORMAT and data.get("problem") == problem:
+        if data.get("format") == EVALUATION_FORMAT and _same_problem(data.get("problem"), problem):
             found.append((path.stat().st_mtime, path.parent.name, path.parent, data))
     if not found:
         return None
     _, _, where, data = max(found, key=lambda t: (t[0], t[1]))
     return where, data
+
+
+def _same_problem(recorded, problem: str) -> bool:
+    """An evaluation records your own data by its absolute path, a run by the name of its folder."""
+    from deepstart.problems.user import looks_like_path, name_for
+
+    if not isinstance(recorded, str):
+        return False
+    return recorded == problem or (looks_like_path(recorded, check_disk=False)
+                                   and name_for(Path(recorded)) == problem)
 
 
 def best_of_evaluation(data: dict) -> Score | None:

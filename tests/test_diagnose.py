@@ -300,6 +300,22 @@ def test_find_evaluation_picks_the_newest_of_the_same_problem(tmp_path):
     assert find_evaluation(run, "iris") is None
 
 
+def test_find_evaluation_of_your_own_data_recorded_by_its_path(tmp_path):
+    """`deepstart evaluate data/patients.csv` records the CSV's absolute path; the run of the same
+    file names its folder after the file's stem."""
+    csv = tmp_path / "data" / "patients.csv"
+    csv.parent.mkdir()
+    csv.write_text("age,ill\n40,0\n50,1\n")
+    run = tmp_path / "runs" / "2026-11-23-patients-mlp-1"
+    run.mkdir(parents=True)
+    folder = tmp_path / "runs" / "2026-11-23-patients-evaluate-1"
+    folder.mkdir()
+    (folder / "evaluation.json").write_text(json.dumps(evaluation(problem=str(csv))))
+    where, _ = find_evaluation(run, "patients")
+    assert where == folder
+    assert find_evaluation(run, "other") is None
+
+
 def test_best_of_evaluation_skips_baselines_and_failures():
     best = best_of_evaluation(evaluation())
     assert best.value == 0.96 and best.model == "random-forest (spot-checked ± 0.008)"
