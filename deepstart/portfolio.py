@@ -362,9 +362,7 @@ def _attach_evaluations(projects: list[Project], given: list[tuple[Path, dict]])
         metric = data.get("metric", project.metric)
         for row in rows:
             row["mean_text"] = "-" if row["mean"] is None else _fmt(row["mean"], metric)
-            # a spread of 1e-17 is a float's rounding of zero (the baseline scores the same on
-            # every fold): shown as 0, in the mean's format
-            row["std_text"] = "-" if row["std"] is None else _fmt(round(row["std"], 10), metric)
+            row["std_text"] = "-" if row["std"] is None else _fmt(row["std"], metric)
         project.evaluation = {
             "folder": folder.name, "rows": rows, "best": best,
             "metric": metric, "status": str(data.get("status", "")),

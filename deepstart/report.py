@@ -282,7 +282,9 @@ def leaderboard_rows(data: dict) -> tuple[list[dict], str | None]:
         ok = isinstance(mean, (int, float)) and math.isfinite(mean)
         scores = [s for s in r.get("scores") or [] if isinstance(s, (int, float))]
         rows.append({"algorithm": str(r.get("algorithm", "?")), "mean": mean if ok else None,
-                     "std": r.get("std") if isinstance(r.get("std"), (int, float)) else None,
+                     # a spread of 1e-17 is a float's rounding of zero (a baseline scores the
+                     # same on every fold): rounded so that it reads 0
+                     "std": round(r["std"], 10) if isinstance(r.get("std"), (int, float)) else None,
                      "folds": len(scores), "fit_seconds": r.get("fit_seconds"),
                      "status": str(r.get("status", ""))})
     ranked = sorted([r for r in rows if r["mean"] is not None], key=lambda r: r["mean"], reverse=greater)
