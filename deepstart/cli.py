@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--label-smoothing", type=_fraction, help="for classes: e.g. 0.1")
     run.add_argument("--augment", metavar="LIST",
                      help="images, while training: crop, flip, erase (comma-separated) or none")
+    run.add_argument("--tta", metavar="MODE",
+                     help="image classes, when scoring: flip (mean over each image and its mirror "
+                          "image; train with --augment flip) or none")
     run.add_argument("--compile", action="store_true",
                      help="torch.compile the model (compile time is reported separately)")
     run.add_argument("--nproc", type=_positive_int,
@@ -347,7 +350,7 @@ def _config(args, **fixed):
     given = {name: getattr(args, name, None) for name in (
         "model", "epochs", "batch_size", "lr", "optimizer", "val_split", "lookback", "scale",
         "seed", "weight_decay", "schedule", "clip_grad", "label_smoothing", "device", "precision",
-        "augment")}
+        "augment", "tta")}
     given["warmup_epochs"] = getattr(args, "warmup", None)
     given["compile"] = getattr(args, "compile", None) or None
     data_options = {name: getattr(args, name, None) for name in (

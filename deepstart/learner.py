@@ -22,6 +22,7 @@ from deepstart import augment as augment_module
 from deepstart import devices, distributed
 from deepstart.errors import DeepstartError, unknown_name
 from deepstart.history import History
+from deepstart.models import tta as tta_module
 from deepstart.prepare import Prepared, prepare, prepare_arrays
 from deepstart.problems import Problem, get_problem
 
@@ -105,6 +106,8 @@ class Learner:
 
     `model` may be a zoo name ("mlp", "logistic", ...; `model_options` go to its config) or any
     module that maps a batch of inputs to logits (classification) or values (regression).
+    `augment` transforms training batches; `tta="flip"` scores (validation, test, predictions) an
+    image classifier by its mean probabilities over each image and its mirror image.
     """
 
     def __init__(self, model: nn.Module | str, data, *, optimizer: str = "adam", lr: float = 1e-3,
@@ -112,8 +115,8 @@ class Learner:
                  schedule: str = "constant", warmup_epochs: float = 0.0, clip_grad: float | None = None,
                  label_smoothing: float = 0.0, seed: int = 0, callbacks: Sequence = (),
                  device: str = "auto", precision: str = "auto", channels_last: bool | str = "auto",
-                 compile: bool = False, augment: str | None = None, verbose: int = 1,
-                 model_options: dict | None = None, lookback: int | None = None):
+                 compile: bool = False, augment: str | None = None, tta: str | None = None,
+                 verbose: int = 1, model_options: dict | None = None, lookback: int | None = None):
         from deepstart.schedules import check_schedule
 
         check_positive("lr", lr)
@@ -139,6 +142,9 @@ class Learner:
         augment_module.check_images(self.augment, self.data.input_shape)
         self.loss_name = loss if loss is not None else DEFAULT_LOSS[self.data.task]
         self.loss_fn = _loss_fn(self.loss_name, label_smoothing)
+        # scoring (validation, test, predictions): the mean over each image and its mirror image
+        self.tta = tta_module.parse_tta(tta)
+        tta_module.check_tta(self.tta, self.data.input_shape, self.loss_name)
         # Logits go through 0 at p = 0.5; a squared-error output is a value to compare with 0.5.
         self.threshold = 0.0 if self.loss_name == "bce" else 0.5
 
@@ -376,7 +382,10 @@ class Learner:
             if self.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with self._autocast():
-                outs.append(self.model(xb).float())
+                out = self.model(xb)
+                if self.tta:
+                    out = tta_module.average(out, self.model(tta_module.mirrored(xb)), self.loss_name)
+                outs.append(out.float())
         return torch.cat(outs) if outs else torch.zeros(0)
 
     def _evaluate_tensors(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:

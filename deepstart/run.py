@@ -55,6 +55,7 @@ class RunConfig:
     precision: str = "auto"  # bf16 on GPUs that support it, else fp32
     compile: bool = False
     augment: str | None = None  # e.g. "crop,flip": batch image augmentation while training
+    tta: str | None = None  # "flip": score images by the mean over each image and its mirror
     nproc: int = 1  # processes (torchrun world size) the run trains on
     seed: int = 0
     command: str = ""
@@ -102,6 +103,9 @@ class RunConfig:
         from deepstart.schedules import check_schedule
 
         check_schedule(self.schedule)
+        from deepstart.models.tta import parse_tta
+
+        parse_tta(self.tta)
         if self.precision not in PRECISIONS:
             raise unknown_name("precision", self.precision, PRECISIONS)
 
@@ -218,6 +222,7 @@ def _learner(config: RunConfig, verbose: int, data_dir: Path | None, download: b
                       warmup_epochs=config.warmup_epochs, clip_grad=config.clip_grad,
                       label_smoothing=config.label_smoothing, device=config.device,
                       precision=config.precision, compile=config.compile, augment=config.augment,
+                      tta=config.tta,
                       model_options=config.model_options, verbose=verbose)
     learner.problem = problem
     return learner
@@ -322,7 +327,7 @@ def _train_and_record(learner, config: RunConfig, folder: Path | None, problem) 
         "problem": problem.name, "task": data.task, "input_shape": list(data.input_shape),
         "class_names": list(data.class_names), "feature_names": list(data.feature_names),
         "scaling": data.scaling, "lookback": data.lookback, "horizon": data.horizon,
-        "loss": learner.loss_name,
+        "loss": learner.loss_name, "tta": learner.tta,
         # own data: how raw input became features ("columns"/"target", "image" or "series"), so the
         # model folder alone can take raw rows, images or values
         **problem.schema})

@@ -197,7 +197,7 @@ def _network(family: str) -> Callable[[Fold, Context], Predict]:
                           weight_decay=config.weight_decay, schedule=config.schedule,
                           warmup_epochs=config.warmup_epochs, clip_grad=config.clip_grad,
                           label_smoothing=config.label_smoothing, device=config.device,
-                          precision=config.precision, augment=config.augment,
+                          precision=config.precision, augment=config.augment, tta=config.tta,
                           model_options=config.model_options, verbose=0)
         learner.fit(config.epochs)
         return lambda: learner.predict("test")
@@ -209,7 +209,7 @@ def _network_settings(family: str) -> Callable[[Context], dict]:
         c = ctx.network_config(family)
         out = {"model": c.model, **c.model_options, "epochs": c.epochs, "batch_size": c.batch_size,
                "lr": c.lr, "optimizer": c.optimizer, "schedule": c.schedule}
-        for name in ("weight_decay", "lookback", "scale", "augment"):
+        for name in ("weight_decay", "lookback", "scale", "augment", "tta"):
             if getattr(c, name):
                 out[name] = getattr(c, name)
         return out

@@ -26,6 +26,10 @@ class LayerRow:
 def summary(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerRow]:
     """One row per leaf module, in the order the forward pass runs them, with the shape of its
     output for one sample (found by running a batch of two zero inputs)."""
+    from deepstart.models.tta import FlipAverage
+
+    if isinstance(model, FlipAverage):  # the layers of the net, not of its two passes
+        model = model.net
     rows: list[LayerRow] = []
     names = {m: n for n, m in model.named_modules()}
     hooks = []

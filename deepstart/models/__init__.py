@@ -132,5 +132,9 @@ def load_model(folder: str | Path) -> tuple[nn.Module, dict]:
     spec = read_json(folder / "model.json")
     model = model_from_spec(spec)
     model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    if spec.get("tta") == "flip":  # predicts as the run scored: over each image and its mirror
+        from deepstart.models.tta import FlipAverage
+
+        model = FlipAverage(model, spec.get("loss", "cross_entropy"))
     model.eval()
     return model, spec
