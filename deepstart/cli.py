@@ -272,7 +272,25 @@ def build_parser() -> argparse.ArgumentParser:
                         help="ONNX opset version (default: the exporter's, printed)")
     export.add_argument("--input", type=Path, metavar="FILE",
                         help="a CSV table of raw rows to predict (columns by name)")
+
+    # --- serve: a local prediction API and page (deepstart/serve.py) ---
+    serve = sub.add_parser("serve", help="a local prediction API and page for a finished run",
+                           description="Load a finished run's model (safetensors + JSON, no "
+                           "pickle) and answer POST /predict with JSON features by column name, "
+                           "a PNG (base64, upload or body) or pixels, or a series window; GET / is "
+                           "a page to draw on or fill in, with the live prediction. Listens on "
+                           "127.0.0.1 unless --host says otherwise. The API: docs/serve.md.")
+    serve.add_argument("run", type=Path, metavar="RUN", help="a finished run folder")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this machine only; "
+                            "0.0.0.0 lets anyone on the network call it)")
+    serve.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0: a free one)")
+    serve.add_argument("--max-body-mb", type=_positive_float, default=2.0, metavar="MB",
+                       help="largest request body accepted, in megabytes (default 2)")
     return parser
+
+
+_port = _number(int, lambda v: 0 <= v <= 65535, "a port number from 0 to 65535")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -295,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         return {"run": _cmd_run, "lr-find": _cmd_lr_find, "show": _cmd_show,
                 "problems": _cmd_problems, "evaluate": _cmd_evaluate, "tune": _cmd_tune,
                 "ensemble": _cmd_ensemble, "diagnose": _cmd_diagnose, "report": _cmd_report,
-                "export": _cmd_export}[args.command](args)
+                "export": _cmd_export, "serve": _cmd_serve}[args.command](args)
     except DeepstartError as e:
         if speaks:
             sys.stderr.write(f"deepstart: error: {e}\n")
@@ -605,6 +623,13 @@ def _cmd_export(args) -> int:
         console.print(f"{r.input_predictions}: {r.input_rows} rows of {args.input}", soft_wrap=True,
                       highlight=False)
     return 0
+
+
+def _cmd_serve(args) -> int:
+    from deepstart.serve import serve
+
+    return serve(args.run, host=args.host, port=args.port,
+                 max_body_bytes=int(args.max_body_mb * 1_000_000))
 
 
 def _sizes_fraction(text: str) -> list[float]:
