@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 MAX_BODY_BYTES = 2_000_000
+DRAIN_BYTES = 16_000_000  # of a refused body, read and dropped so the client can read the 413
 MAX_ROWS = 1000  # rows per request: a batch, not a bulk job (that is `deepstart export --input`)
 MAX_IMAGE_SIDE = 4096  # checked on the PNG header, before decoding: no decompression bombs
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -459,7 +460,12 @@ class BodyTooLarge(Exception):
 
 class LimitBody:
     """ASGI middleware: 413 for a request body over `max_bytes`, on its Content-Length before a byte
-    is read, and by counting the bytes as they arrive (chunked bodies have no Content-Length)."""
+    is kept, and by counting the bytes as they arrive (chunked bodies have no Content-Length).
+
+    Before answering, up to DRAIN_BYTES of the rest of the body are read and dropped, as nginx's
+    lingering close does: most clients send the whole body before they read the answer, and a
+    server that hangs up on unread bytes makes them see a reset connection instead of the 413. A
+    client that asked "Expect: 100-continue" (curl, for large bodies) gets the 413 at once."""
 
     def __init__(self, app, max_bytes: int):
         self.app = app
@@ -468,17 +474,24 @@ class LimitBody:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            return await self._refuse(send, 413 if length.isdigit() else 400)
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        drain = headers.get(b"expect", b"").lower() != b"100-continue"
+        if length is not None and not length.isdigit():
+            return await self._refuse(send, 400)
+        if length is not None and int(length) > self.max_bytes:
+            if drain and int(length) <= DRAIN_BYTES:
+                await _drain(receive, DRAIN_BYTES)
+            return await self._refuse(send, 413)
         received = 0
-        started = False
+        started = body_done = False
 
         async def counted():
-            nonlocal received
+            nonlocal received, body_done
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
                 if received > self.max_bytes:
                     raise BodyTooLarge
             return message
@@ -492,6 +505,8 @@ class LimitBody:
             await self.app(scope, counted, tracked)
         except BodyTooLarge:
             if not started:
+                if drain and not body_done:  # (past the body's end, receive waits for a disconnect)
+                    await _drain(receive, DRAIN_BYTES)
                 await self._refuse(send, 413)
 
     async def _refuse(self, send, status: int):
@@ -503,6 +518,17 @@ class LimitBody:
                                 (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
+
+
+async def _drain(receive, budget: int) -> None:
+    """Read and drop the rest of a request body, `budget` bytes at most."""
+    while budget > 0:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        budget -= len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 class SecurityHeaders:

@@ -407,9 +407,13 @@ def test_the_real_server_outlives_malformed_requests(runs):
                 client.post("/predict", content=huge_png(), headers={"Content-Type": "image/png"}),
                 client.post("/predict", content=(b" " * 500_000 for _ in range(5)),
                             headers={"Content-Type": "application/json"}),
+                # sent whole before the answer is read: the server reads and drops the rest, so
+                # the client gets the 413 rather than a reset connection
+                client.post("/predict", content=b" " * 2_500_000,
+                            headers={"Content-Type": "application/json"}),
                 client.get("/static/%2e%2e/model.json"),
             ]
-            assert [r.status_code for r in statuses] == [400, 400, 422, 422, 413, 404]
+            assert [r.status_code for r in statuses] == [400, 400, 422, 422, 413, 413, 404]
         replies = [
             raw_exchange(port, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n"
                                b"Content-Type: application/json\r\n\r\n{"),
@@ -418,6 +422,10 @@ def test_the_real_server_outlives_malformed_requests(runs):
             raw_exchange(port, b"\x16\x03\x01\x02\x00 not http at all\r\n\r\n"),
             raw_exchange(port, b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n"),
         ]
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:  # curl's way
+            s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 3000000\r\n"
+                      b"Content-Type: application/json\r\nExpect: 100-continue\r\n\r\n")
+            assert s.recv(100).startswith(b"HTTP/1.1 413")  # at once, no "100 Continue"
         assert replies[0].startswith(b"HTTP/1.1 413")
         assert not any(r.startswith(b"HTTP/1.1 5") for r in replies)
         with httpx.Client(base_url=url, timeout=10) as client:
