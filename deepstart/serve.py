@@ -120,8 +120,12 @@ class ServedModel:
         if self.classify:
             output["classes"] = self.classes
         else:
-            output["target"] = (self.spec.get("target") or {}).get("name") or \
-                (self.spec.get("series") or {}).get("column") or "value"
+            # what is predicted: your table's target column, or a series itself (its one feature)
+            target = (self.spec.get("target") or {}).get("name")
+            names = self.spec.get("feature_names") or []
+            if target is None and self.task == "forecast" and names:
+                target = names[0]
+            output["target"] = target or "value"
         if self.kind == "image":
             c, h, w = self.input_shape
             inputs = {"kind": "image", "channels": c, "height": h, "width": w,

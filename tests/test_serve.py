@@ -158,7 +158,9 @@ def test_own_csv_rows_with_categories_and_gaps_give_the_offline_probabilities(ru
 
 def test_a_forecast_window_gives_the_value_in_passengers(runs, clients):
     raw, expected = offline(runs["airline"])
-    lookback = clients["airline"].get("/schema").json()["input"]["lookback"]
+    schema = clients["airline"].get("/schema").json()
+    assert schema["output"] == {"task": "forecast", "target": "passengers"}
+    lookback = schema["input"]["lookback"]
     for k, t in enumerate(raw.test_targets[:10]):
         window = raw.series[t - lookback:t].tolist()  # horizon 1: the months before month t
         answer = clients["airline"].post("/predict", json={"window": window}).json()
