@@ -87,6 +87,17 @@ def test_digit_pixels_give_the_offline_probabilities(runs, clients):
     assert answer["model"]["run"] == runs["digits"].name
 
 
+def test_a_run_from_before_model_json_kept_the_pixel_maximum_gets_it_from_its_problem(runs,
+                                                                                     tmp_path):
+    older = tmp_path / runs["digits"].name
+    shutil.copytree(runs["digits"], older)
+    spec = json.loads((older / "model.json").read_text())
+    assert spec.pop("pixel_max") == 16
+    (older / "model.json").write_text(json.dumps(spec))
+    schema = TestClient(create_app(older)).get("/schema").json()["input"]
+    assert schema["pixel_max"] == 16  # digits store 0..16; the run standardised them per pixel
+
+
 def test_a_png_as_base64_upload_or_body_is_the_pixels_scaled_to_the_dataset_units(runs, clients):
     raw, _ = offline(runs["digits"], 1)
     grey = np.round(raw.x_test[3, 0] * 255 / 16).astype(np.uint8)  # 0..16 -> a 0..255 PNG

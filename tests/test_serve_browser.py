@@ -124,6 +124,20 @@ def test_drawing_a_digit_shows_its_prediction(browser, runs):
         assert errors == [] and outside == []
 
 
+def test_a_finger_tap_on_the_canvas_predicts_too(browser, runs):
+    with running(runs["digits"]) as url:
+        context = browser.new_context(has_touch=True)
+        page = context.new_page()
+        try:
+            page.goto(url + "/", wait_until="networkidle")
+            box = page.locator("#pad").bounding_box()
+            page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            expect(page.locator("#bars .bar")).to_have_count(10)
+            assert page.inner_text("#predicted") in [str(i) for i in range(10)]
+        finally:
+            context.close()
+
+
 def test_the_form_of_a_table_shows_its_prediction(browser, runs):
     with running(runs["cancer"]) as url, page_of(browser, url) as (page, errors, outside, sent):
         options = page.locator("select[name=clinic] option").all_inner_texts()

@@ -155,11 +155,17 @@ function imageInput(input) {
     ctx.lineTo(b[0], b[1]);
     ctx.stroke();
   }
+  function dot(p) {  // a tap or a click: a zero-length line would draw nothing
+    ctx.fillStyle = "#fff";
+    ctx.beginPath();
+    ctx.arc(p[0], p[1], stroke / 2, 0, 2 * Math.PI);
+    ctx.fill();
+  }
   pad.addEventListener("pointerdown", (e) => {
     e.preventDefault();
     pad.setPointerCapture(e.pointerId);
     last = point(e);
-    line(last, last);
+    dot(last);
     send();
   });
   pad.addEventListener("pointermove", (e) => {
