@@ -622,7 +622,7 @@ def create_app(run_folder: str | Path, max_body_bytes: int = MAX_BODY_BYTES) -> 
     async def schema():
         return served.schema()
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def page():
         return FileResponse(STATIC / "index.html", media_type="text/html")
 

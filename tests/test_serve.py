@@ -306,6 +306,7 @@ def test_static_serves_its_own_folder_only(clients, path):
 def test_page_and_static_files_and_their_policy(clients):
     page = clients["digits"].get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert clients["digits"].head("/").status_code == 200
     policy = page.headers["content-security-policy"]
     assert "default-src 'none'" in policy and "connect-src 'self'" in policy
     for name in ("serve.js", "serve.css"):
