@@ -298,15 +298,33 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--about", type=Path, metavar="TOML",
                        help="name, bio and links for the about section (default: ./portfolio.toml "
                             "when it exists)")
-    serve = actions.add_parser("serve", help="preview the built site in a browser",
-                               description="Serve the built site's folder over HTTP for a preview, "
-                               "on 127.0.0.1 unless --host says otherwise.")
-    serve.add_argument("--dir", type=Path, default=Path("site"), help="the site's folder (site/)")
+    preview = actions.add_parser("serve", help="preview the built site in a browser",
+                                 description="Serve the built site's folder over HTTP for a "
+                                 "preview, on 127.0.0.1 unless --host says otherwise.")
+    preview.add_argument("--dir", type=Path, default=Path("site"), help="the site's folder (site/)")
+    preview.add_argument("--host", default="127.0.0.1",
+                         help="address to listen on (default 127.0.0.1: this machine only)")
+    preview.add_argument("--port", type=_port, default=8000,
+                         help="port (default 8000; 0: any free port)")
+
+    # --- serve: a local prediction API and page (deepstart/serve.py) ---
+    serve = sub.add_parser("serve", help="a local prediction API and page for a finished run",
+                           description="Load a finished run's model (safetensors + JSON, no "
+                           "pickle) and answer POST /predict with JSON features by column name, "
+                           "a PNG (base64, upload or body) or pixels, or a series window; GET / is "
+                           "a page to draw on or fill in, with the live prediction. Listens on "
+                           "127.0.0.1 unless --host says otherwise. The API: docs/serve.md.")
+    serve.add_argument("run", type=Path, metavar="RUN", help="a finished run folder")
     serve.add_argument("--host", default="127.0.0.1",
-                       help="address to listen on (default 127.0.0.1: this machine only)")
-    serve.add_argument("--port", type=_number(int, lambda v: 0 <= v <= 65535, "a port in 0..65535"),
-                       default=8000, help="port (default 8000; 0: any free port)")
+                       help="address to listen on (default 127.0.0.1: this machine only; "
+                            "0.0.0.0 lets anyone on the network call it)")
+    serve.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0: a free one)")
+    serve.add_argument("--max-body-mb", type=_positive_float, default=2.0, metavar="MB",
+                       help="largest request body accepted, in megabytes (default 2)")
     return parser
+
+
+_port = _number(int, lambda v: 0 <= v <= 65535, "a port number from 0 to 65535")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -329,7 +347,8 @@ def main(argv: list[str] | None = None) -> int:
         return {"run": _cmd_run, "lr-find": _cmd_lr_find, "show": _cmd_show,
                 "problems": _cmd_problems, "evaluate": _cmd_evaluate, "tune": _cmd_tune,
                 "ensemble": _cmd_ensemble, "diagnose": _cmd_diagnose, "report": _cmd_report,
-                "export": _cmd_export, "portfolio": _cmd_portfolio}[args.command](args)
+                "export": _cmd_export, "portfolio": _cmd_portfolio,
+                "serve": _cmd_serve}[args.command](args)
     except DeepstartError as e:
         if speaks:
             sys.stderr.write(f"deepstart: error: {e}\n")
@@ -664,7 +683,8 @@ def _count(n: int, noun: str) -> str:
 
 
 def _serve_portfolio(args) -> int:
-    from deepstart.portfolio import is_loopback, make_server
+    from deepstart.portfolio import make_server
+    from deepstart.serve import is_loopback
 
     server = make_server(args.dir, args.host, args.port)
     host, port = server.server_address[:2]
@@ -680,6 +700,13 @@ def _serve_portfolio(args) -> int:
     finally:
         server.server_close()
     return 0
+
+
+def _cmd_serve(args) -> int:
+    from deepstart.serve import serve
+
+    return serve(args.run, host=args.host, port=args.port,
+                 max_body_bytes=int(args.max_body_mb * 1_000_000))
 
 
 def _sizes_fraction(text: str) -> list[float]:

@@ -602,14 +602,3 @@ def make_server(directory: str | Path, host: str = "127.0.0.1", port: int = 8000
     except OSError as e:
         raise DeepstartError(f"cannot listen on {host}:{port} ({e.strerror or e}); pass another "
                              "--port, or --host 127.0.0.1.") from None
-
-
-def is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

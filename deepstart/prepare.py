@@ -39,6 +39,9 @@ class Prepared:
     problem: str | None = None
     lookback: int | None = None
     horizon: int | None = None  # forecast: steps from a window's last value to its target
+    # images: the stored pixel maximum (digits 16, MNIST 255), so that new images in 0..255 (a PNG,
+    # a canvas) can be brought to the units the scaling above expects
+    pixel_max: float | None = None
 
     @property
     def is_classifier(self) -> bool:
@@ -132,7 +135,8 @@ def prepare(data: Dataset, problem: Problem, *, val_split: float = 0.1, seed: in
         task=problem.task, input_shape=tuple(data.x_train.shape[1:]), n_outputs=n_out,
         x_train=tx(x_tr), y_train=ty(y_tr), x_val=tx(x_val), y_val=ty(y_val),
         x_test=tx(data.x_test), y_test=ty(data.y_test), class_names=problem.class_names,
-        feature_names=data.feature_names, scaling=scaling, problem=problem.name)
+        feature_names=data.feature_names, scaling=scaling, problem=problem.name,
+        pixel_max=float(data.pixel_max) if problem.kind == "image" else None)
 
 
 def _prepare_series(data: Dataset, problem: Problem, *, val_split: float, lookback: int) -> Prepared:

@@ -327,7 +327,7 @@ def _train_and_record(learner, config: RunConfig, folder: Path | None, problem) 
         "problem": problem.name, "task": data.task, "input_shape": list(data.input_shape),
         "class_names": list(data.class_names), "feature_names": list(data.feature_names),
         "scaling": data.scaling, "lookback": data.lookback, "horizon": data.horizon,
-        "loss": learner.loss_name, "tta": learner.tta,
+        "loss": learner.loss_name, "tta": learner.tta, "pixel_max": data.pixel_max,
         # own data: how raw input became features ("columns"/"target", "image" or "series"), so the
         # model folder alone can take raw rows, images or values
         **problem.schema})

@@ -139,16 +139,25 @@ def _load(path: Path, size: tuple[int, int], color: str) -> np.ndarray:
 
     with Image.open(path) as im:
         im.load()
-        if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-            # 16-bit or float grey: scale its own range to 0..255 rather than clipping at 255
-            a = np.asarray(im, dtype=np.float64)
-            lo, hi = float(a.min()), float(a.max())
-            a = (a - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(a)
-            im = Image.fromarray(a.astype(np.uint8))
-        im = im.convert("L" if color == "grey" else "RGB")
-        if im.size != (size[1], size[0]):
-            im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-        a = np.asarray(im, dtype=np.uint8)
+        return image_array(im, size, color)
+
+
+def image_array(im, size: tuple[int, int], color: str) -> np.ndarray:
+    """A decoded Pillow image as the model's input pixels: (channels, height, width) uint8 in
+    `color` ("grey" or "rgb"), resized to `size` (height, width). `deepstart serve` takes uploaded
+    images through here too, so a served PNG meets exactly the training preprocessing."""
+    from PIL import Image
+
+    if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        # 16-bit or float grey: scale its own range to 0..255 rather than clipping at 255
+        a = np.asarray(im, dtype=np.float64)
+        lo, hi = float(a.min()), float(a.max())
+        a = (a - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(a)
+        im = Image.fromarray(a.astype(np.uint8))
+    im = im.convert("L" if color == "grey" else "RGB")
+    if im.size != (size[1], size[0]):
+        im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    a = np.asarray(im, dtype=np.uint8)
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
 
 
