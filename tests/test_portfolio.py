@@ -401,7 +401,7 @@ def test_bad_inputs_one_line_exit_2_nothing_written(runs, tmp_path, capsys):
 
 @pytest.mark.parametrize("args, says", [
     ([], "required: ACTION"),
-    (["serve", "--port", "70000"], "expected a port in 0..65535; received '70000'"),
+    (["serve", "--port", "70000"], "expected a port number from 0 to 65535; received '70000'"),
 ])
 def test_command_line_mistakes_one_line_exit_2(args, says, capsys):
     with pytest.raises(SystemExit) as e:  # argparse's errors end the process, as on the shell
