@@ -117,7 +117,7 @@ def run_catalog(entry: Entry, device: str | None) -> dict:
 
 def _settings(config: dict) -> str:
     keep = ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "schedule", "augment",
-            "lookback", "label_smoothing")
+            "tta", "lookback", "label_smoothing")
     parts = [f"{k}={config[k]}" for k in keep if config.get(k) not in (None, 0, 0.0, "constant")]
     parts += [f"{k}={v}" for k, v in config["model_options"].items()]
     return " ".join(parts)

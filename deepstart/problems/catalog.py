@@ -183,12 +183,15 @@ CONVNET_RECIPE = {"model": "convnet", "widths": [48, 96, 192], "downsample": "st
                   "batch_size": 128, "lr": 5e-3, "optimizer": "adamw", "weight_decay": 0.05,
                   "schedule": "onecycle"}
 FASHION_RECIPES = (
-    Recipe(CONVNET_RECIPE, target=0.93, claim=(
+    Recipe(dict(CONVNET_RECIPE, epochs=7, augment="flip", tta="flip"), target=0.93, claim=(
         "convnet 48-96-192 (stride-2 convolutions, flattened head, 10.1 MFLOP per image), AdamW, "
-        "one-cycle 5e-3, batch 128, 8 epochs on 54,000 images: test accuracy 0.9297 on an H100 in "
-        "the recipe sweep; on the 2-core CPU 0.9286 in 217 s from command to result (26 s an "
-        "epoch), short of both 0.93 and 3 minutes. Nets of this kind sat at 0.925-0.93 after 5-8 "
-        "epochs in the sweep; 0.933 took 15 epochs with flips (docs/recipe-sweep.md).")),
+        "one-cycle 5e-3, batch 128, random flips, 7 epochs on 54,000 images, scored with flip "
+        "test-time augmentation (the mean over each image and its mirror): test accuracy 0.9326 on "
+        "the 2-core CPU (the same net scored without it: 0.9283), in 267 s from command to result "
+        "(331 s in an earlier run on the same machine), so 0.93 is met and 3 minutes is not: "
+        "training alone takes 33 s an epoch here. 6 epochs gave 0.9297; 8 epochs without flips "
+        "0.9286 in 217 s on a faster day. The sweep that chose the net is in "
+        "docs/recipe-sweep.md.")),
     Recipe({"model": "resnet", "depth": 20, "epochs": 30, "batch_size": 128, "lr": 5e-3,
             "optimizer": "adamw", "weight_decay": 0.05, "schedule": "onecycle",
             "augment": "crop,flip"}, target=0.94, claim=(
@@ -204,11 +207,12 @@ FASHION_RECIPES = (
         "width an epoch already takes about 7 minutes on the 2-core CPU, so this is a GPU recipe.")),
     Recipe({"model": "transformer", "patch_size": 7, "dim": 96, "epochs": 20, "batch_size": 128,
             "lr": 2e-3, "optimizer": "adamw", "weight_decay": 0.05, "schedule": "onecycle",
-            "augment": "flip"}, target=0.90, claim=(
+            "augment": "flip", "tta": "flip"}, target=0.90, claim=(
         "Transformer (ViT-style: 16 patches of 7x7, dim 96, 4 blocks, 4 heads), flips, AdamW, "
-        "one-cycle 2e-3, 20 epochs: test accuracy 0.8981 on an H100 in the recipe sweep, short of "
-        "0.90 (patches of 4 with dim 64: 0.8950; 30 epochs did not help). On the 2-core CPU: "
-        "0.8951 in 500 s from command to result.")),
+        "one-cycle 2e-3, 20 epochs, scored with flip test-time augmentation: test accuracy 0.9029 "
+        "on the 2-core CPU in 644 s from command to result (without test-time augmentation it "
+        "was 0.8951 in 500 s, and 0.8981 on an H100 in the recipe sweep; patches of 4 with dim "
+        "64: 0.8950; 30 epochs did not help).")),
 )
 
 PROBLEMS: dict[str, Problem] = {}
