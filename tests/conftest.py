@@ -18,6 +18,22 @@ def require_path(path: str | Path, install_hint: str) -> Path:
     return path
 
 
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (no browser download): the browser tests'
+    one browser per test module."""
+    require_path(CHROMIUM, "apt-get install chromium (Playwright drives Debian's build)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
 @pytest.fixture
 def one_torch_thread():
     """Small models on a shared 2-core machine: one torch thread is faster and its timing

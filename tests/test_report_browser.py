@@ -14,19 +14,7 @@ import pytest
 from conftest import require_path
 from deepstart.cli import main
 
-CHROMIUM = "/usr/bin/chromium"
 FASHION = Path("/usr/share/datasets/fashion-mnist")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_path(CHROMIUM, "apt-get install chromium (Playwright drives Debian's build)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

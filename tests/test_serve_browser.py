@@ -15,22 +15,8 @@ import time
 import httpx
 import pytest
 
-from conftest import require_path
 from playwright.sync_api import expect
 from serve_runs import trained_runs
-
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_path(CHROMIUM, "apt-get install chromium (Playwright drives Debian's build)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
