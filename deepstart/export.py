@@ -207,6 +207,7 @@ def predict_csv(record: RunRecord, model, spec: dict, path: Path) -> tuple[Path,
     file has it, becomes the `true` column."""
     import torch
 
+    from deepstart.prepare import scale_x
     from deepstart.problems.tabular import read_csv
 
     frame = read_csv(path)
@@ -227,10 +228,7 @@ def predict_csv(record: RunRecord, model, spec: dict, path: Path) -> tuple[Path,
             raise DeepstartError(f"{path} has text in the feature columns; the model needs numbers "
                                  f"in {', '.join(names)}.") from None
         target = None
-    sx = spec["scaling"]["x"]  # as prepare scaled the training rows: (x - offset) / scale
-    x = (np.asarray(x, np.float32) - np.asarray(sx["offset"], np.float32)) / \
-        np.asarray(sx["scale"], np.float32)
-    x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    x = torch.from_numpy(scale_x(np.asarray(x, np.float32), spec["scaling"]["x"]))
     outputs = model_outputs(model, spec, x, None, spec.get("scaling"))
     true_text = None
     if target and target in frame.columns:  # the answers, where the file has them

@@ -55,7 +55,7 @@ class Prepared:
         if x.shape[1:] != self.input_shape:
             raise DeepstartError(f"inputs of shape {x.shape[1:]} arrived; this model expects "
                                  f"{self.input_shape} per sample.")
-        return torch.from_numpy(_scale_x(x, self.scaling.get("x", NO_SCALING)))
+        return torch.from_numpy(scale_x(x, self.scaling.get("x", NO_SCALING)))
 
     def target_values(self, y: torch.Tensor) -> np.ndarray:
         """Model-space targets or outputs back to the problem's units (classes or numbers)."""
@@ -68,7 +68,9 @@ class Prepared:
         return y.reshape(-1).numpy() * s["scale"] + s["offset"]
 
 
-def _scale_x(x: np.ndarray, s: dict) -> np.ndarray:
+def scale_x(x: np.ndarray, s: dict) -> np.ndarray:
+    """Raw inputs scaled as the training data was: (x - offset) / scale, float32 (`s` is the
+    "x" entry of a run's scaling; export and serve bring new rows and images in through it)."""
     offset = np.asarray(s["offset"], dtype=np.float32)
     scale = np.asarray(s["scale"], dtype=np.float32)
     return np.ascontiguousarray((x - offset) / scale, dtype=np.float32)
@@ -129,7 +131,7 @@ def prepare(data: Dataset, problem: Problem, *, val_split: float = 0.1, seed: in
         n_out = 1
 
     def tx(x):
-        return torch.from_numpy(_scale_x(x, sx))
+        return torch.from_numpy(scale_x(x, sx))
 
     return Prepared(
         task=problem.task, input_shape=tuple(data.x_train.shape[1:]), n_outputs=n_out,

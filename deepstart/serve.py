@@ -270,12 +270,10 @@ class ServedModel:
 
         from deepstart.record import model_outputs
 
-        sx = self.scaling.get("x", {"offset": 0.0, "scale": 1.0})
-        # as prepare scaled the training data: (x - offset) / scale, in float32
-        x = (raw.astype(np.float32) - np.asarray(sx["offset"], np.float32)) / \
-            np.asarray(sx["scale"], np.float32)
-        x = torch.from_numpy(np.ascontiguousarray(x.reshape(len(x), *self.input_shape),
-                                                  dtype=np.float32))
+        from deepstart.prepare import NO_SCALING, scale_x
+
+        x = scale_x(raw.astype(np.float32), self.scaling.get("x", NO_SCALING))
+        x = torch.from_numpy(x.reshape(len(x), *self.input_shape))
         out = model_outputs(self.model, self.spec, x)
         if not np.all(np.isfinite(out.raw.numpy())):
             raise InputError("inputs: the model's output is not a finite number for these inputs; "
