@@ -402,13 +402,21 @@ class Learner:
         loss = loss_total if summed else loss_total / n
         return {"loss": loss, self.metric: self._finish_score(score, n)}
 
-    def evaluate(self, split: str = "test") -> dict[str, float]:
-        """Loss and metric on 'train', 'val' or 'test' (accuracy, or RMSE in the target's units)."""
+    def evaluate(self, split: str = "test", max_rows: int | None = None) -> dict[str, float]:
+        """Loss and metric on 'train', 'val' or 'test' (accuracy, or RMSE in the target's units).
+        `max_rows`: score a random sample of that many rows when the split is larger (the same
+        rows for a given seed), for a quick estimate."""
         if split not in ("train", "val", "test"):
             raise DeepstartError(f"split must be 'train', 'val' or 'test'; received {split!r}.")
+        if max_rows is not None:
+            check_positive("max_rows", max_rows, int)
         x, y = self._tensors[f"x_{split}"], self._tensors[f"y_{split}"]
         if len(x) == 0:
             raise DeepstartError(f"the {split} split is empty (validation split 0?).")
+        if max_rows is not None and len(x) > max_rows:
+            rows = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed))
+            rows = rows[:int(max_rows)].sort().values.to(x.device)
+            x, y = x.index_select(0, rows), y.index_select(0, rows)
         return self._evaluate_tensors(x, y)
 
     def _inputs(self, x) -> torch.Tensor:

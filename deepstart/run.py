@@ -5,7 +5,8 @@
                            command line
         env.json           versions, CPU/GPU, threads, git commit
         history.csv        a row per epoch: loss, metric, validation loss and metric, lr, seconds
-        metrics.json       train/val/test scores, the comparison with published references
+        metrics.json       train/val/test scores (train on at most 10,000 sampled rows: "train_rows"),
+                           the comparison with published references
         model.safetensors  weights; model.json: family, config, preprocessing (no pickle anywhere)
         curves.png         loss and metric curves
         checkpoint.*       training state while unfinished (removed when the run completes)
@@ -29,6 +30,11 @@ from deepstart.errors import DeepstartError
 from deepstart.files import read_json, write_json
 
 RUN_FORMAT = "deepstart-run-1"
+# The training score is a diagnostic (bias against variance, beside the validation score): a random
+# sample of 10,000 rows estimates it within about half a point (the standard error of a 0.9 accuracy
+# is 0.3 points) and spares a pass over a large training set; on Fashion-MNIST's 54,000 images with
+# the convnet recipe's flip TTA that pass took about 20 s.
+TRAIN_SCORE_ROWS = 10_000
 
 
 @dataclass
@@ -315,8 +321,8 @@ def _train_and_record(learner, config: RunConfig, folder: Path | None, problem) 
             sys.stderr.write(f"deepstart: {e}\n")
     seconds = time.perf_counter() - started
     data = learner.data
-    scores = {split: learner.evaluate(split) for split in ("train", "val", "test")
-              if len(getattr(data, f"x_{split}"))}
+    scores = {split: learner.evaluate(split, TRAIN_SCORE_ROWS if split == "train" else None)
+              for split in ("train", "val", "test") if len(getattr(data, f"x_{split}"))}
     if folder is None:
         return None
     learner.history.to_csv(folder / "history.csv")
@@ -339,6 +345,7 @@ def _train_and_record(learner, config: RunConfig, folder: Path | None, problem) 
         "greater_is_better": problem.greater_is_better,
         "test": scores["test"],
         "train": scores.get("train"),
+        "train_rows": min(len(data.x_train), TRAIN_SCORE_ROWS),
         "val": scores.get("val"),
         "epochs": learner.epoch,
         "train_seconds": seconds,

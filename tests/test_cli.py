@@ -66,6 +66,12 @@ def test_run_writes_a_complete_run_folder(tmp_path, capsys):
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["status"] == "finished" and metrics["metric"] == "accuracy"
     assert 0.8 < metrics["test"]["accuracy"] <= 1
+    # digits has fewer than 10,000 training rows: the train score covers all of them
+    from deepstart import get_problem
+    from deepstart.prepare import prepare
+    digits = get_problem("digits")
+    prepared = prepare(digits.load(), digits, val_split=config["val_split"], seed=config["seed"])
+    assert metrics["train_rows"] == len(prepared.x_train) > 1000
     refs = metrics["references"]
     assert {r["value"] for r in refs} == {0.97, 0.98}
     for r in refs:
@@ -80,7 +86,6 @@ def test_run_writes_a_complete_run_folder(tmp_path, capsys):
     # the model folder alone rebuilds the model, without pickle, with the same test accuracy
     model, spec = load_model(folder)
     assert spec["family"] == "mlp" and spec["class_names"][0] == "0"
-    from deepstart import get_problem
     problem = get_problem("digits")
     raw = problem.load()
     import torch

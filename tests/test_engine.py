@@ -195,3 +195,20 @@ def test_compile_is_opt_in_and_its_time_is_reported_apart():
     assert history["seconds"][0] > learner.compile_seconds  # epoch 1 includes compiling
     assert all(math.isfinite(v) for v in history["loss"])
     assert history["loss"][1] < history["loss"][0]
+
+
+def test_importing_deepstart_first_turns_on_huge_pages_for_torch_buffers():
+    """THP_MEM_ALLOC_ENABLE is read by PyTorch once, at its first allocation: deepstart sets it when
+    imported before torch, keeps a value the user set, and leaves a process that imported torch
+    first alone."""
+    import os
+
+    def seen(code: str, **env) -> str:
+        clean = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"} | env
+        return subprocess.run([sys.executable, "-c", code + "; import os; "
+                               "print(os.environ.get('THP_MEM_ALLOC_ENABLE'))"], env=clean,
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    assert seen("import deepstart") == "1"
+    assert seen("import deepstart", THP_MEM_ALLOC_ENABLE="0") == "0"
+    assert seen("import torch, deepstart") == "None"

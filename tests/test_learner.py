@@ -34,6 +34,22 @@ def test_fit_learns_digits_and_metric_matches_sklearn():
     assert (proba.argmax(1) == learner.predict()).all()
 
 
+def test_evaluate_max_rows_scores_a_fixed_random_sample():
+    learner = digits_learner()
+    learner.fit(2)
+    n = len(learner.data.x_train)
+    sample = learner.evaluate("train", max_rows=300)
+    assert sample == learner.evaluate("train", max_rows=300)  # the same rows every time
+    rows = torch.randperm(n, generator=torch.Generator().manual_seed(learner.seed))[:300].sort().values
+    with torch.no_grad():
+        pred = learner.model.eval()(learner.data.x_train[rows]).argmax(1)
+    expected = accuracy_score(learner.data.y_train[rows].numpy(), pred.numpy())
+    assert sample["accuracy"] == pytest.approx(expected)
+    assert learner.evaluate("train", max_rows=n + 5) == learner.evaluate("train")  # larger: all rows
+    with pytest.raises(DeepstartError, match="max_rows must be a positive integer"):
+        learner.evaluate("train", max_rows=0)
+
+
 def test_same_seed_same_metrics_to_the_last_digit():
     def rows(seed):
         history = digits_learner(seed=seed).fit(3)
