@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -56,3 +57,12 @@ def cpu_name() -> str:
     except OSError:
         pass
     return "unknown CPU"
+
+
+def huge_pages() -> str:
+    """Whether PyTorch backs its large CPU buffers with transparent huge pages in this process
+    (THP_MEM_ALLOC_ENABLE, which importing deepstart first sets) and the kernel's THP mode."""
+    mode = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    kernel = mode.read_text().strip() if mode.exists() else "unknown"
+    state = "on" if os.environ.get("THP_MEM_ALLOC_ENABLE") == "1" else "off"
+    return f"{state} (kernel THP mode: {kernel})"

@@ -29,11 +29,14 @@ import tempfile
 import time
 from pathlib import Path
 
+# deepstart first, as a user's script imports it: it turns on huge pages for torch's large buffers
+# (deepstart/__init__.py), for every loop in this process. THP_MEM_ALLOC_ENABLE=0 measures without.
+import deepstart  # noqa: F401, I001
 import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import accuracy, cpu_name, fashion_mnist, mlp, small_cnn  # noqa: E402
+from common import accuracy, cpu_name, fashion_mnist, huge_pages, mlp, small_cnn  # noqa: E402
 
 from deepstart import Learner  # noqa: E402
 
@@ -150,7 +153,8 @@ def main(argv=None) -> None:
             CASES[name] = (build, sizes, args.epochs)
     rows = time_loops(prepared, [m for m in args.models.split(",") if m], args.rounds)
     runs = [] if args.no_runs else [(p, *run_wall(p)) for p in ("digits", "fashion-mnist")]
-    print(f"\nmachine: {cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"\nmachine: {cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"huge pages for torch buffers: {huge_pages()}")
     print(f"command: {' '.join(['benchmarks/fit_overhead.py', *(argv or sys.argv[1:])])}\n")
     print("| model, batch | loop | s/epoch (median) | ratio to hand-written | test acc. | epochs |")
     print("|---|---|---|---|---|---|")

@@ -50,6 +50,10 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "torch")  # before keras is imported anywhere
 os.environ.setdefault("KERAS_TORCH_DEVICE", "cpu")  # all tools on the CPU, even where a GPU exists
 
+# deepstart first, as a user's script imports it: it turns on huge pages for torch's large buffers
+# (deepstart/__init__.py), for every tool in this process. THP_MEM_ALLOC_ENABLE=0 measures without.
+import deepstart  # noqa: E402, F401
+
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 import logging  # noqa: E402
@@ -66,9 +70,9 @@ from torch import nn  # noqa: E402
 from deepstart import Learner  # noqa: E402
 
 if __package__:
-    from .common import accuracy, cpu_name, fashion_mnist, mlp, small_cnn
+    from .common import accuracy, cpu_name, fashion_mnist, huge_pages, mlp, small_cnn
 else:
-    from common import accuracy, cpu_name, fashion_mnist, mlp, small_cnn
+    from common import accuracy, cpu_name, fashion_mnist, huge_pages, mlp, small_cnn
 
 LR = 1e-3
 SEED = 0
@@ -262,7 +266,8 @@ def main(argv=None) -> None:
                          tools[tool].test_accuracy(prepared), len(times[tool]) + 1))
         print(f"{label} done", file=sys.stderr)
 
-    print(f"\nmachine: {cpu_name()}, {os.cpu_count()} logical CPUs")
+    print(f"\nmachine: {cpu_name()}, {os.cpu_count()} logical CPUs, huge pages for torch buffers: "
+          f"{huge_pages()}")
     print(f"torch {torch.__version__}, keras {keras.__version__} (backend {keras.backend.backend()}), "
           f"lightning {lightning.__version__}; {torch.get_num_threads()} threads")
     print(f"command: {' '.join(['benchmarks/peers.py', *(argv if argv is not None else sys.argv[1:])])}")

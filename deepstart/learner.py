@@ -167,9 +167,10 @@ class Learner:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.opt = make_optimizer(optimizer, self.model.parameters(), lr, weight_decay)
         self.scaler = devices.grad_scaler(self.precision, self.device)
-        # What trains: the model, wrapped for gradient averaging across processes, and compiled if
-        # asked. Evaluation and saving use self.model itself.
-        self._train_model = self.model
+        # What trains: the model (with ReLU -> max-pool pairs run in the cheaper, bitwise-equal
+        # order), wrapped for gradient averaging across processes, and compiled if asked.
+        # Evaluation and saving use self.model itself.
+        self._train_model = devices.pool_before_relu(self.model)
         if self.world_size > 1:
             from torch.nn.parallel import DistributedDataParallel
 

@@ -212,3 +212,80 @@ def test_importing_deepstart_first_turns_on_huge_pages_for_torch_buffers():
     assert seen("import deepstart") == "1"
     assert seen("import deepstart", THP_MEM_ALLOC_ENABLE="0") == "0"
     assert seen("import torch, deepstart") == "None"
+
+
+def small_cnn_8x8() -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Sequential(nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(inplace=True),
+                                       nn.MaxPool2d(2)),
+                         nn.Flatten(), nn.Linear(16 * 2 * 2, 32), nn.ReLU(), nn.Linear(32, 10))
+
+
+def test_pool_before_relu_swaps_the_pairs_and_shares_the_layers():
+    from deepstart.devices import pool_before_relu
+
+    model = small_cnn_8x8()
+    before = [type(m).__name__ for m in model.modules()]
+    train = pool_before_relu(model)
+    assert [type(m).__name__ for m in train] == ["Conv2d", "MaxPool2d", "ReLU", "Sequential",
+                                                 "Flatten", "Linear", "ReLU", "Linear"]
+    assert [type(m).__name__ for m in train[3]] == ["Conv2d", "MaxPool2d", "ReLU"]
+    assert train[0] is model[0] and train[3][0] is model[3][0] and train[5] is model[5]
+    assert [type(m).__name__ for m in model.modules()] == before  # the user's model is untouched
+    assert list(train.parameters()) == list(model.parameters())
+    # left alone: no pair, a hooked container, a model that is not a plain Sequential
+    plain = nn.Sequential(nn.Conv2d(1, 4, 3), nn.MaxPool2d(2), nn.ReLU())
+    assert pool_before_relu(plain) is plain
+    hooked = small_cnn_8x8()
+    hooked.register_forward_hook(lambda *args: None)
+    assert pool_before_relu(hooked) is hooked
+
+    class Custom(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = small_cnn_8x8()
+
+        def forward(self, x):
+            return self.body(x)
+
+    custom = Custom()
+    assert pool_before_relu(custom) is custom
+
+
+def test_pool_before_relu_gives_bitwise_equal_outputs_and_gradients():
+    """Integer-valued inputs make ties and zero maxima common: the cases where the order could
+    matter."""
+    from deepstart.devices import pool_before_relu
+
+    torch.manual_seed(0)
+    model = small_cnn_8x8()
+    train = pool_before_relu(model)
+    x = torch.randint(-3, 3, (64, 1, 8, 8)).float()
+    grads = []
+    for net in (model, train):
+        net.zero_grad()
+        out = net(x)
+        out.backward(torch.linspace(-1, 1, out.numel()).reshape(out.shape))
+        grads.append((out.detach(), [p.grad.clone() for p in net.parameters()]))
+    assert torch.equal(grads[0][0], grads[1][0])
+    assert all(torch.equal(a, b) for a, b in zip(grads[0][1], grads[1][1]))
+
+
+def test_training_with_the_swap_is_bitwise_the_training_without_it(monkeypatch):
+    from deepstart import devices
+
+    def trained():
+        torch.manual_seed(0)
+        learner = Learner(small_cnn_8x8(), "digits", lr=3e-3, batch_size=64, verbose=0)
+        learner.fit(2)
+        return learner
+
+    swapped = trained()
+    assert type(swapped._train_model[1]) is nn.MaxPool2d  # it did train in the swapped order
+    monkeypatch.setattr(devices, "pool_before_relu", lambda model: model)
+    plain = trained()
+    assert plain._train_model is plain.model
+    assert swapped.history.rows[-1]["loss"] == plain.history.rows[-1]["loss"]
+    a, b = swapped.model.state_dict(), plain.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert swapped.evaluate() == plain.evaluate() and swapped.evaluate()["accuracy"] > 0.5  # learned

@@ -187,10 +187,10 @@ FASHION_RECIPES = (
         "convnet 48-96-192 (stride-2 convolutions, flattened head, 10.1 MFLOP per image), AdamW, "
         "one-cycle 5e-3, batch 128, random flips, 7 epochs on 54,000 images, scored with flip "
         "test-time augmentation (the mean over each image and its mirror): test accuracy 0.9326 on "
-        "the 2-core CPU (the same net scored without it: 0.9283), in 267 s from command to result "
-        "(331 s in an earlier run on the same machine), so 0.93 is met and 3 minutes is not: "
-        "training alone takes 33 s an epoch here. 6 epochs gave 0.9297; 8 epochs without flips "
-        "0.9286 in 217 s on a faster day. The sweep that chose the net is in "
+        "the 2-core CPU (the same net scored without it: 0.9283), in 267-333 s from command to "
+        "result (the machine's speed varies by about 1.4x from day to day: training alone took "
+        "33-46 s an epoch), so 0.93 is met and 3 minutes is not. 6 epochs gave 0.9297; 8 epochs "
+        "without flips 0.9286 in 217 s on a faster day. The sweep that chose the net is in "
         "docs/recipe-sweep.md.")),
     Recipe({"model": "resnet", "depth": 20, "epochs": 30, "batch_size": 128, "lr": 5e-3,
             "optimizer": "adamw", "weight_decay": 0.05, "schedule": "onecycle",
