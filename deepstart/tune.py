@@ -242,6 +242,34 @@ def _sqlite_wal(url: str) -> None:
         db.execute("PRAGMA journal_mode=WAL")
 
 
+class _BudgetLock:
+    """An exclusive lock beside a SQLite study (`<file>.lock`, flock), held by a worker from
+    counting the study's trials until its new trial is stored, so that workers never start more
+    trials than asked. Workers sharing a server database from several machines have no common
+    file: there each extra worker may start one trial too many (the README says so).
+    release() is safe to call when not held."""
+
+    def __init__(self, url: str):
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        local = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+        self.path = Path(f"{parsed.database}.lock") if local and os.name == "posix" else None
+        self.handle = None
+
+    def acquire(self) -> None:
+        if self.path is not None:
+            import fcntl
+
+            self.handle = open(self.path, "a")
+            fcntl.flock(self.handle, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        if self.handle is not None:
+            self.handle.close()  # closing the file releases the flock
+            self.handle = None
+
+
 def _study_settings(config: RunConfig, fixed: Collection[str]) -> dict:
     """What a study's trials depend on: resuming with other values would mix incomparable trials."""
     settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in MACHINE_SETTINGS}
@@ -427,14 +455,26 @@ def run_trials(spec: dict) -> int:
     objective = make_objective(base, fixed, spec.get("data_dir") and Path(spec["data_dir"]),
                                spec.get("download", True))
     deadline = spec.get("deadline")
+    budget = _BudgetLock(spec["storage"])
+
+    def started(trial):  # the trial is in the study as RUNNING: the next worker may count it
+        budget.release()
+        return objective(trial)
+
     ran = 0
     while deadline is None or time.time() < deadline:
+        # Counting and starting a trial are one step: two workers that both counted 3 of 4
+        # would otherwise both start a fourth.
+        budget.acquire()
         if _count(study, (*FINISHED, "RUNNING")) >= spec["trials"]:
+            budget.release()
             break
         try:
-            study.optimize(objective, n_trials=1, callbacks=[progress], catch=(DeepstartError,))
+            study.optimize(started, n_trials=1, callbacks=[progress], catch=(DeepstartError,))
         except TrainingInterrupted:
             raise KeyboardInterrupt from None
+        finally:
+            budget.release()
         ran += 1
         if failures[-3:] == [True] * 3:
             raise DeepstartError("3 trials in a row failed on their settings (see the lines "
