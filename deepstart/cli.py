@@ -266,8 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run", type=Path, metavar="RUN", help="a run folder")
     report.add_argument("--out", type=Path, metavar="FILE", help="where to write (RUN/report.html)")
     export = sub.add_parser("export", help="export a run's model to ONNX and its predictions to CSV",
-                            description="Write RUN/model.onnx (checked with onnxruntime against "
-                            "PyTorch on the test inputs; the largest difference is printed) and "
+                            description="Write RUN/model.onnx, which takes raw inputs (image "
+                            "pixels as stored, a series' values, a table's columns by name) and "
+                            "holds the preprocessing (checked with onnxruntime on the raw test "
+                            "inputs against PyTorch: the largest difference and the test score "
+                            "are printed; docs/export.md shows how to use it) and "
                             "RUN/predictions.csv for the test set; with --input FILE also "
                             "RUN/predictions-FILE.csv for the rows of a CSV table (runs on tables).")
     export.add_argument("run", type=Path, metavar="RUN", help="a run folder")
@@ -649,9 +652,12 @@ def _cmd_export(args) -> int:
     except ExportCheckFailed as e:
         sys.stderr.write(f"deepstart: export check failed: {e}\n")
         return EXIT_RUN_FAILED
-    console.print(f"{r.onnx_path}: ONNX opset {r.opset}, dynamic batch axis; onnxruntime against "
-                  f"PyTorch on {r.checked_rows} test inputs: max abs difference {r.max_abs_diff:.2g} "
-                  f"(output scale {r.output_scale:.3g})", soft_wrap=True, highlight=False)
+    inputs = ", ".join(r.inputs[:8]) + (f" and {len(r.inputs) - 8} more" if len(r.inputs) > 8 else "")
+    console.print(f"{r.onnx_path}: ONNX opset {r.opset}, dynamic batch axis, raw inputs {inputs}; "
+                  f"onnxruntime on the {r.checked_rows} raw test inputs against PyTorch on the "
+                  f"prepared ones: max abs difference {r.max_abs_diff:.2g} (output scale "
+                  f"{r.output_scale:.3g}), {r.metric} from onnxruntime's outputs {r.onnx_score:.4f}",
+                  soft_wrap=True, highlight=False)
     console.print(f"{r.predictions_path}: {r.rows} test rows; {r.metric} from them {r.recomputed:.4f} "
                   f"(metrics.json: {r.recorded:.4f})", soft_wrap=True, highlight=False)
     if r.input_predictions is not None:

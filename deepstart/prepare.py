@@ -161,7 +161,7 @@ def _prepare_series(data: Dataset, problem: Problem, *, val_split: float, lookba
     fit_t, val_t = train_t[: len(train_t) - n_val], train_t[len(train_t) - n_val:]
 
     def windows(targets):
-        idx = targets[:, None] - (h - 1) - lookback + np.arange(lookback)[None, :]
+        idx = window_index(targets, lookback, h)
         return torch.from_numpy(z[idx]), torch.from_numpy(z[targets].reshape(-1, 1))
 
     x_tr, y_tr = windows(fit_t)
@@ -172,6 +172,12 @@ def _prepare_series(data: Dataset, problem: Problem, *, val_split: float, lookba
                     y_train=y_tr, x_val=x_val, y_val=y_val, x_test=x_te, y_test=y_te,
                     feature_names=data.feature_names, scaling=scaling, problem=problem.name,
                     lookback=lookback, horizon=h)
+
+
+def window_index(targets: np.ndarray, lookback: int, horizon: int) -> np.ndarray:
+    """(targets, lookback) indices into the series: the values a forecast of each target reads,
+    oldest first (export takes the raw test windows through here too)."""
+    return np.asarray(targets)[:, None] - (horizon - 1) - lookback + np.arange(lookback)[None, :]
 
 
 def prepare_arrays(x, y, *, task: str | None = None, val_split: float = 0.1, test_split: float = 0.2,

@@ -223,36 +223,8 @@ class ServedModel:
         return _numbers(value, (n,), "window", f"the {n} latest values, oldest first")[None]
 
     def _table(self, rows: list[dict], paths: list[str]) -> tuple[np.ndarray, list[str]]:
-        names = [f["name"] for f in self.fields]
-        known = set(names) | set(self.ignored)
-        warnings: list[str] = []
-        columns: dict[str, list] = {n: [] for n in names}
-        for row, path in zip(rows, paths):
-            extra = [k for k in row if k not in known]
-            if extra:
-                close = difflib.get_close_matches(extra[0], names, n=1, cutoff=0.6)
-                hint = f" (did you mean {_quoted(close[0])}?)" if close else ""
-                raise InputError(f"{_field(path, extra[0])}: unknown feature{hint}; the model takes "
-                                 f"{', '.join(names)}")
-            missing = [n for n in names if n not in row]
-            if missing:
-                raise InputError(f"{_field(path, missing[0])}: missing"
-                                 f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}; "
-                                 f"the model takes {', '.join(names)}")
-            for f in self.fields:
-                where = _field(path, f["name"])
-                value = row[f["name"]]
-                if f["type"] == "number":
-                    columns[f["name"]].append(_number(value, where, f["nullable"]))
-                else:
-                    columns[f["name"]].append(_category(value, where, f, warnings))
-        if "columns" in self.spec:
-            from deepstart.problems.columns import encode
-
-            x = encode(self.spec["columns"], columns)
-        else:
-            x = np.array([columns[n] for n in names], dtype=np.float32).T
-        return np.asarray(x, dtype=np.float32), warnings
+        return table_inputs(self.spec, rows, lambda i, name: _field(paths[i], name),
+                            self.fields, self.ignored)
 
     def _example(self) -> str:
         if self.kind == "image":
@@ -313,6 +285,47 @@ def _pixel_max(record, spec: dict) -> float:
         raise DeepstartError(f"{record.folder} predates model.json's pixel_max, and its problem's "
                              f"data, which tells it, is not here ({str(e).rstrip('.')}); run it "
                              "again to serve it.") from None
+
+
+def table_inputs(spec: dict, rows: list[dict], where, fields: list[dict] | None = None,
+                 ignored: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """Raw rows (column name -> value) -> the model's features before scaling, (rows, features)
+    float32, and warnings (unseen categories). The one check of table rows: `serve` takes JSON rows
+    through it and `deepstart export --input` the rows of a CSV file, so both refuse the same
+    things: an unknown or missing column, text or a non-finite number in a numeric column, a
+    missing value where the model has no imputation. `where(i, name)` names row i's value of
+    `name` in the error (an InputError)."""
+    fields = _table_fields(spec) if fields is None else fields
+    ignored = _ignored_columns(spec) if ignored is None else ignored
+    names = [f["name"] for f in fields]
+    known = set(names) | set(ignored)
+    warnings: list[str] = []
+    columns: dict[str, list] = {n: [] for n in names}
+    for i, row in enumerate(rows):
+        extra = [k for k in row if k not in known]
+        if extra:
+            close = difflib.get_close_matches(extra[0], names, n=1, cutoff=0.6)
+            hint = f" (did you mean {_quoted(close[0])}?)" if close else ""
+            raise InputError(f"{where(i, extra[0])}: unknown feature{hint}; the model takes "
+                             f"{', '.join(names)}")
+        missing = [n for n in names if n not in row]
+        if missing:
+            raise InputError(f"{where(i, missing[0])}: missing"
+                             f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}; "
+                             f"the model takes {', '.join(names)}")
+        for f in fields:
+            value = row[f["name"]]
+            if f["type"] == "number":
+                columns[f["name"]].append(_number(value, where(i, f["name"]), f["nullable"]))
+            else:
+                columns[f["name"]].append(_category(value, where(i, f["name"]), f, warnings))
+    if "columns" in spec:
+        from deepstart.problems.columns import encode
+
+        x = encode(spec["columns"], columns)
+    else:
+        x = np.array([columns[n] for n in names], dtype=np.float32).T
+    return np.asarray(x, dtype=np.float32), warnings
 
 
 def _typical(sx: dict | None, i: int) -> float | None:

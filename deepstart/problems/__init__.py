@@ -60,6 +60,9 @@ class Dataset:
     test_targets: np.ndarray | None = None  # forecast: indices into series that are scored
     # forecast: how many steps ahead of a window's last value its target lies (1: the next value)
     horizon: int = 1
+    # a table's own file or frame: the test rows' raw feature columns as read (a pandas DataFrame),
+    # before encoding, which is what `deepstart export` checks its ONNX graph on
+    test_rows: object = None
 
 
 @dataclass(frozen=True)

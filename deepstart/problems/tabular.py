@@ -147,7 +147,8 @@ def tabular_problem(data, target: str, *, task: str | None = None, name: str = "
         raise DataError(f"{source} has no usable feature column besides the target '{target}' "
                         f"(dropped: {dropped}); give a table with at least one informative column.")
     x = encode(entries, {c: features[c] for c in features.columns})
-    dataset = Dataset(x[train], y[train], x[test], y[test], feature_names=names)
+    dataset = Dataset(x[train], y[train], x[test], y[test], feature_names=names,
+                      test_rows=features.iloc[test].reset_index(drop=True))
 
     split = (f"{'stratified ' if classify else ''}{1 - TEST_SIZE:.0%}/{TEST_SIZE:.0%} train/test "
              f"(seed {SPLIT_SEED}); {len(train)} + {len(test)} rows")
