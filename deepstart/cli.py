@@ -656,7 +656,8 @@ def _cmd_export(args) -> int:
     console.print(f"{r.onnx_path}: ONNX opset {r.opset}, dynamic batch axis, raw inputs {inputs}; "
                   f"onnxruntime on the {r.checked_rows} raw test inputs against PyTorch on the "
                   f"prepared ones: max abs difference {r.max_abs_diff:.2g} (output scale "
-                  f"{r.output_scale:.3g}), {r.metric} from onnxruntime's outputs {r.onnx_score:.4f}",
+                  f"{r.output_scale:.3g}), {r.metric} from onnxruntime's outputs {r.onnx_score:.4f} "
+                  f"(metrics.json: {r.recorded:.4f})",
                   soft_wrap=True, highlight=False)
     console.print(f"{r.predictions_path}: {r.rows} test rows; {r.metric} from them {r.recomputed:.4f} "
                   f"(metrics.json: {r.recorded:.4f})", soft_wrap=True, highlight=False)

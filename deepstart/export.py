@@ -121,7 +121,7 @@ def export_run(folder: str | Path, opset: int | None = None, input_csv: str | Pa
         raise DeepstartError(f"the exporter wrote opset {used_opset} where --opset {opset} was "
                              f"asked; nothing was written. Pass --opset {used_opset}, or leave it "
                              "out.")
-    diff, scale, onnx_score = _check_onnx(proto, spec, layout, feeds, outputs, metric)
+    diff, scale, onnx_score = _check_onnx(proto, spec, layout, feeds, outputs)
 
     text = predictions_csv(outputs, spec, ids=range(len(data.x_test)),
                            series_index=_series_index(raw, record))
@@ -420,7 +420,7 @@ def _rename(g, mapping: dict[str, str]) -> None:
                 _rename(sub, mapping)
 
 
-def _check_onnx(proto, spec: dict, layout: list[dict], feeds: dict, expected, metric: str):
+def _check_onnx(proto, spec: dict, layout: list[dict], feeds: dict, expected):
     """Run the graph on the raw test inputs with onnxruntime; compare with PyTorch's outputs on the
     prepared inputs (`expected`). Returns (max abs difference, output scale, test score from
     onnxruntime's outputs)."""

@@ -116,7 +116,8 @@ def test_mlp_on_digits_takes_the_stored_pixels(runs, capsys):
     label, proba = session(run).run(["label", "probabilities"], {"image": raw.x_test})
     accuracy = float(np.mean(label == raw.y_test.astype(str)))
     assert accuracy == recorded(run)["accuracy"]
-    assert f"accuracy from onnxruntime's outputs {accuracy:.4f}" in exported_line(out)
+    assert f"accuracy from onnxruntime's outputs {accuracy:.4f} (metrics.json: {accuracy:.4f})" \
+        in exported_line(out)
     assert np.allclose(proba.sum(1), 1, atol=1e-5)
 
     rows = read_rows(run / "predictions.csv")
@@ -202,7 +203,8 @@ def test_fashion_mnist_pngs_as_a_user_holds_them(tmp_path, capsys):
     png = next(folder.glob("sneaker/*.png"))
     done = snippet("An image file", {"runs/2026-12-01-clothes-convnet-1/model.onnx":
                                      str(run / "model.onnx"), "shoe.png": str(png)})
-    assert done["label"].tolist() == s.run(["label"], {"image": np.asarray(Image.open(png))[None, None]})[0].tolist()
+    stored = np.asarray(Image.open(png))[None, None]
+    assert done["label"].tolist() == s.run(["label"], {"image": stored})[0].tolist()
     assert done["probabilities"].shape == (1, 3)
 
 
