@@ -40,8 +40,8 @@ def runs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pima_plus(tmp_path_factory):
-    """The Pima table the package ships, with two made-up text columns (one with gaps) and gaps in
-    a numeric one: a run on it, and the CSV file."""
+    """The Pima table the package ships, with three made-up text columns (one with gaps, one with
+    more categories than get a column) and gaps in a numeric one: a run on it, and the CSV file."""
     from importlib import resources
 
     folder = tmp_path_factory.mktemp("pima")
@@ -52,6 +52,8 @@ def pima_plus(tmp_path_factory):
     frame["smoker"] = np.where(frame["mass"] > 32, "yes", "no").astype(object)
     frame.loc[rng.random(len(frame)) < 0.1, "smoker"] = np.nan
     frame["mass"] = frame["mass"].where(rng.random(len(frame)) > 0.1)
+    # 35 towns: the 30 most frequent get a column each, the rest share "(other)"
+    frame["town"] = [f"town{i}" for i in rng.integers(0, 35, len(frame))]
     path = folder / "pima-plus.csv"
     frame.to_csv(path, index=False)
     assert main(["run", str(path), "--target", "diabetes", "--epochs", "8", "--quiet",
@@ -300,7 +302,9 @@ def test_own_table_with_text_columns_and_gaps(pima_plus, tmp_path, capsys):
     out = capsys.readouterr().out
     s = session(run)
     types = {i.name: i.type for i in s.get_inputs()}
-    assert types["clinic"] == types["smoker"] == "tensor(string)"
+    assert types["clinic"] == types["smoker"] == types["town"] == "tensor(string)"
+    spec = json.loads((run / "model.json").read_text())
+    assert next(e for e in spec["columns"] if e["name"] == "town")["other"]
     assert types["mass"] == types["glucose"] == "tensor(float)"
     assert "diabetes" not in types
 
@@ -321,6 +325,7 @@ def test_own_table_with_text_columns_and_gaps(pima_plus, tmp_path, capsys):
     # serve's row check and PyTorch) and the graph agree on every row
     extra = pd.DataFrame({c: [None, None] for c in frame.columns})
     extra["clinic"] = ["mars", None]
+    extra["town"] = ["atlantis", "town3"]
     extra["glucose"] = [150.0, None]
     rows_in = pd.concat([frame, extra], ignore_index=True)
     rows_in.to_csv(tmp_path / "new.csv", index=False)
