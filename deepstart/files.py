@@ -1,6 +1,7 @@
 """Writing files so that a reader never sees half of one: write to a temp name, then rename.
 
-A temp name is `.<name>.<pid>.<token>.part` beside its target. A process killed mid-write leaves
+A temp name is `.<name>.<pid>-<token>.part` beside its target (the dash sets it apart from mkdtemp's
+names, whose random part has none). A process killed mid-write leaves
 one behind; the next successful write into the same folder removes every such file whose process
 is gone, so a crash costs a stray file only until the folder is written again.
 """
@@ -16,13 +17,13 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-_PART = re.compile(r"\..+\.(\d+)\.[0-9a-f]{8}\.part")
+_PART = re.compile(r"\..+\.(\d+)-[0-9a-f]{8}\.part")
 
 
 def temp_name(path: str | os.PathLike) -> Path:
     """A fresh temp name beside `path` that says which process writes it."""
     path = Path(path)
-    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
 
 
 @contextlib.contextmanager

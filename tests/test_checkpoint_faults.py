@@ -284,3 +284,27 @@ def test_run_folder_files_follow_the_umask(umask, mode, tmp_path):
     modes = {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()}
     assert "report.html" in modes and "model.safetensors" in modes
     assert modes == dict.fromkeys(modes, mode)
+
+
+def test_a_write_sweeps_only_the_temp_files_of_writers_that_are_gone(tmp_path):
+    from deepstart.files import temp_name, write_text
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        dead_file = tmp_path / f".history.csv.{gone}-0123abcd.part"
+        dead_dir = tmp_path / f".arrays-v1.{gone}-89abcdef.part"
+        live = tmp_path / f".model.json.{alive.pid}-0123abcd.part"
+        ours = temp_name(tmp_path / "x.json")
+        others = [tmp_path / ".notes.part", tmp_path / ".site.abc12345.part"]  # not names deepstart makes
+        for path in (dead_file, live, ours, *others):
+            path.write_text("partial")
+        dead_dir.mkdir()
+        (dead_dir / "a.npy").write_bytes(b"partial")
+        write_text(tmp_path / "config.json", "{}")
+        left = sorted(p.name for p in tmp_path.iterdir())
+        assert left == sorted([live.name, ours.name, *(p.name for p in others), "config.json"])
+    finally:
+        alive.kill()
+        alive.wait()
