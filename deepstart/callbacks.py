@@ -51,7 +51,7 @@ class EarlyStopping:
 
 
 class Checkpoint:
-    """Save the whole training state to `path` (.safetensors + .json) after every `every` epochs,
+    """Save the whole training state to `path` (one .safetensors file) after every `every` epochs,
     but not sooner than `min_seconds` after the last save, so a crash loses at most that much
     work and `--resume` continues exactly. (Ctrl-C needs no checkpoint: the Learner saves its
     last completed epoch itself.) `min_seconds` keeps tiny problems, with thousands of

@@ -1,28 +1,87 @@
-"""Writing files so that a reader never sees half of one: write to a temp name, then rename."""
+"""Writing files so that a reader never sees half of one: write to a temp name, then rename.
+
+A temp name is `.<name>.<pid>-<token>.part` beside its target (the dash sets it apart from mkdtemp's
+names, whose random part has none). A process killed mid-write leaves
+one behind; the next successful write into the same folder removes every such file whose process
+is gone, so a crash costs a stray file only until the folder is written again.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import tempfile
+import re
+import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+
+_PART = re.compile(r"\..+\.(\d+)-[0-9a-f]{8}\.part")
+
+
+def temp_name(path: str | os.PathLike) -> Path:
+    """A fresh temp name beside `path` that says which process writes it."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path beside `path`; on success it is renamed onto `path`, on error removed."""
+    """Yield a temp path beside `path`; on success it is renamed onto `path`, on error removed.
+    The file ends with mode 0666 less the umask, as open() would make `path` itself (mkstemp's
+    0600 made run folders unreadable to a web server), whatever mode the writer gave it
+    (safetensors writes 0600)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    while True:
+        tmp = temp_name(path)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:  # the same 32-bit token twice: draw another
+            continue
+    mode = os.fstat(fd).st_mode & 0o777  # the umask applied, read without changing it
     os.close(fd)
     try:
-        yield Path(tmp)
+        yield tmp
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    remove_stale_parts(path.parent)
+
+
+def remove_stale_parts(folder: str | os.PathLike) -> None:
+    """Remove the temp files and folders that killed writers left in `folder`: names of the form
+    `temp_name` makes whose process no longer runs. A live writer's temp file is left alone."""
+    try:
+        names = [n for n in os.listdir(folder) if n.endswith(".part")]
+    except OSError:
+        return
+    for name in names:
+        match = _PART.fullmatch(name)
+        if match is None or _running(int(match.group(1))):
+            continue
+        stale = os.path.join(folder, name)
+        if os.path.isdir(stale) and not os.path.islink(stale):
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(stale)
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # ours: another thread may be writing it
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # gone, or a pid no process can have
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -341,6 +341,10 @@ class Learner:
                         [float(loss_sum), float(score_sum), float(len(perm))], self.device)
                     self._end_epoch(total_loss / count, total_score, int(count), started)
         except KeyboardInterrupt:
+            if len(self.history.rows) == self.epoch > self._snapshot["epoch"]:
+                # Ctrl-C came after the epoch's row (and its printed line), while the callbacks
+                # ran: the epoch is complete, so it is the one saved, as the user saw it end.
+                self._snapshot = self.state()
             self.load_state(self._snapshot)
             if self.checkpoint_path is not None:
                 self.save_checkpoint(self.checkpoint_path)
@@ -490,8 +494,8 @@ class Learner:
         self._snapshot = state
 
     def save_checkpoint(self, path: str | Path) -> Path | None:
-        """The training state as `<path>.safetensors` (tensors) + `<path>.json` (the rest);
-        with several processes only rank 0 writes (the state is the same on every rank)."""
+        """The training state as one file, `<path>.safetensors` (deepstart.checkpoint); with
+        several processes only rank 0 writes (the state is the same on every rank)."""
         from deepstart.checkpoint import save_state
 
         if self.rank != 0:
@@ -499,9 +503,19 @@ class Learner:
         return save_state(self.state(), Path(path))
 
     def resume(self, path: str | Path) -> None:
-        from deepstart.checkpoint import load_state
+        from deepstart.checkpoint import checkpoint_file, load_state
 
-        self.load_state(load_state(Path(path)))
+        state, before = load_state(Path(path)), self.state()
+        try:
+            self.load_state(state)
+        except DeepstartError:
+            raise
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as e:
+            self.load_state(before)  # not half of the checkpoint
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise DeepstartError(f"{checkpoint_file(path)} does not fit this model and optimizer "
+                                 f"({first}); it belongs to another run or is damaged: start "
+                                 "the run again.") from None
 
     # --- output -------------------------------------------------------------------------------------
     def _progress(self):

@@ -46,7 +46,7 @@ def not_a_run(folder: Path) -> DeepstartError:
 
 def read_run(folder: str | Path) -> RunRecord:
     """The run's files; an unfinished run (no metrics.json) has its history so far from the
-    checkpoint's JSON, when one was written."""
+    checkpoint's header, when one was written."""
     from deepstart.history import History
     from deepstart.run import is_run_dir
 
@@ -60,8 +60,10 @@ def read_run(folder: str | Path) -> RunRecord:
     history: list[dict] = []
     if (folder / "history.csv").is_file():
         history = History.from_csv(folder / "history.csv").rows
-    elif (folder / "checkpoint.json").is_file():
-        history = (_read_optional(folder / "checkpoint.json") or {}).get("history") or []
+    elif (folder / "checkpoint.safetensors").is_file():
+        from deepstart.checkpoint import read_meta  # the header only: no torch
+
+        history = read_meta(folder / "checkpoint")["history"]
     return RunRecord(folder, config, env, metrics, history, spec)
 
 

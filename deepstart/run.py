@@ -9,10 +9,12 @@
                            the comparison with published references
         model.safetensors  weights; model.json: family, config, preprocessing (no pickle anywhere)
         curves.png         loss and metric curves
-        checkpoint.*       training state while unfinished (removed when the run completes)
+        checkpoint.safetensors  training state while unfinished, one file (removed when the run
+                           completes)
 
 The folder is claimed with an atomic mkdir, every file is written to a temp name and renamed, and
 metrics.json is written last: a folder without it is an unfinished run that `--resume` continues.
+What each step guarantees on a crash: docs/guarantees.md.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ RUN_FORMAT = "deepstart-run-1"
 # is 0.3 points) and spares a pass over a large training set; on Fashion-MNIST's 54,000 images with
 # the convnet recipe's flip TTA that pass took about 20 s.
 TRAIN_SCORE_ROWS = 10_000
+# A checkpoint after the first epoch, then at most one every 10 s: a crash loses at most that much
+# training, and tiny problems with millisecond epochs do not spend their time writing files.
+CHECKPOINT_SECONDS = 10
 
 
 @dataclass
@@ -263,15 +268,20 @@ def run(config: RunConfig, out: str | Path = "runs", data_dir: Path | None = Non
 def resume(folder: str | Path, epochs: int | None = None, data_dir: Path | None = None,
            download: bool = True, verbose: int = 1) -> Path:
     """Continue an unfinished run from its checkpoint, to the same result an uninterrupted run gets."""
+    from deepstart.checkpoint import read_meta
+
     folder = Path(folder)
     if not is_run_dir(folder):
         raise DeepstartError(f"{folder} is not a run folder (no deepstart config.json); pass a folder "
                              "under runs/ that a `deepstart run` started.")
-    if not (folder / "checkpoint.json").is_file():
-        done = (folder / "metrics.json").is_file()
-        raise DeepstartError(f"{folder} has no checkpoint to resume from" +
-                             (": the run already finished." if done else
-                              ": it stopped before its first epoch ended; start it again."))
+    if (folder / "metrics.json").is_file():
+        raise DeepstartError(f"{folder} has nothing to resume: the run already finished.")
+    if not (folder / "checkpoint.safetensors").is_file() and not (folder / "checkpoint.json").is_file():
+        writing = any(folder.glob(".checkpoint.safetensors.*.part"))
+        raise DeepstartError(f"{folder} has no checkpoint to resume from: " + (
+            "it was stopped while its first checkpoint was being written" if writing else
+            "it stopped before its first checkpoint was saved (at the end of epoch 1)") +
+            "; start the run again.")
     from deepstart import distributed
 
     raw = read_json(folder / "config.json")
@@ -287,6 +297,7 @@ def resume(folder: str | Path, epochs: int | None = None, data_dir: Path | None 
         config.validate()
         if distributed.is_main():
             write_json(folder / "config.json", {"format": RUN_FORMAT, **dataclasses.asdict(config)})
+    read_meta(folder / "checkpoint")  # a damaged checkpoint fails before the data is loaded
     learner = _learner(config, verbose, data_dir, download)
     learner.resume(folder / "checkpoint")
     return _train_and_record(learner, config, folder if distributed.is_main() else None,
@@ -297,8 +308,7 @@ def _train_and_record(learner, config: RunConfig, folder: Path | None, problem) 
     """Train, then write the folder. `folder` is None on the ranks that do not write; they still
     take part in training and in the (collective) evaluations."""
     from deepstart.callbacks import Checkpoint
-    from deepstart.learner import TrainingDiverged
-    from deepstart.models import save_model
+    from deepstart.learner import TrainingInterrupted
 
     # Import matplotlib (0.7 s) on the other core while training runs, for curves.png at the end:
     # torch releases the GIL inside its kernels, so the two overlap.
@@ -306,7 +316,30 @@ def _train_and_record(learner, config: RunConfig, folder: Path | None, problem) 
     if folder is not None:
         warm_up.start()
         learner.checkpoint_path = folder / "checkpoint"
-        learner.callbacks.append(Checkpoint(folder / "checkpoint", min_seconds=10))
+        learner.callbacks.append(Checkpoint(folder / "checkpoint", min_seconds=CHECKPOINT_SECONDS))
+    try:
+        _fit_and_write(learner, config, folder, problem, warm_up)
+    except KeyboardInterrupt:
+        # Ctrl-C outside the epochs (after the last one, while scoring or writing; fit handles the
+        # ones inside): save the trained state, so that --resume scores and writes without
+        # training again. metrics.json, written last, is not there yet.
+        if folder is None:
+            raise TrainingInterrupted(learner.epoch, None) from None
+        if (folder / "metrics.json").is_file():
+            raise  # the run is complete: nothing to resume
+        learner.save_checkpoint(folder / "checkpoint")
+        raise TrainingInterrupted(learner.epoch, folder / "checkpoint") from None
+    if folder is None:
+        return None
+    for leftover in ("checkpoint.safetensors", "checkpoint.json"):  # .json: an older format's
+        (folder / leftover).unlink(missing_ok=True)
+    return folder
+
+
+def _fit_and_write(learner, config: RunConfig, folder: Path | None, problem, warm_up) -> None:
+    from deepstart.learner import TrainingDiverged
+    from deepstart.models import save_model
+
     started = time.perf_counter()
     remaining = config.epochs - learner.epoch
     status = "finished"
@@ -324,7 +357,7 @@ def _train_and_record(learner, config: RunConfig, folder: Path | None, problem) 
     scores = {split: learner.evaluate(split, TRAIN_SCORE_ROWS if split == "train" else None)
               for split in ("train", "val", "test") if len(getattr(data, f"x_{split}"))}
     if folder is None:
-        return None
+        return
     learner.history.to_csv(folder / "history.csv")
     warm_up.join()  # plotting while pyplot is half imported would fail
     learner.history.plot(folder / "curves.png",
@@ -357,6 +390,3 @@ def _train_and_record(learner, config: RunConfig, folder: Path | None, problem) 
     if baselines:  # a forecast's baselines, scored on the same test values as the model
         metrics["baselines"] = baselines | {"model": test_value}
     write_json(folder / "metrics.json", metrics)
-    for leftover in ("checkpoint.json", "checkpoint.safetensors"):
-        (folder / leftover).unlink(missing_ok=True)
-    return folder

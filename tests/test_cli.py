@@ -80,7 +80,7 @@ def test_run_writes_a_complete_run_folder(tmp_path, capsys):
     env = json.loads((folder / "env.json").read_text())
     assert env["torch"].startswith("2.13") and env["cpu_count"] >= 1 and env["torch_threads"] >= 1
     assert (folder / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not (folder / "checkpoint.json").exists()
+    assert not (folder / "checkpoint.safetensors").exists()
     assert not list(folder.glob("*.part")) and not list(folder.glob(".*"))
 
     # the model folder alone rebuilds the model, without pickle, with the same test accuracy
@@ -140,7 +140,7 @@ def test_ctrl_c_then_resume_reaches_the_uninterrupted_result(tmp_path, monkeypat
     assert main(["run", "digits", "--epochs", "4", "--quiet", "--out", "cut"]) == 130
     cut = next((tmp_path / "cut").iterdir())
     assert f"resume with: deepstart run --resume {cut.relative_to(tmp_path)}" in capsys.readouterr().out
-    assert (cut / "checkpoint.json").is_file() and not (cut / "metrics.json").exists()
+    assert (cut / "checkpoint.safetensors").is_file() and not (cut / "metrics.json").exists()
     monkeypatch.setattr(learner_module.Learner, "_end_epoch", real_end)
 
     assert main(["run", "--resume", str(cut), "--quiet"]) == 0

@@ -171,8 +171,10 @@ def test_unfinished_run_gets_a_report_that_says_so(runs, tmp_path, capsys):
              "lr": 0.001, "seconds": 1.0},
             {"epoch": 2, "loss": 0.6, "accuracy": 0.9, "val_loss": 0.4, "val_accuracy": 0.92,
              "lr": 0.001, "seconds": 1.0}]
-    (run / "checkpoint.json").write_text(json.dumps({"format": "deepstart-checkpoint-1", "epoch": 2,
-                                                     "history": rows}))
+    from safetensors.numpy import save_file  # a checkpoint's header: what the report reads
+    meta = {"format": "deepstart-checkpoint-2", "epoch": 2, "history": rows, "opt_values": {},
+            "opt_groups": [], "sha256": "0" * 64}
+    save_file({}, str(run / "checkpoint.safetensors"), metadata={"deepstart": json.dumps(meta)})
     assert main(["report", str(run)]) == 0
     assert "the run has not finished" in capsys.readouterr().out
     page = (run / "report.html").read_text()
@@ -183,7 +185,7 @@ def test_unfinished_run_gets_a_report_that_says_so(runs, tmp_path, capsys):
     assert f"deepstart run --resume {run}" in text
     assert 'id="headline"' not in page and len(images(page)) == 1  # the curves so far
     # before any checkpoint: still a report, with nothing to plot
-    (run / "checkpoint.json").unlink()
+    (run / "checkpoint.safetensors").unlink()
     assert main(["report", str(run)]) == 0
     page = (run / "report.html").read_text()
     assert "0 of 3 epochs are recorded so far" in html.unescape(page) and images(page) == []

@@ -332,10 +332,154 @@ def test_interrupted_array_cache_leaves_nothing(home: Path, monkeypatch: pytest.
 def test_damaged_array_cache_is_named(home: Path) -> None:
     cached_arrays("fx", "v1", lambda: {"a": np.zeros(3)})
     (home / "fx" / "arrays-v1" / "a.npy").write_bytes(b"\x93NUMPY junk")
-    with pytest.raises(DataError, match="arrays-v1 are damaged.*delete that folder"):
+    with pytest.raises(DataError, match=r"arrays-v1/a\.npy is damaged.*delete .*arrays-v1 and run again"):
         cached_arrays("fx", "v1", lambda: {"a": np.zeros(3)})
 
 
 def test_unsafe_cache_names_are_refused() -> None:
     with pytest.raises(ValueError, match="cannot name"):
         cached_arrays("fx", "../up", dict)
+
+
+# --- crashes and damage (issue 15) -------------------------------------------------------------------
+
+@pytest.fixture
+def small_arrays(tmp_path: Path, small_fashion: dict[str, bytes]) -> dict[str, np.ndarray]:
+    """100 real Fashion-MNIST test images and labels, decoded."""
+    arrays = {}
+    for key, name in (("x_test", IMAGES), ("y_test", LABELS)):
+        (tmp_path / name).write_bytes(small_fashion[name])
+        arrays[key] = read_idx(tmp_path / name)
+    return arrays
+
+
+def test_a_damaged_cached_array_is_named_not_used(home: Path, small_arrays: dict[str, np.ndarray]) -> None:
+    cached_arrays("fx", "v1", lambda: small_arrays)
+    path = home / "fx" / "arrays-v1" / "y_test.npy"
+    data = bytearray(path.read_bytes())
+    start = len(data) - small_arrays["y_test"].nbytes
+    data[start:start + 50] = bytes(50)  # half of the labels zeroed; the .npy header intact
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"arrays-v1/y_test\.npy is damaged \(its CRC-32 does not match"):
+        cached_arrays("fx", "v1", lambda: small_arrays)
+
+
+def test_a_cached_array_with_another_shape_or_missing_is_named(home: Path,
+                                                              small_arrays: dict[str, np.ndarray]) -> None:
+    cached_arrays("fx", "v1", lambda: small_arrays)
+    folder = home / "fx" / "arrays-v1"
+    np.save(folder / "y_test.npy", small_arrays["y_test"][:50])
+    with pytest.raises(DataError, match=r"y_test\.npy is damaged \(it holds \|u1 of shape \(50,\), but "
+                                        r"\|u1 of shape \(100,\) was written\)"):
+        cached_arrays("fx", "v1", lambda: small_arrays)
+    (folder / "x_test.npy").unlink()
+    with pytest.raises(DataError, match=r"x_test\.npy is missing from the cached arrays; delete"):
+        cached_arrays("fx", "v1", lambda: small_arrays)
+
+
+def test_arrays_cached_without_checksums_are_rebuilt_with_them(home: Path,
+                                                               small_arrays: dict[str, np.ndarray]) -> None:
+    old = home / "fx" / "arrays-v1"  # as an older deepstart left it: arrays, no checksums
+    old.mkdir(parents=True)
+    np.save(old / "y_test.npy", np.zeros(100, dtype=np.uint8))
+    again = cached_arrays("fx", "v1", lambda: small_arrays)
+    np.testing.assert_array_equal(again["y_test"], small_arrays["y_test"])
+    assert sorted(p.name for p in old.iterdir()) == ["checksums.json", "x_test.npy", "y_test.npy"]
+    assert sorted(p.name for p in (home / "fx").iterdir()) == ["arrays-v1"]
+    np.testing.assert_array_equal(cached_arrays("fx", "v1", dict)["x_test"], small_arrays["x_test"])
+
+
+def test_the_data_dir_is_searched_first_and_checked(tmp_path: Path, small_fashion: dict[str, bytes]) -> None:
+    file = remote(LABELS, small_fashion[LABELS], [])
+    (data_home() / "fx").mkdir(parents=True)
+    (data_home() / "fx" / LABELS).write_bytes(small_fashion[LABELS])  # a good copy in the cache
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / LABELS).write_bytes(small_fashion[LABELS][:40])  # a truncated one where the user points
+    with pytest.raises(DataError, match=f"{mine / LABELS} is not a good copy.*replace it with a good copy"):
+        find_local("fx", [file], data_dir=mine)
+    (mine / LABELS).write_bytes(small_fashion[LABELS])
+    assert find_local("fx", [file], data_dir=mine) == {LABELS: mine / LABELS}
+
+
+def test_a_truncated_file_in_the_data_dir_is_named_though_the_arrays_cache_holds_the_data(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from deepstart import get_problem
+    from deepstart.cli import main
+
+    folder = require_path(FASHION, FASHION_HINT)
+    get_problem("fashion-mnist").load()  # decoded from Debian's copy into the arrays cache
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    name = "t10k-labels-idx1-ubyte.gz"
+    (mine / name).write_bytes((folder / name).read_bytes()[:1000])
+    code = main(["run", "fashion-mnist", "--data-dir", str(mine), "--epochs", "1", "--out",
+                 str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert f"{mine / name} is not a good copy of {name}: it is a corrupt or truncated gzip file" in err
+    assert not (tmp_path / "runs").exists()
+
+
+KILLED_FETCH = r"""
+import json, sys
+from deepstart.problems import sources
+sources.CHUNK_SIZE = 1024  # written as it arrives, so that half of it is on disk when it stalls
+sources.fetch("fx", [sources.RemoteFile(**json.loads(sys.argv[1]))])
+"""
+
+
+def test_a_killed_download_leaves_no_part_after_the_next_fetch(server: Server, small_fashion: dict[str, bytes],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    content = small_fashion[IMAGES]
+    server.routes[f"/m1/{IMAGES}"] = content
+    file = remote(IMAGES, content, [server.url("/m1/")])
+    # the server sends half of the file, then stalls until the test ends: the child is killed mid-download
+    release = threading.Event()
+    half = len(content) // 2
+    real_get = Handler.do_GET
+
+    def stalling_get(self: Handler) -> None:
+        if server.hits[self.path] == 0:
+            server.hits[self.path] += 1
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content[:half])
+            self.wfile.flush()
+            release.wait(60)
+            return
+        real_get(self)
+
+    monkeypatch.setattr(Handler, "do_GET", stalling_get)
+    cache = data_home() / "fx"
+    child = subprocess.Popen([sys.executable, "-c", KILLED_FETCH, json.dumps(dataclasses.asdict(file))],
+                             env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 120
+        def half_on_disk() -> bool:
+            return any(p.stat().st_size > 0 for p in cache.glob("*.part"))  # (writes are buffered)
+
+        while not half_on_disk():
+            assert time.monotonic() < deadline and child.poll() is None, "the child never got half"
+            time.sleep(0.05)
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    finally:
+        release.set()
+    assert len(list(cache.glob("*.part"))) == 1  # what the kill left
+
+    old = os.umask(0o022)
+    try:
+        assert fetch("fx", [file]) == {IMAGES: cache / IMAGES}
+    finally:
+        os.umask(old)
+    assert leftovers(cache) == [IMAGES]
+    assert (cache / IMAGES).stat().st_mode & 0o777 == 0o644  # the umask's, as for any file

@@ -102,7 +102,7 @@ def _idx_images(dataset: str, files, shipped_dirs, hint: str,
                 data_dir: Path | None = None, download: bool = True) -> Dataset:
     from deepstart.problems.arrays_cache import cached_arrays
     from deepstart.problems.idx import read_idx
-    from deepstart.problems.sources import fetch
+    from deepstart.problems.sources import check_data_dir, fetch
 
     def build() -> dict[str, np.ndarray]:
         paths = fetch(dataset, files, shipped_dirs=shipped_dirs, data_dir=data_dir,
@@ -110,7 +110,9 @@ def _idx_images(dataset: str, files, shipped_dirs, hint: str,
         x_train, y_train, x_test, y_test = (read_idx(paths[f.name]) for f in files)
         return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
-    # The decoded arrays are cached as .npy, so a second load skips gzip and takes milliseconds.
+    # The decoded arrays are cached as .npy, so a second load skips gzip and takes milliseconds; a
+    # folder the user names is checked all the same (its copy must be good, if the cache answers).
+    check_data_dir(dataset, files, data_dir)
     a = cached_arrays(dataset, "idx-v1", build)
     return Dataset(a["x_train"][:, None], a["y_train"].astype(np.int64),
                    a["x_test"][:, None], a["y_test"].astype(np.int64), pixel_max=255.0)
@@ -128,12 +130,13 @@ CIFAR_HINT = ("it has no offline source here: connect to the internet to downloa
 def _cifar(files=CIFAR_FILES, data_dir: Path | None = None, download: bool = True) -> Dataset:
     from deepstart.problems.arrays_cache import cached_arrays
     from deepstart.problems.cifar import read_cifar_binary
-    from deepstart.problems.sources import fetch
+    from deepstart.problems.sources import check_data_dir, fetch
 
     def build() -> dict[str, np.ndarray]:
         paths = fetch("cifar10", files, data_dir=data_dir, download=download, hint=CIFAR_HINT)
         return read_cifar_binary(paths[files[0].name])
 
+    check_data_dir("cifar10", files, data_dir)
     a = cached_arrays("cifar10", "bin-v1", build)
     return Dataset(a["x_train"], a["y_train"], a["x_test"], a["y_test"], pixel_max=255.0)
 

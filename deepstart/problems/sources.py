@@ -1,10 +1,12 @@
-"""Where data files come from, in this order: the user's cache, folders where installed packages ship
-them, a folder the user names, and only then a download from the canonical mirrors.
+"""Where data files come from, in this order: a folder the user names (first: naming it is asking for
+it), the user's cache, folders where installed packages ship them, and only then a download from the
+canonical mirrors.
 
 Every file is checked against its md5 before it is used. A bad local file is an error that names it,
-never a silent re-download: the user should learn that their disk or package holds a broken copy.
-A download goes to a temporary file beside its final place and is renamed into place only once its
-checksum is right, so the cache never holds half a file, even after Ctrl-C.
+never a silent re-download or a silent fall-back to another copy: the user should learn that their
+disk or package holds a broken copy. A download goes to a temporary file beside its final place and is
+renamed into place only once its checksum is right, so the cache never holds half a file, even after
+Ctrl-C; what a killed download leaves is removed by the next fetch.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ import hashlib
 import http.client
 import json
 import os
-import tempfile
-import threading
 import urllib.error
 import urllib.request
 import zlib
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deepstart.errors import DataError
+from deepstart.files import atomic_path, remove_stale_parts, write_text
 
 CHUNK_SIZE = 1 << 20
 DEFAULT_HINT = "connect to the internet and run again, or point data_dir at a folder that holds the files"
@@ -69,6 +70,7 @@ def fetch(dataset: str, files: Sequence[RemoteFile], shipped_dirs: Sequence[Path
     `hint` ends the error raised when the data cannot be had: it should name the command or option
     that makes it available, e.g. "install it with `sudo apt-get install dataset-fashion-mnist`".
     """
+    remove_stale_parts(data_home() / dataset)  # what a killed download left
     local = {file.name: _find_one(dataset, file, shipped_dirs, data_dir) for file in files}
     missing = [file.name for file in files if local[file.name] is None]
     if missing and not download:
@@ -76,6 +78,19 @@ def fetch(dataset: str, files: Sequence[RemoteFile], shipped_dirs: Sequence[Path
         raise DataError(f"{dataset} is not available offline: {', '.join(missing)} not found in {places}; "
                         f"{hint}.")
     return {file.name: local[file.name] or _download(dataset, file, timeout, hint) for file in files}
+
+
+def check_data_dir(dataset: str, files: Sequence[RemoteFile], data_dir: Path | str | None) -> None:
+    """Verify those of `files` that `data_dir` holds (DataError naming a bad one). For loaders that
+    keep decoded arrays: the arrays cache answers before the files are looked for, and a damaged file
+    in a folder the user named must not pass unnoticed because of it."""
+    if data_dir is None:
+        return
+    advice = _places(dataset, (), data_dir)[0][1]
+    for file in files:
+        for name in _names(file):
+            if (Path(data_dir) / name).is_file():
+                _check(dataset, Path(data_dir) / name, file, advice)
 
 
 def is_available_offline(dataset: str, files: Sequence[RemoteFile], shipped_dirs: Sequence[Path | str] = (),
@@ -88,10 +103,11 @@ def is_available_offline(dataset: str, files: Sequence[RemoteFile], shipped_dirs
 def _places(dataset: str, shipped_dirs: Sequence[Path | str],
             data_dir: Path | str | None) -> list[tuple[Path, str]]:
     """The local folders to look in, in order, each with what to do about a bad file found there."""
-    places = [(data_home() / dataset, "delete it and run again to download a fresh copy")]
-    places += [(Path(d), "reinstall the package that ships it") for d in shipped_dirs]
+    places = []
     if data_dir is not None:
         places.append((Path(data_dir), "replace it with a good copy or remove it from that folder"))
+    places.append((data_home() / dataset, "delete it and run again to download a fresh copy"))
+    places += [(Path(d), "reinstall the package that ships it") for d in shipped_dirs]
     return places
 
 
@@ -106,13 +122,17 @@ def _find_one(dataset: str, file: RemoteFile, shipped_dirs: Sequence[Path | str]
         for name in _names(file):
             path = folder / name
             if path.is_file():
-                if not _is_marked(dataset, path, file):
-                    problem = _mismatch(path, file)
-                    if problem:
-                        raise DataError(f"{path} is not a good copy of {file.name}: {problem}; {advice}.")
-                    _mark(dataset, path, file)
+                _check(dataset, path, file, advice)
                 return path
     return None
+
+
+def _check(dataset: str, path: Path, file: RemoteFile, advice: str) -> None:
+    if not _is_marked(dataset, path, file):
+        problem = _mismatch(path, file)
+        if problem:
+            raise DataError(f"{path} is not a good copy of {file.name}: {problem}; {advice}.")
+        _mark(dataset, path, file)
 
 
 def _mismatch(path: Path, file: RemoteFile, md5: str | None = None) -> str | None:
@@ -189,13 +209,11 @@ def _mark(dataset: str, path: Path, file: RemoteFile) -> None:
     marks = _read_marks(dataset)
     marks[str(path.resolve())] = _stamp(path, file)
     folder = data_home() / dataset
-    tmp = folder / f".{_MARKS}.{os.getpid()}.{threading.get_ident()}.part"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(marks, indent=1))
-        os.replace(tmp, folder / _MARKS)  # readers see the old or the new record, never half of one
+        write_text(folder / _MARKS, json.dumps(marks, indent=1))  # old or new record, never half
     except OSError:
-        tmp.unlink(missing_ok=True)  # a read-only cache only costs a checksum next time
+        pass  # a read-only cache only costs a checksum next time
 
 
 def _download(dataset: str, file: RemoteFile, timeout: float, hint: str) -> Path:
@@ -222,27 +240,23 @@ def _download(dataset: str, file: RemoteFile, timeout: float, hint: str) -> Path
 
 def _download_from(url: str, file: RemoteFile, dest: Path, timeout: float) -> Path:
     request = urllib.request.Request(url, headers={"User-Agent": "deepstart"})
-    tmp = tempfile.NamedTemporaryFile(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part", delete=False)
-    try:
+    # atomic_path removes the temp file on any error, KeyboardInterrupt included
+    with atomic_path(dest) as tmp:
         digest = hashlib.md5(usedforsecurity=False)
         received = 0
-        with tmp, urllib.request.urlopen(request, timeout=timeout) as response:
+        with tmp.open("wb") as out, urllib.request.urlopen(request, timeout=timeout) as response:
             size = response.headers.get("Content-Length")
             while chunk := response.read(CHUNK_SIZE):
                 digest.update(chunk)
-                tmp.write(chunk)
+                out.write(chunk)
                 received += len(chunk)
         # http.client returns b"" rather than raising when the server hangs up early.
         if size is not None and received != int(size):
             raise ConnectionError(f"connection closed after {received} of {size} bytes")
-        problem = _mismatch(Path(tmp.name), file, digest.hexdigest())
+        problem = _mismatch(tmp, file, digest.hexdigest())
         if problem:
             raise DataError(f"the download of {file.name} from {url} is corrupt: {problem}; nothing was "
                             f"kept, run again, and if it fails again that mirror serves a bad copy.")
-        os.replace(tmp.name, dest)
-    except BaseException:  # including KeyboardInterrupt: never leave a .part file behind
-        Path(tmp.name).unlink(missing_ok=True)
-        raise
     return dest
 
 
