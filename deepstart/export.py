@@ -210,7 +210,8 @@ def predict_csv(record: RunRecord, model, spec: dict, path: Path) -> tuple[Path,
     from deepstart.prepare import scale_x
     from deepstart.problems.tabular import read_csv
 
-    frame = read_csv(path)
+    # the decimal mark the run read its own file with (--decimal), so 6,0 is 6.0 here too
+    frame = read_csv(path, decimal=(record.config.get("data_options") or {}).get("decimal"))
     if "columns" in spec:
         from deepstart.problems.columns import encode
 
