@@ -270,6 +270,24 @@ def test_implausible_targets_are_named_not_trained_in_silence(capsys):
             assert tabular_problem(frame, target=target).schema["data_notes"] == []
 
 
+@pytest.mark.filterwarnings("ignore::deepstart.errors.DataWarning")
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(10, 300), start=st.integers(-10**6, 10**6), gap=st.integers(0, 5),
+       seed=st.integers(0, 2**16))
+def test_any_row_number_as_target_is_named_and_no_other_target_is(n, start, gap, seed):
+    rng = np.random.default_rng(seed)
+    ids = start + rng.permutation(n)
+    ids[ids == ids.max()] += gap  # a gap in the numbers: distinct, but not a row number
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.choice(["u", "v"], n), "y": ids})
+    notes = tabular_problem(frame, target="y").schema["data_notes"]
+    named = any("looks like a row identifier" in note for note in notes)
+    assert named == (gap == 0)
+    frame["y"] = rng.integers(0, 3, n) + start  # three classes: plausible, whatever the rows
+    notes = tabular_problem(frame, target="y").schema["data_notes"]
+    assert not any("row identifier" in note or "classes in" in note for note in notes)
+    assert any("the test part has only" in note for note in notes) == (np.ceil(n * 0.2) < 30)
+
+
 def test_a_run_on_an_identifier_target_says_so_in_its_output_and_report(tmp_path, capsys):
     iris = load_iris(as_frame=True).frame
     iris.insert(0, "row", np.arange(1, 151))
@@ -658,6 +676,7 @@ def _bad_files(root: Path) -> None:
     (["cancer.csv", "--target", "diagnosis", "--task", "regression"], ["holds text", "--task binary"]),
     (["cancer.csv", "--target", "clinic", "--task", "binary"], ["3 classes, not 2"]),
     (["cancer.csv", "--target", "diagnosis", "--image-size", "8"], ["--image-size applies to folders"]),
+    (["one_class", "--decimal", ","], ["--decimal does not apply here", "folder of images"]),
     (["air.csv", "--forecast", "Date"], ["holds text", "'1949-01' in row 2"]),
 ])
 def test_bad_input(tmp_path, capsys, args, fragments):

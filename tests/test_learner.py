@@ -178,6 +178,17 @@ def test_predict_names_bad_rows_and_a_hand_made_prepared_with_nan_is_bad_data():
         Learner("mlp", replace(learner.data, x_test=x_test), verbose=0).evaluate("test")
 
 
+def test_predict_takes_a_builtin_tables_rows_by_column_name_in_any_order():
+    import pandas as pd
+
+    learner = Learner("mlp", "wine", verbose=0)
+    learner.fit(1)
+    raw = learner.problem.load()
+    frame = pd.DataFrame(raw.x_test, columns=raw.feature_names)
+    np.testing.assert_array_equal(learner.predict(frame[frame.columns[::-1]]), learner.predict())
+    np.testing.assert_array_equal(learner.predict(raw.x_test), learner.predict())  # by position
+
+
 def test_ctrl_c_restores_last_epoch_and_resume_gives_the_same_result(tmp_path, monkeypatch):
     reference = digits_learner(seed=1)
     reference.fit(4)

@@ -18,7 +18,7 @@ import numpy as np
 
 from deepstart.errors import DataError, DeepstartError
 from deepstart.problems import Dataset, Problem, Reference
-from deepstart.problems.splits import split_indices
+from deepstart.problems.splits import few_test_rows_notes, split_indices
 
 TEST_SIZE = 0.2
 SPLIT_SEED = 0
@@ -109,9 +109,7 @@ def image_folder_problem(path: str | Path, *, image_size: int | tuple[int, int] 
     train, test = split_indices(y, n_test, SPLIT_SEED, stratify=True)
     dataset = Dataset(x[train], y[train], x[test], y[test], pixel_max=255.0)
     notes = _odd_images(folder, headers, size, color, size_from == "given", color_from == "given")
-    from deepstart.problems.tabular import test_size_notes
-
-    notes += test_size_notes(len(test), True, "images")
+    notes += few_test_rows_notes(len(test), True, "images")
 
     class_names = tuple(d.name for d in class_dirs)
     channels = 1 if color == "grey" else 3

@@ -21,13 +21,11 @@ from deepstart.errors import DataError, DataWarning, DeepstartError
 from deepstart.problems import Dataset, Problem, Reference
 from deepstart.problems.columns import (DECIMAL_DROP, as_numbers, as_text, decimal_comma_numbers,
                                         encode, feature_names, fit_columns)
-from deepstart.problems.splits import split_indices
+from deepstart.problems.splits import few_test_rows_notes, split_indices
 
 TEST_SIZE = 0.2  # held out for the test score; validation rows come later, out of the rest
 SPLIT_SEED = 0
 MIN_ROWS = 10
-# Fewer test rows than this get a note with the test score's standard error (0.09 at 30 rows).
-MIN_TEST_ROWS = 30
 # Whole-number targets with at most this many distinct values are classes (labels 0..9, ratings
 # 1..5); more are counts or amounts, which regression suits.
 MAX_INTEGER_CLASSES = 20
@@ -180,8 +178,8 @@ def tabular_problem(data, target: str, *, task: str | None = None, name: str = "
     entries = fit_columns({c: features[c].iloc[train] for c in features.columns})
     names = feature_names(entries)
     comma = [e["name"] for e in entries if e.get("dropped", "").startswith(DECIMAL_DROP)]
+    shown = ", ".join(comma[:5]) + (f" and {len(comma) - 5} more" if len(comma) > 5 else "")
     if not names and comma:
-        shown = ", ".join(comma[:5]) + (f" and {len(comma) - 5} more" if len(comma) > 5 else "")
         raise DataError(f"{source} has no usable feature column: {shown} hold numbers with a decimal "
                         "comma, read as text; pass --decimal , to read them as numbers.")
     if not names:
@@ -195,10 +193,9 @@ def tabular_problem(data, target: str, *, task: str | None = None, name: str = "
              f"(seed {SPLIT_SEED}); {len(train)} + {len(test)} rows")
     notes = _target_notes(frame[target], task, why, target, len(class_names))
     if comma:
-        shown = ", ".join(comma[:5]) + (f" and {len(comma) - 5} more" if len(comma) > 5 else "")
         notes.append(f"{len(comma)} column(s) hold numbers with a decimal comma, read as text, and "
                      f"were dropped ({shown}); pass --decimal , to read them as numbers.")
-    notes += test_size_notes(len(test), classify, "rows")
+    notes += few_test_rows_notes(len(test), classify, "rows")
     schema = {
         "columns": entries,
         "target": {"name": target, "task": task, "classes": list(class_names), "inferred": why,
@@ -279,19 +276,6 @@ def _target_notes(y: pd.Series, task: str, why: str, name: str, n_classes: int) 
         return [f"the target '{name}' has {n_classes} classes in {n} rows, most of them with one "
                 "row or two: too few to learn a class from or to test it; check --target."]
     return []
-
-
-def test_size_notes(n_test: int, classify: bool, what: str) -> list[str]:
-    """Below MIN_TEST_ROWS test rows, what the test score's standard error can be."""
-    if n_test >= MIN_TEST_ROWS:
-        return []
-    if classify:  # sqrt(p (1 - p) / n) is largest at p = 0.5
-        size = f"up to {0.5 / np.sqrt(n_test):.2f} (each {what[:-1]} counts {1 / n_test:.2f})"
-        score = "accuracy"
-    else:  # for roughly normal errors the RMSE's relative standard error is 1 / sqrt(2 n)
-        size, score = f"about {1 / np.sqrt(2 * n_test):.0%} of its value", "RMSE"
-    return [f"the test part has only {n_test} {what}: a test {score} on them has a standard error of "
-            f"{size}, so it says little; more data would make it tell."]
 
 
 def _is_number(v) -> bool:
