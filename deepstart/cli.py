@@ -515,9 +515,9 @@ def _own_data_options(p: argparse.ArgumentParser) -> None:
                      help="CSV table: the column to predict from the other columns")
     own.add_argument("--task", choices=("binary", "multiclass", "regression"),
                      help="CSV table: the task, instead of inferring it from the target")
-    own.add_argument("--decimal", choices=(",", "."),
-                     help="CSV: the decimal mark; ',' reads 6,0 as 6.0 (default: decimal commas are "
-                          "read as numbers in files separated by ; tab or |)")
+    own.add_argument("--decimal", choices=(",", "."), metavar="MARK",
+                     help="CSV: the decimal mark, ',' or '.'; ',' reads 6,0 as 6.0 (default: decimal "
+                          "commas are read as numbers in files separated by ; tab or |)")
     own.add_argument("--forecast", metavar="COLUMN", help="CSV series: the numeric column to forecast")
     own.add_argument("--horizon", type=_positive_int, metavar="H",
                      help="series: predict the value H steps after each window (default 1)")

@@ -445,12 +445,16 @@ class Learner:
 
     def _features(self, x) -> np.ndarray:
         """Raw inputs as the model's unscaled features. Rows of a table by column name (a
-        DataFrame, a mapping of columns, a list of row dicts) go through the problem's column
-        schema exactly as the training rows did: text, gaps and all."""
+        DataFrame, a mapping of columns, a list of row dicts; one row as a dict or a Series) go
+        through the problem's column schema exactly as the training rows did: text, gaps and all."""
+        schema = self.problem.schema if self.problem is not None else {}
         if isinstance(x, list) and x and all(isinstance(r, Mapping) for r in x):
             x = {k: [r.get(k) for r in x] for k in dict.fromkeys(k for r in x for k in r)}
+        elif "columns" in schema and hasattr(x, "to_dict") and not hasattr(x, "columns"):
+            x = x.to_dict()  # one row as a pandas Series (frame.iloc[0])
+        if isinstance(x, Mapping) and x and all(np.ndim(v) == 0 for v in x.values()):
+            x = {k: [v] for k, v in x.items()}  # one row as a dict of values
         named = isinstance(x, Mapping) or hasattr(x, "columns")
-        schema = self.problem.schema if self.problem is not None else {}
         if named and "columns" in schema:
             from deepstart.problems.columns import encode
 

@@ -234,6 +234,8 @@ def test_learner_predicts_raw_rows_of_the_frame_through_the_column_schema():
     np.testing.assert_array_equal(learner.predict(rows), learner.predict())
     np.testing.assert_allclose(learner.predict_proba(rows), learner.predict_proba(), rtol=1e-6)
     np.testing.assert_array_equal(learner.predict(rows.to_dict(orient="records")), learner.predict())
+    one = rows.iloc[1]  # one row: a Series, or a dict of its values
+    assert learner.predict(one)[0] == learner.predict(one.to_dict())[0] == learner.predict()[1]
     shuffled = rows[list(reversed(rows.columns))].drop(columns="diagnosis")  # by name, any order
     np.testing.assert_array_equal(learner.predict(shuffled), learner.predict())
     with pytest.raises(DeepstartError, match="column 'clinic' is missing from the input"):
