@@ -550,9 +550,9 @@ def test_image_folder_notes_name_the_files_in_the_run_output_and_the_report(tmp_
     problem = image_folder_problem(tmp_path / "fashion")
     notes = problem.schema["data_notes"]
     assert problem.schema["image"]["color"] == "rgb" and problem.schema["image"]["height"] == 28
-    assert any(n.startswith("1 of the ") and "are in a colour mode (1/tinted.png RGB), so every "
+    assert any(n.startswith("1 of the ") and "is in a colour mode (1/tinted.png RGB), so every "
                "image is read as RGB; pass --color grey" in n for n in notes), notes
-    assert any("are not 28x28 (the most common size): 2/scan.png 36x40; they were resized" in n
+    assert any("is not 28x28 (the most common size): 2/scan.png 36x40; each was resized" in n
                for n in notes), notes
     assert main(["run", "fashion/", "--epochs", "1", "--quiet", "--out", "out"]) == 0
     printed = capsys.readouterr().out

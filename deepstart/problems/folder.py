@@ -147,14 +147,16 @@ def _odd_images(folder: Path, headers: dict, size: tuple[int, int], color: str, 
     colour = [f for f, (_, mode) in headers.items() if mode not in GREY_MODES]
     if not color_given and color == "rgb" and len(colour) < n / 2:
         mode = named(colour, lambda f: f" {headers[f][1]}")
-        notes.append(f"{len(colour)} of the {n} images in {folder} are in a colour mode ({mode}), "
+        are = "is" if len(colour) == 1 else "are"
+        notes.append(f"{len(colour)} of the {n} images in {folder} {are} in a colour mode ({mode}), "
                      "so every image is read as RGB; pass --color grey to read them all as grey, or "
                      "remove those files.")
     odd = [f for f, ((w, h), _) in headers.items() if (h, w) != size]
     if not size_given and odd:
-        notes.append(f"{len(odd)} of the {n} images in {folder} are not {size[0]}x{size[1]} (the most "
+        are = "is" if len(odd) == 1 else "are"
+        notes.append(f"{len(odd)} of the {n} images in {folder} {are} not {size[0]}x{size[1]} (the most "
                      f"common size): {named(odd, lambda f: ' ' + 'x'.join(map(str, headers[f][0][::-1])))}"
-                     f"; they were resized to it (--image-size chooses the size).")
+                     f"; each was resized to it (--image-size chooses the size).")
     return notes
 
 
