@@ -240,6 +240,11 @@ def test_learner_predicts_raw_rows_of_the_frame_through_the_column_schema():
     np.testing.assert_array_equal(learner.predict(shuffled), learner.predict())
     with pytest.raises(DeepstartError, match="column 'clinic' is missing from the input"):
         learner.predict(rows.drop(columns="clinic"))
+    typo = rows.astype({"mean area": object})
+    typo.iloc[3, typo.columns.get_loc("mean area")] = "large"  # not a gap to impute: named
+    with pytest.raises(DeepstartError, match=r"column 'mean area' holds text \('large' in row 3\) "
+                                             r"where the model reads numbers"):
+        learner.predict(typo)
 
 
 # --- implausible targets: a warning and a note in the data report -------------------------------

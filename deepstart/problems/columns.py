@@ -101,6 +101,8 @@ def encode(entries: list[dict], columns: Mapping[str, object]) -> np.ndarray:
         if e["kind"] == "numeric":
             x = as_numbers(values)
             miss = np.isnan(x)
+            if values.dtype.kind == "O":
+                _refuse_text(e["name"], values)
             blocks.append(np.where(miss, e["impute"], x))
             if e["indicator"]:
                 blocks.append(miss)
@@ -186,6 +188,17 @@ def _is_missing(v) -> bool:
     if isinstance(v, (float, np.floating)):
         return math.isnan(v)
     return isinstance(v, str) and not v.strip()
+
+
+def _refuse_text(name: str, values: np.ndarray) -> None:
+    """Text in a numeric column of new rows ("high", "6,0") is named: imputing it as a gap would
+    answer for a row that was never given. Training rows never hold any (such a column is text)."""
+    numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy()
+    text = pd.isna(numbers) & ~pd.isna(as_text(values))
+    if text.any():
+        i = int(np.argmax(text))
+        raise DeepstartError(f"column '{name}' holds text ({values[i]!r} in row {i}) where the model "
+                             "reads numbers; give a number, or leave it empty for a missing value.")
 
 
 def decimal_comma_numbers(values, thousands: bool = False) -> np.ndarray | None:
