@@ -376,7 +376,8 @@ def _config(args, **fixed):
     given["warmup_epochs"] = getattr(args, "warmup", None)
     given["compile"] = getattr(args, "compile", None) or None
     data_options = {name: getattr(args, name, None) for name in (
-        "target", "task", "forecast", "horizon", "season", "image_size", "color", "strict")}
+        "target", "task", "forecast", "horizon", "season", "image_size", "color", "strict",
+        "decimal")}
     data_options = {k: v for k, v in data_options.items() if v is not None and v is not False}
     config = RunConfig.for_problem(args.problem or "digits", data_options=data_options,
                                    model_options=options or None, **given, **fixed)
@@ -517,6 +518,9 @@ def _own_data_options(p: argparse.ArgumentParser) -> None:
                      help="CSV table: the column to predict from the other columns")
     own.add_argument("--task", choices=("binary", "multiclass", "regression"),
                      help="CSV table: the task, instead of inferring it from the target")
+    own.add_argument("--decimal", choices=(",", "."), metavar="MARK",
+                     help="CSV: the decimal mark, ',' or '.'; ',' reads 6,0 as 6.0 (default: decimal "
+                          "commas are read as numbers in files separated by ; tab or |)")
     own.add_argument("--forecast", metavar="COLUMN", help="CSV series: the numeric column to forecast")
     own.add_argument("--horizon", type=_positive_int, metavar="H",
                      help="series: predict the value H steps after each window (default 1)")
@@ -540,7 +544,8 @@ def _cmd_evaluate(args) -> int:
     names = parse_algorithms(args.algorithms) if args.algorithms is not None else None
     check_writable(args.out)
     data_options = {name: getattr(args, name) for name in (
-        "target", "task", "forecast", "horizon", "season", "image_size", "color", "strict")}
+        "target", "task", "forecast", "horizon", "season", "image_size", "color", "strict",
+        "decimal")}
     data_options = {k: v for k, v in data_options.items() if v is not None and v is not False}
     try:
         record = evaluate(args.problem, algorithms=names, folds=args.folds, holdout=args.holdout,

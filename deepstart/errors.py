@@ -18,6 +18,10 @@ class DataError(DeepstartError):
     """Data that is missing, corrupt, truncated or not what it claims to be."""
 
 
+class DataWarning(UserWarning):
+    """Data that trains without error but may not mean what was meant (a row number as target)."""
+
+
 def unknown_name(kind: str, name: str, known: Iterable[str]) -> DeepstartError:
     """'unknown model 'mpl'; did you mean 'mlp'? Known: linear, logistic, mlp, perceptron'."""
     known = sorted(known)

@@ -544,7 +544,8 @@ def predict_csv(record: RunRecord, model, spec: dict, path: Path) -> tuple[Path,
     from deepstart.problems.tabular import read_csv
     from deepstart.serve import InputError, _table_fields, table_inputs
 
-    frame = read_csv(path)
+    # the decimal mark the run read its own file with (--decimal), so 6,0 is 6.0 here too
+    frame = read_csv(path, decimal=(record.config.get("data_options") or {}).get("decimal"))
     numbers = {f["name"] for f in _table_fields(spec) if f["type"] == "number"}
     rows = [{k: _cell(v, k in numbers) for k, v in row.items()} for row in frame.to_dict("records")]
     try:

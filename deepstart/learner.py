@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from functools import partial
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from deepstart import devices, distributed
 from deepstart.errors import DeepstartError, unknown_name
 from deepstart.history import History
 from deepstart.models import tta as tta_module
-from deepstart.prepare import Prepared, prepare, prepare_arrays
+from deepstart.prepare import Prepared, numeric_inputs, prepare, prepare_arrays
 from deepstart.problems import Problem, get_problem
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
@@ -364,6 +364,7 @@ class Learner:
         if not math.isfinite(loss):
             epoch = self.epoch
             self.load_state(self._snapshot)  # back to the last finite epoch
+            self._check_values("train")  # NaN in the data is no learning-rate problem
             raise TrainingDiverged(
                 f"training diverged in epoch {epoch}: the loss became {loss}; lower the "
                 f"learning rate (e.g. --lr {self.lr / 10:g}) or normalise the inputs.")
@@ -378,6 +379,18 @@ class Learner:
         self._snapshot = self.state()  # after the callbacks, so what they add to `row` is kept
 
     # --- evaluation ---------------------------------------------------------------------------------
+    def _check_values(self, split: str) -> None:
+        """A DeepstartError if the split's tensors hold NaN or infinite values. Called only once a
+        loss is not finite: deepstart's loaders impute or refuse such values and prepare_arrays
+        names them, so this catches a Prepared built by hand, at no cost on good data."""
+        for name in ("x", "y"):
+            t = self._tensors[f"{name}_{split}"]
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                bad = int((~torch.isfinite(t)).sum())
+                raise DeepstartError(f"the {split} data's {name} holds {bad} NaN or infinite "
+                                     "value(s); this is bad data, not a training setting: fill or "
+                                     "drop them before preparing.")
+
     @torch.inference_mode()
     def _outputs(self, x: torch.Tensor) -> torch.Tensor:
         self.model.eval()
@@ -422,18 +435,46 @@ class Learner:
             rows = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed))
             rows = rows[:int(max_rows)].sort().values.to(x.device)
             x, y = x.index_select(0, rows), y.index_select(0, rows)
-        return self._evaluate_tensors(x, y)
+        scores = self._evaluate_tensors(x, y)
+        if not math.isfinite(scores["loss"]):
+            self._check_values(split)
+        return scores
 
     def _inputs(self, x) -> torch.Tensor:
         if x is None:
             return self._tensors["x_test"]
         if isinstance(x, str) and x in ("train", "val", "test"):
             return self._tensors[f"x_{x}"]
-        return self.data.transform(np.asarray(x)).to(self.device)
+        return self.data.transform(self._features(x)).to(self.device)
+
+    def _features(self, x) -> np.ndarray:
+        """Raw inputs as the model's unscaled features. Rows of a table by column name (a
+        DataFrame, a mapping of columns, a list of row dicts; one row as a dict or a Series) go
+        through the problem's column schema exactly as the training rows did: text, gaps and all."""
+        schema = self.problem.schema if self.problem is not None else {}
+        if isinstance(x, list) and x and all(isinstance(r, Mapping) for r in x):
+            x = {k: [r.get(k) for r in x] for k in dict.fromkeys(k for r in x for k in r)}
+        elif "columns" in schema and hasattr(x, "to_dict") and not hasattr(x, "columns"):
+            x = x.to_dict()  # one row as a pandas Series (frame.iloc[0])
+        if isinstance(x, Mapping) and x and all(np.ndim(v) == 0 for v in x.values()):
+            x = {k: [v] for k, v in x.items()}  # one row as a dict of values
+        named = isinstance(x, Mapping) or hasattr(x, "columns")
+        if named and "columns" in schema:
+            from deepstart.problems.columns import encode
+
+            return encode(schema["columns"], {str(c): x[c] for c in (
+                x.columns if hasattr(x, "columns") else x)})
+        names = list(self.data.feature_names)
+        if named and names and all(n in x for n in names):  # a built-in table's columns by name
+            x = {n: x[n] for n in names}
+        if isinstance(x, Mapping):
+            x = np.column_stack([np.asarray(v) for v in x.values()])
+        return numeric_inputs(x, "x")
 
     def predict_proba(self, x=None) -> np.ndarray:
-        """Class probabilities, (N, classes); `x` raw inputs as the problem stores them, or None for
-        the test set, or a split name."""
+        """Class probabilities, (N, classes); `x` raw inputs as the problem stores them (for a
+        table: rows as a DataFrame, a mapping of columns or a list of row dicts, by column name),
+        or None for the test set, or a split name."""
         if not self.data.is_classifier:
             raise DeepstartError("predict_proba is for classification problems; use predict.")
         out = self._outputs(self._inputs(x)).float()

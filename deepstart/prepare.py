@@ -76,6 +76,68 @@ def scale_x(x: np.ndarray, s: dict) -> np.ndarray:
     return np.ascontiguousarray((x - offset) / scale, dtype=np.float32)
 
 
+# What to do with a table that has text or gaps, said wherever arrays from Python are refused.
+TABLE_HINT = ("or give the table as a DataFrame to deepstart.tabular_problem(frame, target=...), "
+              "which imputes gaps and one-hot encodes text")
+
+
+def numeric_inputs(x, name: str = "x") -> np.ndarray:
+    """`x` as float32, or a DeepstartError that names the text, NaN or infinite values in it: they
+    would otherwise surface as numpy's "could not convert" or as a loss that became NaN."""
+    names = [str(c) for c in x.columns] if hasattr(x, "columns") else None  # a DataFrame
+
+    def column(j) -> str:
+        return f", column {names[j]!r}" if names else f", column {j}"
+
+    try:
+        with np.errstate(over="ignore"):  # values beyond float32 become inf, named below
+            a = np.asarray(x, dtype=np.float32)
+    except (ValueError, TypeError):
+        import pandas as pd
+
+        raw = np.asarray(x, dtype=object)
+        flat = raw.reshape(len(raw), -1) if raw.ndim > 1 else raw.reshape(-1, 1)
+        for j in range(flat.shape[1]):
+            text = pd.to_numeric(pd.Series(flat[:, j]), errors="coerce").isna().to_numpy() & \
+                ~pd.isna(flat[:, j])
+            if text.any():
+                i = int(np.argmax(text))
+                where = f"row {i}" + (column(j) if raw.ndim == 2 else "")
+                raise DeepstartError(f"{name} holds text ({flat[i, j]!r} in {where}); arrays must "
+                                     f"hold numbers: encode the text as numbers first, "
+                                     f"{TABLE_HINT}.") from None
+        raise DeepstartError(f"{name} must be an array of numbers; received {type(x).__name__}.") \
+            from None
+    finite = np.isfinite(a)
+    if not finite.all():
+        nan = np.isnan(a)
+        bad, kind = (nan, "missing (NaN)") if nan.any() else \
+            (~finite, "infinite (or beyond float32's 3.4e38)")
+        first = np.argwhere(bad)[0]
+        where = f"row {first[0]}" + (column(first[1]) if a.ndim == 2 else "")
+        raise DeepstartError(f"{name} has {int(bad.sum())} {kind} value(s), the first in {where}; "
+                             f"this is bad data, not a training setting: fill or drop them, "
+                             f"{TABLE_HINT}.")
+    return a
+
+
+def _checked_target(y: np.ndarray, task: str | None) -> np.ndarray:
+    """y without gaps: NaN, None or an infinite value as a target is named, with its row."""
+    if y.dtype.kind not in "fcO":
+        return y
+    import pandas as pd
+
+    gap = ~np.isfinite(y) if y.dtype.kind in "fc" else pd.isna(y) | (y == np.inf) | (y == -np.inf)
+    if gap.any():
+        i = int(np.argmax(gap.reshape(-1)))
+        raise DeepstartError(f"y has {int(gap.sum())} missing or infinite target(s), the first in row "
+                             f"{i} ({y.reshape(-1)[i]}); drop those rows (a row without a target "
+                             "teaches nothing and cannot be scored).")
+    if y.dtype.kind == "O" and task != "regression":
+        y = y.astype(str)  # mixed labels (1 and "1") sort as text
+    return y
+
+
 def _split_val(x, y, val_split: float, seed: int, stratify: bool):
     if val_split <= 0:
         return x, y, x[:0], y[:0]
@@ -184,12 +246,13 @@ def prepare_arrays(x, y, *, task: str | None = None, val_split: float = 0.1, tes
                    seed: int = 0, class_names: tuple[str, ...] = ()) -> Prepared:
     """NumPy arrays or pandas objects from Python: numeric features, a target; the task is inferred
     (integers or strings with few distinct values -> classes; floats -> regression) unless given."""
-    x = np.asarray(x, dtype=np.float32)
+    x = numeric_inputs(x, "x")
     y = np.asarray(y)
     if x.ndim == 1:
         x = x[:, None]
     if len(x) != len(y):
         raise DeepstartError(f"x has {len(x)} rows but y has {len(y)}; give one target per row.")
+    y = _checked_target(y, task)
     if len(x) < 4:
         raise DeepstartError(f"{len(x)} rows are too few to train and test; give at least 4.")
     if task is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from deepstart.console import console
@@ -134,6 +135,8 @@ def print_data_report(problem, standardised: bool = True) -> None:
         _print_images(schema["image"])
     elif "series" in schema:
         _print_series(schema["series"])
+    for note in schema.get("data_notes", ()):  # what trains but may not mean what was meant
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", soft_wrap=True, highlight=False)
 
 
 def _print_columns(schema: dict, standardised: bool) -> None:

@@ -167,7 +167,10 @@ def _problem_facts(problem) -> dict:
 def _data_facts(problem, raw, data, spec: dict) -> dict:
     facts = {"train": len(data.x_train), "val": len(data.x_val), "test": len(data.x_test),
              "input_shape": "x".join(map(str, data.input_shape)), "balance": None, "samples": [],
-             "features": None, "columns": None, "series": None, "schema_note": None}
+             "features": None, "columns": None, "series": None, "schema_note": None,
+             # own data: notes on what trains but may mislead, and the image files left out
+             "notes": list(spec.get("data_notes", ())),
+             "skipped": list(spec.get("image", {}).get("skipped", ()))}
     if data.is_classifier:
         k = len(data.class_names) or int(max(raw.y_train.max(), raw.y_test.max()) + 1)
         names = list(data.class_names) or [str(i) for i in range(k)]

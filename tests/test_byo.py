@@ -18,18 +18,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_iris
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_iris, load_wine
 
 from deepstart import Learner, image_folder_problem, series_problem, tabular_problem
 from deepstart.cli import main
-from deepstart.errors import DeepstartError
+from conftest import require_path
+from deepstart.errors import DataWarning, DeepstartError
 from deepstart.models import load_model
 from deepstart.prepare import prepare
 from deepstart.problems import get_problem
 from deepstart.problems.columns import encode, feature_names, fit_columns
 from deepstart.problems.splits import split_indices
 from deepstart.problems.tabular import read_csv
+from deepstart.present import print_data_report
 
+FASHION = Path("/usr/share/datasets/fashion-mnist")
 AIRLINE = Path(str(resources.files("deepstart.problems").joinpath("data/airline-passengers.csv")))
 
 
@@ -220,6 +223,185 @@ def test_from_python_a_frame_or_arrays_make_a_problem_for_the_learner():
     assert named.load().feature_names == ("a", "b", "c", "d")
 
 
+def test_learner_predicts_raw_rows_of_the_frame_through_the_column_schema():
+    # the user's own rows as they hold them: text categories, gaps, the target column, no encoding
+    frame = cancer_frame()
+    learner = Learner("mlp", tabular_problem(frame, target="diagnosis"), verbose=0)
+    learner.fit(2)
+    _, test = train_test_rows(frame["diagnosis"], len(frame))
+    rows = frame.iloc[test]
+    assert rows["clinic"].isna().any() and rows["mean radius"].isna().any()
+    np.testing.assert_array_equal(learner.predict(rows), learner.predict())
+    np.testing.assert_allclose(learner.predict_proba(rows), learner.predict_proba(), rtol=1e-6)
+    np.testing.assert_array_equal(learner.predict(rows.to_dict(orient="records")), learner.predict())
+    one = rows.iloc[1]  # one row: a Series, or a dict of its values
+    assert learner.predict(one)[0] == learner.predict(one.to_dict())[0] == learner.predict()[1]
+    shuffled = rows[list(reversed(rows.columns))].drop(columns="diagnosis")  # by name, any order
+    np.testing.assert_array_equal(learner.predict(shuffled), learner.predict())
+    with pytest.raises(DeepstartError, match="column 'clinic' is missing from the input"):
+        learner.predict(rows.drop(columns="clinic"))
+    typo = rows.astype({"mean area": object})
+    typo.iloc[3, typo.columns.get_loc("mean area")] = "large"  # not a gap to impute: named
+    with pytest.raises(DeepstartError, match=r"column 'mean area' holds text \('large' in row 3\) "
+                                             r"where the model reads numbers"):
+        learner.predict(typo)
+
+
+# --- implausible targets: a warning and a note in the data report -------------------------------
+
+def test_implausible_targets_are_named_not_trained_in_silence(capsys):
+    iris = load_iris(as_frame=True).frame
+    iris["id"] = np.random.default_rng(0).permutation(len(iris)) + 1  # a shuffled row number
+    with pytest.warns(DataWarning, match=r"'id' looks like a row identifier: its 150 values are the "
+                                         r"distinct whole numbers 1 to 150"):
+        tabular_problem(iris, target="id")
+    diabetes = load_diabetes(as_frame=True).frame  # bmi: 163 distinct values with fractions
+    with pytest.warns(DataWarning, match=r"--task multiclass makes each of the 163 distinct values "
+                                         r"of 'bmi' \(numbers with fractions\) a class"):
+        tabular_problem(diabetes, target="bmi", task="multiclass")
+    small = load_wine(as_frame=True).frame.iloc[::4]  # 45 rows: 9 test rows
+    with pytest.warns(DataWarning, match=r"only 9 rows: a test accuracy on them has a standard error "
+                                         r"of up to 0\.17"):
+        problem = tabular_problem(small, target="target")
+    print_data_report(problem)
+    assert "note: the test part has only 9 rows" in capsys.readouterr().out
+    with pytest.warns(DataWarning, match=r"only 9 rows: a test RMSE on them has a standard error of "
+                                         r"about 24% of its value"):
+        tabular_problem(diabetes.iloc[::10], target="target")
+    import warnings
+
+    with warnings.catch_warnings():  # plausible targets on enough rows: not a word
+        warnings.simplefilter("error", DataWarning)
+        for frame, target in ((load_iris(as_frame=True).frame, "target"), (diabetes, "target"),
+                              (cancer_frame(), "diagnosis")):
+            assert tabular_problem(frame, target=target).schema["data_notes"] == []
+
+
+@pytest.mark.filterwarnings("ignore::deepstart.errors.DataWarning")
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(10, 300), start=st.integers(-10**6, 10**6), gap=st.integers(0, 5),
+       seed=st.integers(0, 2**16))
+def test_any_row_number_as_target_is_named_and_no_other_target_is(n, start, gap, seed):
+    rng = np.random.default_rng(seed)
+    ids = start + rng.permutation(n)
+    ids[ids == ids.max()] += gap  # a gap in the numbers: distinct, but not a row number
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.choice(["u", "v"], n), "y": ids})
+    notes = tabular_problem(frame, target="y").schema["data_notes"]
+    named = any("looks like a row identifier" in note for note in notes)
+    assert named == (gap == 0)
+    frame["y"] = rng.integers(0, 3, n) + start  # three classes: plausible, whatever the rows
+    notes = tabular_problem(frame, target="y").schema["data_notes"]
+    assert not any("row identifier" in note or "classes in" in note for note in notes)
+    assert any("the test part has only" in note for note in notes) == (np.ceil(n * 0.2) < 30)
+
+
+def test_a_run_on_an_identifier_target_says_so_in_its_output_and_report(tmp_path, capsys):
+    iris = load_iris(as_frame=True).frame
+    iris.insert(0, "row", np.arange(1, 151))
+    iris.to_csv("iris.csv", index=False)
+    assert main(["run", "iris.csv", "--target", "row", "--epochs", "1", "--quiet", "--out", "o"]) == 0
+    assert "note: the target 'row' looks like a row identifier" in capsys.readouterr().out
+    folder = next((tmp_path / "o").iterdir())
+    assert json.loads((folder / "model.json").read_text())["data_notes"][0].startswith("the target")
+    from deepstart.report import write_report
+
+    html = write_report(folder).read_text()
+    assert "Note: the target &#39;row&#39; looks like a row identifier" in html
+
+
+# --- CSV files as spreadsheets write them: decimal commas, UTF-16 -------------------------------
+
+def test_decimal_commas_with_semicolons_are_read_as_numbers(tmp_path):
+    wine = load_wine(as_frame=True).frame
+    wine.loc[[3, 50], "alcohol"] = np.nan
+    wine.to_csv("wine.csv", sep=";", decimal=",", index=False)  # as a European spreadsheet exports
+    assert "14,23" in Path("wine.csv").read_text()
+    frame = read_csv("wine.csv")
+    assert (frame.dtypes != object).all() and frame["alcohol"].isna().sum() == 2
+    np.testing.assert_array_equal(frame.to_numpy(float), wine.to_numpy(float))
+    problem = get_problem("wine.csv", {"target": "target"})
+    assert all(e["kind"] == "numeric" for e in problem.schema["columns"])
+    assert problem.load().x_train.shape[1] == 13 + 1  # 13 numbers and the indicator of alcohol
+    # --decimal . keeps them as text: no column is left, and the error says how to read them
+    with pytest.raises(DeepstartError, match=r"no usable feature column: alcohol, malic_acid, ash, "
+                                             r"alcalinity_of_ash, magnesium and 8 more hold numbers "
+                                             r"with a decimal comma, read as text; pass --decimal ,"):
+        get_problem("wine.csv", {"target": "target", "decimal": "."})
+
+
+def test_quoted_decimal_commas_in_a_comma_file_are_named_with_the_flag_that_reads_them(tmp_path, capsys):
+    wine = load_wine(as_frame=True).frame.astype({"proline": int})  # one column of whole numbers
+    wine.to_csv("wine.csv", decimal=",", index=False)  # "14,23" quoted inside a comma-separated file
+    assert '"14,23"' in Path("wine.csv").read_text()
+    assert main(["run", "wine.csv", "--target", "target", "--epochs", "1", "--quiet",
+                 "--out", "o"]) == 0
+    printed = capsys.readouterr().out
+    assert "dropped: numbers with a decimal comma" in printed
+    spec = json.loads((next((tmp_path / "o").iterdir()) / "model.json").read_text())
+    assert spec["columns"][0]["dropped"] == ("numbers with a decimal comma, as text ('14,23'): read "
+                                             "them with --decimal ,")
+    assert "note: 12 column(s) hold numbers with a decimal comma, read as text, and were dropped " \
+        "(alcohol, malic_acid, ash, alcalinity_of_ash, magnesium and 7 more); pass --decimal ," \
+        in printed
+    assert "one-hot" not in printed  # never 130 one-hot columns of 14,23 / 13,2 / ...
+    assert main(["run", "wine.csv", "--target", "target", "--decimal", ",", "--epochs", "1",
+                 "--quiet", "--out", "fixed"]) == 0
+    printed = capsys.readouterr().out
+    assert "decimal comma" not in printed and "dropped" not in printed
+    folder = next((tmp_path / "fixed").iterdir())
+    config = json.loads((folder / "config.json").read_text())
+    assert config["data_options"] == {"target": "target", "decimal": ","}
+    assert len(json.loads((folder / "model.json").read_text())["feature_names"]) == 13
+    # export --input reads new rows with the run's own decimal mark, not as gaps to impute
+    import csv
+
+    assert main(["export", str(folder), "--input", "wine.csv"]) == 0
+    with open(folder / "predictions-wine.csv", newline="") as f:
+        given = list(csv.DictReader(f))
+    with open(folder / "predictions.csv", newline="") as f:
+        scored = list(csv.DictReader(f))
+    _, test = train_test_rows(wine["target"], len(wine))
+    assert [given[i]["predicted"] for i in test] == [r["predicted"] for r in scored]
+    p = [float(given[i]["p_0"]) for i in test]
+    assert p == pytest.approx([float(r["p_0"]) for r in scored], rel=1e-4, abs=1e-6)
+
+
+def test_utf16_csv_files_are_read_as_text(tmp_path, capsys):
+    wine = load_wine(as_frame=True).frame
+    wine.to_csv("bom.csv", index=False, encoding="utf-16")  # with a byte-order mark
+    wine.to_csv("tabs.txt.csv", index=False, encoding="utf-16-le", sep="\t")  # Excel's Unicode text
+    wine.to_csv("big.csv", index=False, encoding="utf-16-be", sep=";", decimal=",")
+    assert b"\0" in Path("bom.csv").read_bytes()
+    for name in ("bom.csv", "tabs.txt.csv", "big.csv"):
+        frame = read_csv(name)
+        assert list(frame.columns) == list(wine.columns), name
+        np.testing.assert_array_equal(frame.to_numpy(float), wine.to_numpy(float))
+    assert main(["run", "bom.csv", "--target", "target", "--epochs", "1", "--quiet", "--out", "o"]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+
+
+finite_floats = st.floats(-1e6, 1e6, allow_nan=False, width=64)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.lists(st.tuples(finite_floats, st.one_of(st.none(), finite_floats),
+                                 st.sampled_from(["a", "b", "é", "z z"])), min_size=1, max_size=25),
+       sep=st.sampled_from([";", "\t", "|"]),
+       encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be"]))
+def test_any_decimal_comma_table_in_any_encoding_reads_back_the_same_numbers(tmp_path, values, sep,
+                                                                             encoding):
+    frame = pd.DataFrame(values, columns=["x", "gap", "word"]).astype({"gap": float})
+    frame["x"] = frame["x"] + 0.5  # at least one value with a decimal comma in every table
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, sep=sep, decimal=",", index=False, encoding=encoding)
+    back = read_csv(path)
+    assert list(back.columns) == ["x", "gap", "word"]
+    np.testing.assert_array_equal(back["x"].to_numpy(float), frame["x"].to_numpy())
+    if frame["gap"].notna().any():
+        np.testing.assert_array_equal(back["gap"].to_numpy(float), frame["gap"].to_numpy())
+    assert back["word"].tolist() == frame["word"].tolist()
+
+
 # --- hypothesis: any mix of columns encodes to finite, repeatable features ----------------------
 
 numbers = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True, width=32),
@@ -259,6 +441,7 @@ def test_any_mix_of_columns_encodes_to_finite_repeatable_features(frame):
     assert fit_columns({c: frame[c] for c in frame.columns}) == entries
 
 
+@pytest.mark.filterwarnings("ignore::deepstart.errors.DataWarning")  # 30 rows: 6 test rows
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(frame=tables(), target=st.lists(st.sampled_from(["yes", "no", "maybe", None]), min_size=30,
@@ -346,6 +529,49 @@ def test_image_folder_run_lists_skipped_files_and_strict_refuses_them(tmp_path, 
     code = main(["run", "digits", "--strict", "--out", "strict"])
     assert_one_line_error(code, capsys.readouterr().err, "built-in", "write ./digits")
     assert not (tmp_path / "strict").exists()
+
+
+def fashion_folder(root: Path, n: int = 150) -> Path:
+    """Real Fashion-MNIST test images as PNG files, three classes, with one colour image, one of
+    another size and a text file mixed in, as a folder gathered by hand has them."""
+    from deepstart.problems.idx import read_idx
+
+    src = require_path(FASHION, "install it with `apt-get install dataset-fashion-mnist`")
+    images = read_idx(src / "t10k-images-idx3-ubyte.gz")[:n]
+    labels = read_idx(src / "t10k-labels-idx1-ubyte.gz")[:n]
+    for i, (image, label) in enumerate(zip(images, labels)):
+        if label < 3:
+            (root / str(label)).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(root / str(label) / f"{i:04d}.png")
+    tinted = np.stack([images[0], images[0] // 2, images[0] // 3], axis=-1)
+    Image.fromarray(tinted).save(root / "1" / "tinted.png")
+    Image.fromarray(images[1]).resize((40, 36)).save(root / "2" / "scan.png")
+    (root / "0" / "labels.txt").write_text("0 t-shirt\n1 trouser\n2 pullover\n")
+    return root
+
+
+def test_image_folder_notes_name_the_files_in_the_run_output_and_the_report(tmp_path, capsys):
+    fashion_folder(tmp_path / "fashion")
+    problem = image_folder_problem(tmp_path / "fashion")
+    notes = problem.schema["data_notes"]
+    assert problem.schema["image"]["color"] == "rgb" and problem.schema["image"]["height"] == 28
+    assert any(n.startswith("1 of the ") and "is in a colour mode (1/tinted.png RGB), so every "
+               "image is read as RGB; pass --color grey" in n for n in notes), notes
+    assert any("is not 28x28 (the most common size): 2/scan.png 36x40; each was resized" in n
+               for n in notes), notes
+    assert main(["run", "fashion/", "--epochs", "1", "--quiet", "--out", "out"]) == 0
+    printed = capsys.readouterr().out
+    assert "note: 1 of the" in printed and "1/tinted.png RGB" in printed and "2/scan.png 36x40" in printed
+    assert f"{tmp_path / 'fashion' / '0' / 'labels.txt'}: not an image" in printed
+    from deepstart.report import write_report
+
+    html = write_report(next((tmp_path / "out").iterdir())).read_text()
+    assert "1/tinted.png RGB" in html and "2/scan.png 36x40" in html
+    assert "Files skipped (1" in html and str(tmp_path / "fashion" / "0" / "labels.txt") in html
+    # the colour mode given: no note about colour, and the grey set stays grey
+    grey = image_folder_problem(tmp_path / "fashion", color="grey")
+    assert grey.schema["image"]["channels"] == 1
+    assert not any("colour" in n for n in grey.schema["data_notes"])
 
 
 # --- series -------------------------------------------------------------------------------------
@@ -457,6 +683,7 @@ def _bad_files(root: Path) -> None:
     (["cancer.csv", "--target", "diagnosis", "--task", "regression"], ["holds text", "--task binary"]),
     (["cancer.csv", "--target", "clinic", "--task", "binary"], ["3 classes, not 2"]),
     (["cancer.csv", "--target", "diagnosis", "--image-size", "8"], ["--image-size applies to folders"]),
+    (["one_class", "--decimal", ","], ["--decimal does not apply here", "folder of images"]),
     (["air.csv", "--forecast", "Date"], ["holds text", "'1949-01' in row 2"]),
 ])
 def test_bad_input(tmp_path, capsys, args, fragments):

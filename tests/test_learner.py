@@ -111,6 +111,84 @@ def test_divergence_names_the_epoch_and_suggests_a_lower_lr():
         learner.fit(50)
 
 
+def wine_arrays():
+    from sklearn.datasets import load_wine
+
+    return load_wine(return_X_y=True)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda x, y: x.__setitem__((5, 3), np.nan),
+     r"x has 1 missing \(NaN\) value\(s\), the first in row 5, column 3; this is bad data, not a "
+     r"training setting"),
+    (lambda x, y: x.__setitem__((7, 0), np.inf), r"x has 1 infinite .* the first in row 7, column 0"),
+    (lambda x, y: x.__setitem__((2, 1), 1e39), r"x has 1 infinite \(or beyond float32's 3.4e38\)"),
+    (lambda x, y: y.__setitem__(9, np.nan), r"y has 1 missing or infinite target\(s\), the first in "
+                                            r"row 9 \(nan\); drop those rows"),
+])
+def test_nan_and_infinite_values_from_python_are_named_as_bad_data(damage, message):
+    x, y = wine_arrays()
+    y = y.astype(float)
+    damage(x, y)
+    with pytest.raises(DeepstartError, match=message) as caught:
+        Learner("mlp", (x, y), verbose=0).fit(2)
+    assert not isinstance(caught.value, TrainingDiverged)
+    assert "learning rate" not in str(caught.value)
+
+
+def test_text_features_from_python_get_deepstarts_sentence_not_numpys():
+    import pandas as pd
+
+    x, y = wine_arrays()
+    frame = pd.DataFrame(x).assign(region=np.where(y == 0, "north", "south"))
+    with pytest.raises(DeepstartError, match=r"x holds text \('north' in row 0, column 'region'\); "
+                                             r"arrays must hold numbers.*tabular_problem") as caught:
+        Learner("mlp", (frame, y), verbose=0)
+    assert "could not convert" not in str(caught.value)
+    mixed = x.astype(object)
+    mixed[4, 2] = "2,5"
+    with pytest.raises(DeepstartError, match=r"x holds text \('2,5' in row 4, column 2\)"):
+        Learner("mlp", (mixed, y), verbose=0)
+
+
+def test_predict_names_bad_rows_and_a_hand_made_prepared_with_nan_is_bad_data():
+    from dataclasses import replace
+
+    x, y = wine_arrays()
+    learner = Learner("mlp", (x, y), verbose=0)
+    learner.fit(1)
+    bad = x[:3].copy()
+    bad[1, 4] = np.nan
+    with pytest.raises(DeepstartError, match=r"x has 1 missing \(NaN\) value\(s\), the first in row 1, "
+                                             r"column 4"):
+        learner.predict(bad)
+    with pytest.raises(DeepstartError, match=r"x holds text \('high' in row 0, column 0\)"):
+        learner.predict_proba([["high"] + [1.0] * 12])
+    assert learner.predict(x[:3]).shape == (3,)
+    x_train = learner.data.x_train.clone()
+    x_train[0, 0] = float("nan")
+    broken = Learner("mlp", replace(learner.data, x_train=x_train), verbose=0)
+    with pytest.raises(DeepstartError, match=r"the train data's x holds 1 NaN or infinite value\(s\); "
+                                             r"this is bad data") as caught:
+        broken.fit(1)
+    assert not isinstance(caught.value, TrainingDiverged)
+    x_test = learner.data.x_test.clone()
+    x_test[2, 1] = float("inf")
+    with pytest.raises(DeepstartError, match=r"the test data's x holds 1 NaN or infinite"):
+        Learner("mlp", replace(learner.data, x_test=x_test), verbose=0).evaluate("test")
+
+
+def test_predict_takes_a_builtin_tables_rows_by_column_name_in_any_order():
+    import pandas as pd
+
+    learner = Learner("mlp", "wine", verbose=0)
+    learner.fit(1)
+    raw = learner.problem.load()
+    frame = pd.DataFrame(raw.x_test, columns=raw.feature_names)
+    np.testing.assert_array_equal(learner.predict(frame[frame.columns[::-1]]), learner.predict())
+    np.testing.assert_array_equal(learner.predict(raw.x_test), learner.predict())  # by position
+
+
 def test_ctrl_c_restores_last_epoch_and_resume_gives_the_same_result(tmp_path, monkeypatch):
     reference = digits_learner(seed=1)
     reference.fit(4)

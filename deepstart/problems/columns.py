@@ -12,6 +12,7 @@ is saved beside these entries), so the two steps together turn a raw row into a 
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Mapping
 
@@ -27,6 +28,11 @@ MAX_CATEGORIES = 30
 # e-mail, a UUID), not groups that recur; below ID_MIN_ROWS rows nothing is judged identifier-like.
 ID_UNIQUE_SHARE = 0.9
 ID_MIN_ROWS = 10
+# Numbers written with a decimal comma: 6,0  -1,5  ,25  1,2e-3; with thousands marks (1.234,5)
+# only where the decimal comma is asked for, as a dot alone (1.234) is ambiguous.
+DECIMAL_COMMA = r"[+-]?(?:\d+(?:,\d*)?|,\d+)(?:[eE][+-]?\d+)?"
+DECIMAL_COMMA_THOUSANDS = r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d*)?|" + DECIMAL_COMMA
+DECIMAL_DROP = "numbers with a decimal comma, as text"
 OTHER = "(other)"
 MISSING = "(missing)"
 
@@ -63,6 +69,10 @@ def fit_column(name: str, values) -> dict:
     counts = Counter(present.tolist())
     if len(counts) == 1 and not miss.any():
         return _dropped(entry, "constant")
+    example = _decimal_comma_example(counts)
+    if example is not None:
+        # one-hot columns of 6,0 / 6,1 / ... would be noise, and the numbers are a fix away
+        return _dropped(entry, f"{DECIMAL_DROP} ({example!r}): read them with --decimal ,")
     if len(present) >= ID_MIN_ROWS and len(counts) >= ID_UNIQUE_SHARE * len(present):
         return _dropped(entry, "identifier-like")
     frequent = sorted(counts, key=lambda v: (-counts[v], v))[:MAX_CATEGORIES]
@@ -91,6 +101,8 @@ def encode(entries: list[dict], columns: Mapping[str, object]) -> np.ndarray:
         if e["kind"] == "numeric":
             x = as_numbers(values)
             miss = np.isnan(x)
+            if values.dtype.kind == "O":
+                _refuse_text(e["name"], values)
             blocks.append(np.where(miss, e["impute"], x))
             if e["indicator"]:
                 blocks.append(miss)
@@ -176,6 +188,44 @@ def _is_missing(v) -> bool:
     if isinstance(v, (float, np.floating)):
         return math.isnan(v)
     return isinstance(v, str) and not v.strip()
+
+
+def _refuse_text(name: str, values: np.ndarray) -> None:
+    """Text in a numeric column of new rows ("high", "6,0") is named: imputing it as a gap would
+    answer for a row that was never given. Training rows never hold any (such a column is text)."""
+    numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy()
+    text = pd.isna(numbers) & ~pd.isna(as_text(values))
+    if text.any():
+        i = int(np.argmax(text))
+        raise DeepstartError(f"column '{name}' holds text ({values[i]!r} in row {i}) where the model "
+                             "reads numbers; give a number, or leave it empty for a missing value.")
+
+
+def decimal_comma_numbers(values, thousands: bool = False) -> np.ndarray | None:
+    """Text whose every present value is a number written with a decimal comma (at least one with
+    a comma) as float64, NaN where missing; None for anything else. `thousands`: also 1.234,5."""
+    values = _array(values)
+    if values.dtype.kind != "O":
+        return None
+    text = as_text(values)
+    present = pd.Series(text[~pd.isna(text)], dtype=object)
+    pattern = DECIMAL_COMMA_THOUSANDS if thousands else DECIMAL_COMMA
+    if present.empty or not present.str.fullmatch(pattern).all() or \
+            not present.str.contains(",", regex=False).any():
+        return None
+    plain = pd.Series(text, dtype=object).str.replace(".", "", regex=False) if thousands else \
+        pd.Series(text, dtype=object)
+    return pd.to_numeric(plain.str.replace(",", ".", regex=False), errors="coerce").to_numpy(
+        np.float64, copy=True)
+
+
+def _decimal_comma_example(counts: Counter) -> str | None:
+    """A value of a text column whose values all read as numbers with a decimal comma, or None."""
+    values = list(counts)
+    pattern = re.compile(DECIMAL_COMMA_THOUSANDS)
+    if values and all(pattern.fullmatch(v) for v in values):
+        return next((v for v in values if "," in v), None)
+    return None
 
 
 def _row_number_like(present: np.ndarray, miss: np.ndarray) -> bool:

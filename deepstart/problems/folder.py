@@ -18,7 +18,7 @@ import numpy as np
 
 from deepstart.errors import DataError, DeepstartError
 from deepstart.problems import Dataset, Problem, Reference
-from deepstart.problems.splits import split_indices
+from deepstart.problems.splits import few_test_rows_notes, split_indices
 
 TEST_SIZE = 0.2
 SPLIT_SEED = 0
@@ -108,6 +108,8 @@ def image_folder_problem(path: str | Path, *, image_size: int | tuple[int, int] 
                         "at least a few images per class to train and test on.")
     train, test = split_indices(y, n_test, SPLIT_SEED, stratify=True)
     dataset = Dataset(x[train], y[train], x[test], y[test], pixel_max=255.0)
+    notes = _odd_images(folder, headers, size, color, size_from == "given", color_from == "given")
+    notes += few_test_rows_notes(len(test), True, "images")
 
     class_names = tuple(d.name for d in class_dirs)
     channels = 1 if color == "grey" else 3
@@ -117,7 +119,7 @@ def image_folder_problem(path: str | Path, *, image_size: int | tuple[int, int] 
         "resize": "Pillow bilinear (antialiased)", "pixel_max": 255,
         "images": int(len(y)), "per_class": counts.tolist(),
         "skipped": [{"path": str(p), "why": why} for p, why in skipped],
-    }}
+    }, "data_notes": notes}
     name = name or folder.resolve().name
     majority = np.bincount(y[train]).argmax()
     return Problem(
@@ -131,6 +133,31 @@ def image_folder_problem(path: str | Path, *, image_size: int | tuple[int, int] 
         references=(Reference(float(np.mean(y[test] == majority)), "majority class for every image",
                               f"baseline, computed on the same {len(test)} test images"),),
         recipe=dict(RECIPE), path=str(folder), schema=schema)
+
+
+def _odd_images(folder: Path, headers: dict, size: tuple[int, int], color: str, size_given: bool,
+                color_given: bool) -> list[str]:
+    """The few images that decided or bent the whole set: colour ones that made every image RGB,
+    and ones of another size that were resized, named (MAX_LISTED of them) so they can be found."""
+    def named(files: list[Path], detail=lambda f: "") -> str:
+        shown = ", ".join(f"{f.relative_to(folder)}{detail(f)}" for f in files[:MAX_LISTED])
+        return shown + (f" and {len(files) - MAX_LISTED} more" if len(files) > MAX_LISTED else "")
+
+    notes, n = [], len(headers)
+    colour = [f for f, (_, mode) in headers.items() if mode not in GREY_MODES]
+    if not color_given and color == "rgb" and len(colour) < n / 2:
+        mode = named(colour, lambda f: f" {headers[f][1]}")
+        are = "is" if len(colour) == 1 else "are"
+        notes.append(f"{len(colour)} of the {n} images in {folder} {are} in a colour mode ({mode}), "
+                     "so every image is read as RGB; pass --color grey to read them all as grey, or "
+                     "remove those files.")
+    odd = [f for f, ((w, h), _) in headers.items() if (h, w) != size]
+    if not size_given and odd:
+        are = "is" if len(odd) == 1 else "are"
+        notes.append(f"{len(odd)} of the {n} images in {folder} {are} not {size[0]}x{size[1]} (the most "
+                     f"common size): {named(odd, lambda f: ' ' + 'x'.join(map(str, headers[f][0][::-1])))}"
+                     f"; each was resized to it (--image-size chooses the size).")
+    return notes
 
 
 def _load(path: Path, size: tuple[int, int], color: str) -> np.ndarray:

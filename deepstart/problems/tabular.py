@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import csv
 import difflib
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from deepstart.errors import DataError, DeepstartError
+from deepstart.errors import DataError, DataWarning, DeepstartError
 from deepstart.problems import Dataset, Problem, Reference
-from deepstart.problems.columns import as_numbers, as_text, encode, feature_names, fit_columns
-from deepstart.problems.splits import split_indices
+from deepstart.problems.columns import (DECIMAL_DROP, as_numbers, as_text, decimal_comma_numbers,
+                                        encode, feature_names, fit_columns)
+from deepstart.problems.splits import few_test_rows_notes, split_indices
 
 TEST_SIZE = 0.2  # held out for the test score; validation rows come later, out of the rest
 SPLIT_SEED = 0
@@ -36,19 +38,26 @@ NOT_CSV = {".xlsx": "an Excel workbook", ".xls": "an Excel workbook", ".ods": "a
            ".gz": "a compressed file", ".npy": "a NumPy file", ".pkl": "a pickle"}
 
 
-def read_csv(path: str | Path) -> pd.DataFrame:
-    """A CSV file as a frame; the delimiter (, ; tab |) is sniffed; '?' counts as missing, as in
-    many UCI files. Anything that is not a CSV table with data rows is a DataError naming the file."""
+def read_csv(path: str | Path, decimal: str | None = None) -> pd.DataFrame:
+    """A CSV file as a frame; the delimiter (, ; tab |) and the encoding (UTF-8, or UTF-16/32 by
+    their byte-order mark or their zero bytes) are sniffed; '?' counts as missing, as in many UCI
+    files. `decimal` is the decimal mark: "," reads `6,0` as 6.0, "." never does; by default a
+    file separated by something other than commas has its decimal-comma columns read as numbers
+    (a European spreadsheet's export). Anything that is not a CSV table with data rows is a
+    DataError naming the file."""
     path = Path(path)
+    if decimal not in (None, ",", "."):
+        raise DeepstartError(f"the decimal mark must be ',' or '.'; received --decimal {decimal!r}.")
     what = NOT_CSV.get(path.suffix.lower())
     head = path.read_bytes()[:65536]
-    if what or b"\0" in head:
+    encoding = _encoding(head)
+    if what or encoding is None:
         what = what or "a binary file"
         raise DataError(f"{path} is {what}, not CSV text; save or export it as CSV (comma-separated "
                         "values) and pass that file.")
-    if not head.strip():
+    text = head.decode(encoding, errors="replace")
+    if not text.strip("\ufeff \t\r\n"):
         raise DataError(f"{path} is empty; give a CSV file with a header row and data rows.")
-    text = head.decode("utf-8", errors="replace")
     try:
         sample = "\n".join(text.splitlines()[:20])
         sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
@@ -56,7 +65,7 @@ def read_csv(path: str | Path) -> pd.DataFrame:
         sep = ","  # one column, or no consistent delimiter: let the parser say what it finds
     try:
         frame = pd.read_csv(path, sep=sep, na_values=["?"], skipinitialspace=True,
-                            encoding="utf-8", encoding_errors="replace")
+                            encoding=encoding, encoding_errors="replace")
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} is empty; give a CSV file with a header row and data rows.") from None
     except pd.errors.ParserError as e:
@@ -66,7 +75,33 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     if frame.empty:
         raise DataError(f"{path} has a header but no data rows; give a CSV file with data rows.")
     frame.columns = [str(c).strip() for c in frame.columns]
+    # A comma inside a comma-separated file's quoted field may be a list ("1,2"), not a decimal:
+    # there only --decimal , converts; the column table says when numbers were left as text.
+    if decimal == "," or (decimal is None and sep != ","):
+        for c in frame.columns:
+            numbers = decimal_comma_numbers(frame[c], thousands=decimal == ",")
+            if numbers is not None:
+                frame[c] = numbers
     return frame
+
+
+def _encoding(head: bytes) -> str | None:
+    """The file's text encoding from its first bytes, or None for a binary file. UTF-16 and UTF-32
+    files (Excel's "Unicode text", PowerShell's default) carry zero bytes that are not binary."""
+    for bom, name in ((b"\xff\xfe\0\0", "utf-32"), (b"\0\0\xfe\xff", "utf-32"),
+                      (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"), (b"\xef\xbb\xbf", "utf-8-sig")):
+        if head.startswith(bom):
+            return name
+    if b"\0" not in head:
+        return "utf-8"
+    # No mark: ASCII text in UTF-16 has a zero in every other byte, and nowhere else.
+    even, odd = head[0::2], head[1::2]
+    if len(head) >= 4:
+        if odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+            return "utf-16-le"
+        if even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+            return "utf-16-be"
+    return None
 
 
 def as_frame(data, columns=None) -> pd.DataFrame:
@@ -142,6 +177,11 @@ def tabular_problem(data, target: str, *, task: str | None = None, name: str = "
     features = frame.drop(columns=[target])
     entries = fit_columns({c: features[c].iloc[train] for c in features.columns})
     names = feature_names(entries)
+    comma = [e["name"] for e in entries if e.get("dropped", "").startswith(DECIMAL_DROP)]
+    shown = ", ".join(comma[:5]) + (f" and {len(comma) - 5} more" if len(comma) > 5 else "")
+    if not names and comma:
+        raise DataError(f"{source} has no usable feature column: {shown} hold numbers with a decimal "
+                        "comma, read as text; pass --decimal , to read them as numbers.")
     if not names:
         dropped = ", ".join(f"{e['name']} ({e['dropped']})" for e in entries) or "none"
         raise DataError(f"{source} has no usable feature column besides the target '{target}' "
@@ -152,11 +192,20 @@ def tabular_problem(data, target: str, *, task: str | None = None, name: str = "
 
     split = (f"{'stratified ' if classify else ''}{1 - TEST_SIZE:.0%}/{TEST_SIZE:.0%} train/test "
              f"(seed {SPLIT_SEED}); {len(train)} + {len(test)} rows")
+    notes = _target_notes(frame[target], task, why, target, len(class_names))
+    if comma:
+        notes.append(f"{len(comma)} column(s) hold numbers with a decimal comma, read as text, and "
+                     f"were dropped ({shown}); pass --decimal , to read them as numbers.")
+    notes += few_test_rows_notes(len(test), classify, "rows")
     schema = {
         "columns": entries,
         "target": {"name": target, "task": task, "classes": list(class_names), "inferred": why,
                    "rows_without_target": no_target},
+        "data_notes": notes,
     }
+    if path is None:  # from Python: no data report is printed, so say it here
+        for note in notes:
+            warnings.warn(note, DataWarning, stacklevel=2)
     return Problem(
         name=name, title=f"{name}: {target} from {len(features.columns)} columns", task=task,
         kind="tabular", metric="accuracy" if classify else "rmse", split=split, origin=origin,
@@ -203,6 +252,31 @@ def _target(y: pd.Series, task: str | None, name: str):
         labels = y.astype(str).str.strip()
     classes, codes = np.unique(labels.to_numpy(), return_inverse=True)
     return codes.astype(np.int64), task, tuple(str(c) for c in classes), why
+
+
+def _target_notes(y: pd.Series, task: str, why: str, name: str, n_classes: int) -> list[str]:
+    """Targets that train without error and mean nothing: a row number, classes of one row each,
+    a continuous column made into classes."""
+    numeric = y.dtype.kind in "biuf"
+    values = y.to_numpy(np.float64) if numeric else None
+    n, distinct = len(y), y.nunique()
+    whole = values is not None and bool(np.all(values == np.round(values)))
+    if distinct == n and (not numeric or (whole and values.max() - values.min() == n - 1)):
+        what = (f"the distinct whole numbers {values.min():.0f} to {values.max():.0f}" if numeric
+                else "all different")
+        return [f"the target '{name}' looks like a row identifier: its {n} values are {what}, which "
+                "the other columns are unlikely to predict; check that --target names the column "
+                "to learn."]
+    if task == "multiclass" and why == "given with --task" and numeric and \
+            (not whole or distinct > MAX_INTEGER_CLASSES):
+        kind = "numbers with fractions" if not whole else "whole numbers"
+        return [f"--task multiclass makes each of the {distinct} distinct values of '{name}' "
+                f"({kind}) a class of about {n / distinct:.1f} rows, and the accuracy counts exact "
+                "hits only; leave --task out to fit a regression."]
+    if n_classes > n / 2:
+        return [f"the target '{name}' has {n_classes} classes in {n} rows, most of them with one "
+                "row or two: too few to learn a class from or to test it; check --target."]
+    return []
 
 
 def _is_number(v) -> bool:

@@ -1,7 +1,8 @@
 """Problems from the user's own files: a path and its data options -> a Problem.
 
-    data.csv   + target=COL                     a table (deepstart.problems.tabular)
+    data.csv   + target=COL [task, decimal]     a table (deepstart.problems.tabular)
     data.csv   + forecast=COL [horizon, season]  a series (deepstart.problems.series)
+               [decimal]                         the decimal mark: "," reads 6,0 as 6.0
     folder/    [image_size, color, strict]       images, one sub-folder per class (.folder)
 
 The path and the options are all a run's config.json stores, so `--resume` and the run record build
@@ -21,9 +22,10 @@ from deepstart.errors import DataError, DeepstartError
 
 # option -> the command-line flag that sets it (errors name the flag the user typed)
 FLAGS = {"target": "--target", "task": "--task", "forecast": "--forecast", "horizon": "--horizon",
-         "season": "--season", "image_size": "--image-size", "color": "--color", "strict": "--strict"}
-TABLE_OPTIONS = ("target", "task")
-SERIES_OPTIONS = ("forecast", "horizon", "season")
+         "season": "--season", "image_size": "--image-size", "color": "--color", "strict": "--strict",
+         "decimal": "--decimal"}
+TABLE_OPTIONS = ("target", "task", "decimal")
+SERIES_OPTIONS = ("forecast", "horizon", "season", "decimal")
 FOLDER_OPTIONS = ("image_size", "color", "strict")
 
 
@@ -85,7 +87,7 @@ def _build(path_text: str, signature: tuple, options: tuple):
         if k in opts:
             raise DeepstartError(f"{FLAGS[k]} applies to folders of images, and {path} is a file; "
                                  "drop it.")
-    frame = read_csv(path)
+    frame = read_csv(path, decimal=opts.get("decimal"))
     if "target" in opts:
         _only(opts, TABLE_OPTIONS, "--target makes a table problem")
         from deepstart.problems.tabular import tabular_problem
