@@ -30,6 +30,7 @@ evaluation is done (so a refused or failed evaluation leaves nothing), and holds
      "status": "finished" | "interrupted",
      "problem": built-in name or the data's absolute path, "title": str,
      "data_options": {"target": ..., ...} (empty for built-in problems),
+     "data_sha256": files.data_sha256 of the CSV file or image folder (null for built-in problems),
      "task": "binary" | "multiclass" | "regression" | "forecast", "kind": "tabular" | "image" | "series",
      "metric": "accuracy" | "rmse", "greater_is_better": bool,
      "protocol": {"kind": "k-fold" | "hold-out" | "walk-forward", "folds": k, "seed": s,
@@ -65,7 +66,7 @@ from pathlib import Path
 import numpy as np
 
 from deepstart.errors import DeepstartError, unknown_name
-from deepstart.files import atomic_path, write_json, write_text
+from deepstart.files import atomic_path, data_sha256, write_json, write_text
 from deepstart.spotcheck import Algorithm, Context, Fold, available, defaults
 
 EVALUATION_FORMAT = "deepstart-evaluation-1"
@@ -377,6 +378,8 @@ def _new_record(problem, data_options, protocol, seed, reference, budget, starte
         "format": EVALUATION_FORMAT, "status": "finished",
         "problem": problem.path or problem.name, "title": problem.title,
         "data_options": data_options, "task": problem.task, "kind": problem.kind,
+        # your own data: which content was evaluated (diagnose matches runs by it, not by name)
+        "data_sha256": data_sha256(problem.path) if problem.path else None,
         "metric": problem.metric, "greater_is_better": problem.greater_is_better,
         "protocol": protocol.record(seed), "results": [], "best": None, "reference": reference,
         "budget": budget, "seconds": None, "started": started_at, "command": command,

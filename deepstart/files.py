@@ -104,3 +104,21 @@ def _jsonable(value: object) -> object:
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def data_sha256(path: str | os.PathLike) -> str:
+    """The content hash of a data file, or of a folder of them (every file under it, by relative
+    path and content): what says two commands saw the same data, wherever it was copied."""
+    import hashlib
+
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    total = hashlib.sha256()
+    for f in files:
+        h = hashlib.sha256()
+        with open(f, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                h.update(block)
+        name = "" if f == path else f.relative_to(path).as_posix()
+        total.update(f"{name}\0{h.hexdigest()}\n".encode())
+    return total.hexdigest()

@@ -248,6 +248,10 @@ def run(config: RunConfig, out: str | Path = "runs", data_dir: Path | None = Non
     from deepstart import distributed
 
     config.nproc = distributed.world_size()
+    if config.nproc > 1 and config.command and "--nproc" not in config.command.split():
+        # torchrun started each process without --nproc (it would take it for its own flag): the
+        # recorded command is the one the user typed, which repeats the run
+        config.command += f" --nproc {config.nproc}"
     config.validate()
     out = Path(out)
     main = distributed.is_main()
@@ -386,6 +390,10 @@ def _fit_and_write(learner, config: RunConfig, folder: Path | None, problem, war
         "processes": learner.world_size,
         "references": comparison(problem, test_value),
     }
+    if problem.path:  # your own data: the content trained on (diagnose matches evaluations by it)
+        from deepstart.files import data_sha256
+
+        metrics["data_sha256"] = data_sha256(problem.path)
     baselines = problem.schema.get("series", {}).get("baselines")
     if baselines:  # a forecast's baselines, scored on the same test values as the model
         metrics["baselines"] = baselines | {"model": test_value}

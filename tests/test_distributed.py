@@ -45,6 +45,8 @@ def test_run_with_nproc_writes_one_run_folder(tmp_path):
     metrics = json.loads((folders[0] / "metrics.json").read_text())
     config = json.loads((folders[0] / "config.json").read_text())
     assert metrics["processes"] == 2 and config["nproc"] == 2 and metrics["epochs"] == 2
+    # the recorded command repeats the run (torchrun's processes were started without --nproc)
+    assert config["command"] == "deepstart run digits --epochs 2 --quiet --out out --nproc 2"
     assert result.stdout.count("test accuracy") == 1  # rank 0 reports, rank 1 stays quiet
 
     # resuming with another process count is refused with the count to use

@@ -25,9 +25,9 @@ from deepstart.problems import get_problem
 from deepstart.spotcheck import Algorithm
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
-TOP_KEYS = {"format", "status", "problem", "title", "data_options", "task", "kind", "metric",
-            "greater_is_better", "protocol", "results", "best", "reference", "budget", "seconds",
-            "started", "command", "env"}
+TOP_KEYS = {"format", "status", "problem", "title", "data_options", "data_sha256", "task", "kind",
+            "metric", "greater_is_better", "protocol", "results", "best", "reference", "budget",
+            "seconds", "started", "command", "env"}
 RESULT_KEYS = {"algorithm", "title", "settings", "rank", "status", "scores", "mean", "std",
                "fit_seconds", "fit_times"}
 
@@ -151,6 +151,7 @@ def test_evaluation_folder_holds_the_documented_format(tmp_path, capsys):
     assert (record["problem"], record["task"], record["kind"]) == ("iris", "multiclass", "tabular")
     assert record["metric"] == "accuracy" and record["greater_is_better"] is True
     assert record["data_options"] == {} and record["budget"] is None
+    assert record["data_sha256"] is None  # a built-in problem: its name says which data
     assert record["command"] == "deepstart evaluate iris --algorithms 'knn, baseline,logistic'"
     assert record["reference"]["value"] == 0.98  # SVC, 5-fold CV (scikit-learn user guide)
     assert {"torch", "scikit-learn", "cpu", "cpu_count"} <= set(record["env"])

@@ -33,6 +33,8 @@ SEASONS = (("QS", 4), ("Q", 4), ("MS", 12), ("ME", 12), ("M", 12), ("W", 52), ("
            ("h", 24), ("H", 24))
 # An autocorrelation peak must reach this to count as a season (and beat 2/sqrt(n), its noise level).
 MIN_SEASON_ACF = 0.3
+# How much lower a period's own peak may be than its multiple's and still be taken as the season.
+SEASON_ACF_SLACK = 0.15
 MAX_LOOKBACK = 12
 RECIPE = {"model": "mlp", "hidden": [32], "epochs": 200, "batch_size": 16, "lr": 1e-3}
 
@@ -205,8 +207,20 @@ def _season_from_autocorrelation(train: np.ndarray) -> tuple[int | None, str]:
     if not peaks:
         return None, "none detected"
     best = max(peaks, key=lambda k: acf[k - 1])
-    if acf[best - 1] < max(MIN_SEASON_ACF, 2 / math.sqrt(n)):
+    floor = max(MIN_SEASON_ACF, 2 / math.sqrt(n))
+    if acf[best - 1] < floor:
         return None, "none detected"
+    # A series with period p also correlates at 2p, 3p, ..., often a little higher (a monthly series
+    # peaked at 24 above 12): the shortest period whose multiple the best lag is (its peak within a
+    # step, or a tenth of the period) and whose peak is barely lower is the season.
+    for multiple in range(max_lag // 2, 1, -1):
+        period = best / multiple
+        near = [k for k in peaks if abs(k - period) <= max(1.0, period / 10)]
+        if period >= 2 and near:
+            p = max(near, key=lambda k: acf[k - 1])
+            if acf[p - 1] >= max(floor, acf[best - 1] - SEASON_ACF_SLACK):
+                return p, (f"autocorrelation peak {acf[p - 1]:.2f} at lag {p} (and "
+                           f"{acf[best - 1]:.2f} at its multiple {best})")
     return best, f"autocorrelation peak {acf[best - 1]:.2f} at lag {best}"
 
 
