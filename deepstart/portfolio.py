@@ -420,6 +420,9 @@ def _check_out(out: Path) -> None:
     if out.is_dir() and any(out.iterdir()) and not is_site(out):
         raise DeepstartError(f"--out {out} is a folder that holds something other than a deepstart "
                              "portfolio, and the build would replace it; pass a new or empty folder.")
+    from deepstart.run import check_writable
+
+    check_writable(out.parent, what="the site", flag="--out")  # it is built beside --out
 
 
 def is_site(folder: Path) -> bool:
@@ -600,5 +603,6 @@ def make_server(directory: str | Path, host: str = "127.0.0.1", port: int = 8000
     try:
         return ThreadingHTTPServer((host, port), handler)
     except OSError as e:
-        raise DeepstartError(f"cannot listen on {host}:{port} ({e.strerror or e}); pass another "
-                             "--port, or --host 127.0.0.1.") from None
+        from deepstart.serve import bind_error
+
+        raise bind_error(host, port, e) from None

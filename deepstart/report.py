@@ -47,9 +47,9 @@ def write_report(folder: str | Path, out: str | Path | None = None, written: str
     out = Path(out) if out is not None else record.folder / "report.html"
     if out.is_dir():
         raise DeepstartError(f"--out {out} is a folder; give a file name such as {out / 'report.html'}.")
-    if not out.parent.is_dir():
-        raise DeepstartError(f"cannot write {out}: the folder {out.parent} does not exist; create it "
-                             "or pass another --out.")
+    from deepstart.run import check_writable
+
+    check_writable(out.parent, what=f"the report {out}", flag="--out", create=False)
     write_text(out, render(context(record, written)))
     return out
 
