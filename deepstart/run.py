@@ -94,11 +94,13 @@ class RunConfig:
         from deepstart.learner import OPTIMIZERS, check_positive
         from deepstart.errors import unknown_name
         from deepstart.models import FAMILIES
+        from deepstart.models.checks import check_options
         from deepstart.problems import get_problem
 
         get_problem(self.problem, self.data_options)
         if self.model not in FAMILIES:
             raise unknown_name("model", self.model, FAMILIES)
+        check_options(FAMILIES[self.model][1], self.model_options)  # before the data loads
         if self.optimizer not in OPTIMIZERS:
             raise unknown_name("optimizer", self.optimizer, OPTIMIZERS)
         check_positive("epochs", self.epochs, int)
