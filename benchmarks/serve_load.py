@@ -11,9 +11,14 @@ NaN, a wrong shape, bad base64, a non-PNG, a body over the 2 MB limit). Prints o
     p50/p99/max       latency of the valid requests, from send to the whole answer read
     requests/s        all requests (valid and malformed) over the wall time of the run
 
-and ends by checking that /health still answers. Loopback only: nothing leaves the machine.
+and ends by checking that /health still answers. Then the slow-client phase: --slow connections
+each send half a request (headers without their end) and hold it open, opening another when the
+server closes one (it gives a request 10 s to arrive), while the same clients send the valid
+requests again; a second table gives their p50/p99/max and errors, and the slowest of a few /health
+calls on fresh connections meanwhile. Loopback only: nothing leaves the machine; every loop is
+bounded in count and time.
 
-    .venv/bin/python benchmarks/serve_load.py [--run RUN] [--requests 500] [--clients 8]
+    .venv/bin/python benchmarks/serve_load.py [--run RUN] [--requests 500] [--clients 8] [--slow 300]
 """
 
 from __future__ import annotations
@@ -132,6 +137,72 @@ async def load(url: str, bodies: list[dict], malformed: int, clients: int):
     return latencies, errors, refused, len(jobs), wall, health
 
 
+HALF_SENT = b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+
+
+async def hold_half_sent(port: int, n: int, stop: asyncio.Event, seconds: float) -> int:
+    """`n` connections that each send half a request and wait; one closed by the server is
+    replaced, until `stop` or `seconds`. Returns how many were opened (at most 50 per holder)."""
+    deadline = time.perf_counter() + seconds
+    opened = 0
+
+    async def holder():
+        nonlocal opened
+        for _ in range(50):
+            if stop.is_set() or time.perf_counter() > deadline:
+                return
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.2)
+                continue
+            opened += 1
+            writer.write(HALF_SENT)
+            try:
+                while not stop.is_set() and time.perf_counter() < deadline:
+                    try:
+                        if not await asyncio.wait_for(reader.read(4096), 0.5):
+                            break  # the server closed it
+                    except asyncio.TimeoutError:
+                        continue
+            except OSError:
+                pass
+            finally:
+                writer.close()
+
+    await asyncio.gather(*(holder() for _ in range(n)))
+    return opened
+
+
+async def health_seconds(url: str, calls: int = 5) -> tuple[float, bool]:
+    """The slowest of `calls` GET /health on fresh connections, and whether all answered ok."""
+    import httpx
+
+    slowest, ok = 0.0, True
+    for _ in range(calls):
+        started = time.perf_counter()
+        try:
+            async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+                ok = ok and (await http.get("/health")).json().get("status") == "ok"
+        except (httpx.HTTPError, ValueError):
+            ok = False
+        slowest = max(slowest, time.perf_counter() - started)
+        await asyncio.sleep(0.2)
+    return slowest, ok
+
+
+async def slow_phase(url: str, bodies: list[dict], clients: int, slow: int, seconds: float):
+    port = int(url.rsplit(":", 1)[1])
+    stop = asyncio.Event()
+    holders = asyncio.ensure_future(hold_half_sent(port, slow, stop, seconds))
+    await asyncio.sleep(1.0)  # let them connect and send their half
+    health = await health_seconds(url)
+    latencies, errors, _, sent, wall, _ = await load(url, bodies, 0, clients)
+    stop.set()
+    opened = await holders
+    return latencies, errors, sent, wall, health, opened
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run", type=Path, help="a finished run (default: a quick digits run)")
@@ -139,6 +210,11 @@ def main(argv=None) -> None:
     parser.add_argument("--malformed", type=int, default=50,
                         help="malformed requests interleaved (default 50)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
+    parser.add_argument("--slow", type=int, default=300,
+                        help="half-sent requests held open in the slow-client phase (default 300; "
+                             "0: no such phase)")
+    parser.add_argument("--slow-seconds", type=float, default=120,
+                        help="the slow-client phase stops after this at the latest (default 120)")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -148,6 +224,8 @@ def main(argv=None) -> None:
         try:
             latencies, errors, refused, sent, wall, health = asyncio.run(
                 load(url, bodies, args.malformed, args.clients))
+            slow = asyncio.run(slow_phase(url, bodies, args.clients, args.slow, args.slow_seconds)) \
+                if args.slow else None
         finally:
             proc.terminate()
             proc.wait(timeout=10)
@@ -168,7 +246,23 @@ def main(argv=None) -> None:
     print(f"/health afterwards: {health}")
     for error in errors[:10]:
         print(f"error: {error}")
-    if errors or health != "ok" or refused != args.malformed:
+    failed = bool(errors) or health != "ok" or refused != args.malformed
+    if slow is not None:
+        slow_latencies, slow_errors, slow_sent, slow_wall, (health_s, health_ok), opened = slow
+        ms = np.asarray(slow_latencies) * 1000
+        print()
+        print(f"with {args.slow} half-sent requests held open ({opened} opened in all: the server "
+              "closes one after 10 s and the holder opens another)")
+        print()
+        print("| valid requests | errors | p50 ms | p99 ms | max ms | requests/s | slowest /health ms |")
+        print("|---|---|---|---|---|---|---|")
+        print(f"| {len(slow_latencies)} | {len(slow_errors)} | {np.percentile(ms, 50):.1f} | "
+              f"{np.percentile(ms, 99):.1f} | {ms.max():.1f} | {slow_sent / slow_wall:.0f} | "
+              f"{health_s * 1000:.0f}{'' if health_ok else ' (not ok)'} |")
+        for error in slow_errors[:10]:
+            print(f"error: {error}")
+        failed = failed or bool(slow_errors) or not health_ok
+    if failed:
         raise SystemExit(1)
 
 

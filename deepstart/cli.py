@@ -44,6 +44,8 @@ _positive_int = _number(int, lambda v: v > 0, "a positive integer")
 _positive_float = _number(float, lambda v: v > 0, "a positive number")
 _fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 _nonnegative_float = _number(float, lambda v: v >= 0, "a number >= 0")
+# numpy's seeds are 32-bit: a larger one fails deep inside scikit-learn
+_seed = _number(int, lambda v: 0 <= v <= 2**32 - 1, "an integer from 0 to 4294967295")
 
 
 def _model_option(text: str) -> tuple[str, object]:
@@ -86,7 +88,7 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lookback", type=_positive_int, help="series: values per input window")
     p.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
     p.add_argument("--precision", help="auto (default: bf16 on GPUs that support it, else fp32), fp32, bf16, fp16 (GPU)")
-    p.add_argument("--seed", type=int, help="random seed (default 0): same seed, same result on CPU")
+    p.add_argument("--seed", type=_seed, help="random seed (default 0): same seed, same result on CPU")
     p.add_argument("--data-dir", type=Path, help="a folder holding the problem's data files")
     p.add_argument("--no-download", action="store_true", help="never download data")
     _own_data_options(p)
@@ -188,8 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="epochs of the deepstart networks (default: the problem's recipe; "
                                "at most 5 on large data)")
     evaluate.add_argument("--lookback", type=_positive_int, help="series: values per input window")
-    evaluate.add_argument("--seed", type=_number(int, lambda v: v >= 0, "an integer >= 0"),
-                          default=0, help="shuffles the folds and seeds every algorithm (default 0)")
+    evaluate.add_argument("--seed", type=_seed, default=0, help="shuffles the folds and seeds every algorithm (default 0)")
     evaluate.add_argument("--device", default="auto", help="for the networks: auto, cpu, cuda, mps")
     evaluate.add_argument("--out", type=Path, default=Path("runs"),
                           help="folder for the evaluation folder (runs/)")
@@ -322,7 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="address to listen on (default 127.0.0.1: this machine only; "
                             "0.0.0.0 lets anyone on the network call it)")
     serve.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0: a free one)")
-    serve.add_argument("--max-body-mb", type=_positive_float, default=2.0, metavar="MB",
+    serve.add_argument("--max-body-mb", default=2.0, metavar="MB",
+                       type=_number(float, lambda v: v >= 0.001, "megabytes, at least 0.001 (1 KB, "
+                                    "a small PNG or a row of features)"),
                        help="largest request body accepted, in megabytes (default 2)")
     return parser
 
@@ -475,6 +478,11 @@ def _cmd_show(args) -> int:
     from deepstart.console import console
     from deepstart.summary import draw_network, print_summary
 
+    if args.draw:  # before the work: a drawing that cannot be written fails first
+        from deepstart.run import check_writable
+
+        check_writable(args.draw.parent, what=f"the drawing {args.draw}", flag="--draw",
+                       create=False)
     folder = Path(args.name)
     if (folder / "model.json").is_file():  # a run folder: the trained weights
         from deepstart.models import load_model

@@ -123,9 +123,13 @@ class Learner:
         check_positive("batch_size", batch_size, int)
         if not isinstance(seed, int) or seed < 0:
             raise DeepstartError(f"seed must be a non-negative integer; received seed={seed!r}.")
-        if weight_decay < 0 or not 0 <= label_smoothing < 1 or (clip_grad is not None and clip_grad <= 0):
-            raise DeepstartError("weight_decay must be >= 0, label_smoothing in [0, 1) and clip_grad "
-                                 f"> 0; received {weight_decay}, {label_smoothing}, {clip_grad}.")
+        # written so that NaN fails too (it passes `x < 0`)
+        for name, value in (("weight_decay", weight_decay), ("warmup_epochs", warmup_epochs)):
+            if not (isinstance(value, (int, float)) and 0 <= value < math.inf):
+                raise DeepstartError(f"{name} must be a number >= 0; received {name}={value!r}.")
+        if not 0 <= label_smoothing < 1 or (clip_grad is not None and not 0 < clip_grad < math.inf):
+            raise DeepstartError("label_smoothing must be in [0, 1) and clip_grad > 0; received "
+                                 f"{label_smoothing}, {clip_grad}.")
         check_schedule(schedule)
         self.optimizer_name, self.lr, self.batch_size = optimizer, lr, int(batch_size)
         self.weight_decay, self.seed, self.verbose = weight_decay, seed, verbose

@@ -129,8 +129,7 @@ def find_inputs(paths: Sequence[str | Path] | None = None) -> Inputs:
             raise DeepstartError(f"no run folders given and no {DEFAULT_RUNS}/ folder here; train one "
                                  "with `deepstart run`, or pass run folders: deepstart portfolio "
                                  "build RUN [RUN ...].")
-        runs = [read_run(p) for p in sorted(DEFAULT_RUNS.iterdir())
-                if is_run_dir(p) and (p / "metrics.json").is_file()]
+        runs = _finished_runs(DEFAULT_RUNS)
         if not runs:
             raise DeepstartError(f"no finished run under {DEFAULT_RUNS}/; train one with `deepstart "
                                  "run` (a run is finished once it has written metrics.json).")
@@ -150,14 +149,27 @@ def find_inputs(paths: Sequence[str | Path] | None = None) -> Inputs:
             runs.append(record)
         elif (evaluation := _read_evaluation(path)) is not None:
             evaluations.append((path, evaluation))
+        elif inside := _finished_runs(path):  # a folder of runs, as runs/ is by default
+            runs += [r for r in inside if r.folder.resolve() not in seen]
+            seen |= {r.folder.resolve() for r in inside}
         else:
-            raise DeepstartError(f"{path} is not a run folder (no deepstart config.json) nor a "
-                                 "`deepstart evaluate` folder; pass folders under runs/ that "
-                                 "deepstart wrote.")
+            raise DeepstartError(f"{path} is not a run folder (no deepstart config.json), a "
+                                 "`deepstart evaluate` folder, nor a folder of finished runs; pass "
+                                 "runs/ or folders under it that deepstart wrote.")
     if not runs:
         raise DeepstartError("no run folder among the folders given: a project needs at least one "
                              "finished run; pass run folders too.")
     return Inputs(runs, evaluations)
+
+
+def _finished_runs(folder: Path) -> list[RunRecord]:
+    """The finished run folders directly inside `folder` (unfinished ones are left out)."""
+    from deepstart.run import is_run_dir
+
+    if not folder.is_dir():
+        return []
+    return [read_run(p) for p in sorted(folder.iterdir())
+            if is_run_dir(p) and (p / "metrics.json").is_file()]
 
 
 def _read_evaluation(folder: Path) -> dict | None:
@@ -324,7 +336,11 @@ def _title(record: RunRecord) -> str | None:
         title = get_problem(record.config["problem"], record.config.get("data_options") or {}).title
     except (DeepstartError, OSError):  # your data moved away: the file's name is the title enough
         return None
-    return title if title and title != record.metrics["problem"] else None
+    if not title or title == record.metrics["problem"]:
+        return None
+    from deepstart.report import local_paths, without_local_paths
+
+    return without_local_paths(title, local_paths(record))  # "images in /home/ada/..." is private
 
 
 def _attach_evaluations(projects: list[Project], given: list[tuple[Path, dict]]) -> None:
@@ -420,6 +436,9 @@ def _check_out(out: Path) -> None:
     if out.is_dir() and any(out.iterdir()) and not is_site(out):
         raise DeepstartError(f"--out {out} is a folder that holds something other than a deepstart "
                              "portfolio, and the build would replace it; pass a new or empty folder.")
+    from deepstart.run import check_writable
+
+    check_writable(out.parent, what="the site", flag="--out")  # it is built beside --out
 
 
 def is_site(folder: Path) -> bool:
@@ -470,13 +489,14 @@ def _write_site(root: Path, projects: list[Project], about: About) -> BuildResul
 def _place_report(run: RunEntry, target: Path) -> str | None:
     """Copy RUN/report.html, or render one: "copied", "rendered", or None (run.report_note says
     why there is no report)."""
+    from deepstart.report import local_paths, without_local_paths, write_report
+
     own = run.record.folder / "report.html"
-    if own.is_file():
-        shutil.copyfile(own, target)
+    if own.is_file():  # (one written before reports hid local paths gets them hidden here)
+        text = own.read_bytes().decode("utf-8", errors="replace")
+        _write_page(target, without_local_paths(text, local_paths(run.record)))
         run.report, run.report_note = f"../reports/{target.name}", "copied from the run folder"
         return "copied"
-    from deepstart.report import write_report
-
     try:
         write_report(run.record.folder, out=target, written=REPORT_WRITTEN)
     except (DeepstartError, OSError) as e:
@@ -600,5 +620,6 @@ def make_server(directory: str | Path, host: str = "127.0.0.1", port: int = 8000
     try:
         return ThreadingHTTPServer((host, port), handler)
     except OSError as e:
-        raise DeepstartError(f"cannot listen on {host}:{port} ({e.strerror or e}); pass another "
-                             "--port, or --host 127.0.0.1.") from None
+        from deepstart.serve import bind_error
+
+        raise bind_error(host, port, e) from None

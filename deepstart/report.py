@@ -47,11 +47,50 @@ def write_report(folder: str | Path, out: str | Path | None = None, written: str
     out = Path(out) if out is not None else record.folder / "report.html"
     if out.is_dir():
         raise DeepstartError(f"--out {out} is a folder; give a file name such as {out / 'report.html'}.")
-    if not out.parent.is_dir():
-        raise DeepstartError(f"cannot write {out}: the folder {out.parent} does not exist; create it "
-                             "or pass another --out.")
-    write_text(out, render(context(record, written)))
+    from deepstart.run import check_writable
+
+    check_writable(out.parent, what=f"the report {out}", flag="--out", create=False)
+    write_text(out, without_local_paths(render(context(record, written)), local_paths(record)))
     return out
+
+
+# --- paths: a report is a page to publish, so it shows no absolute path of this machine ----------
+
+def shown_path(path: str | Path) -> str:
+    """`path` as a published page shows it: relative to the working folder when it lies inside
+    it, else the file or folder name alone."""
+    path = Path(path)
+    if not path.is_absolute():
+        return str(path)
+    try:
+        return str(path.relative_to(Path.cwd())) or "."
+    except ValueError:
+        return path.name or str(path)
+
+
+def local_paths(record: RunRecord) -> list[str]:
+    """The absolute paths a run's pages could show: its data (config.json's problem), its
+    folder, and those in its command line (--out, --data-dir), longest first."""
+    import shlex
+
+    c = record.config or {}
+    paths = [str(c.get("problem", "")), str(record.folder.resolve())]
+    try:
+        paths += [word.split("=", 1)[-1] for word in shlex.split(str(c.get("command") or ""))]
+    except ValueError:  # unbalanced quotes in a hand-edited config.json
+        pass
+    return sorted({p.rstrip("/") for p in paths if p.startswith("/") and len(p) > 1},
+                  key=len, reverse=True)
+
+
+def without_local_paths(text: str, paths: list[str]) -> str:
+    """`text` (HTML or plain) with each of `paths` replaced by its shown_path."""
+    from markupsafe import escape
+
+    for path in paths:
+        for form in dict.fromkeys((path, str(escape(path)))):
+            text = text.replace(form, shown_path(path))
+    return text
 
 
 def render(ctx: dict) -> str:

@@ -24,6 +24,7 @@ import importlib
 import threading
 import datetime as dt
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,11 +99,13 @@ class RunConfig:
         from deepstart.learner import OPTIMIZERS, check_positive
         from deepstart.errors import unknown_name
         from deepstart.models import FAMILIES
+        from deepstart.models.checks import check_options
         from deepstart.problems import get_problem
 
         get_problem(self.problem, self.data_options)
         if self.model not in FAMILIES:
             raise unknown_name("model", self.model, FAMILIES)
+        check_options(FAMILIES[self.model][1], self.model_options)  # before the data loads
         if self.optimizer not in OPTIMIZERS:
             raise unknown_name("optimizer", self.optimizer, OPTIMIZERS)
         check_positive("epochs", self.epochs, int)
@@ -171,15 +174,25 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def check_writable(out: Path) -> None:
+def check_writable(out: Path, what: str = "runs", flag: str = "--out", create: bool = True) -> None:
     """Fail before any work if the runs folder could not be written, without creating it yet (a
-    run that fails later, on bad data or a bad model setting, leaves nothing behind)."""
+    run that fails later, on bad data or a bad model setting, leaves nothing behind). `create`:
+    missing folders on the way would be made; else `out` must exist."""
     existing = out
-    while not existing.exists() and existing != existing.parent:
+    while create and not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        why = "is not a folder" if existing.exists() and not existing.is_dir() else "is not writable"
-        raise DeepstartError(f"cannot write runs to {out} ({existing} {why}); pass --out with a "
+    if not existing.exists():
+        raise DeepstartError(f"cannot write {what}: the folder {out} does not exist; create it or "
+                             f"pass another {flag}.")
+    why = "is not a folder" if not existing.is_dir() else None
+    if why is None:
+        # os.access says yes to root everywhere, /proc included: make (and remove) a folder there
+        try:
+            os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".deepstart-probe-"))
+        except OSError:
+            why = "is not writable"
+    if why:
+        raise DeepstartError(f"cannot write {what} to {out} ({existing} {why}); pass {flag} with a "
                              "folder you can write to.")
 
 

@@ -26,16 +26,20 @@ body that parses but does not fit the model, with a message that names the field
 
 # No `from __future__ import annotations` here: FastAPI reads the routes' annotations (Request) at
 # run time, and they are imported inside create_app.
+import asyncio
 import base64
 import binascii
 import difflib
+import errno
 import hashlib
 import io
 import ipaddress
 import json
 import math
+import os
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -712,27 +716,177 @@ def is_loopback(host: str) -> bool:
     return bool(infos) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in infos)
 
 
+def bind_error(host: str, port: int, e: OSError) -> DeepstartError:
+    """What a failed bind means: a port in use wants another --port, a bad --host another host."""
+    if isinstance(e, socket.gaierror):
+        return DeepstartError(f"--host {host} is not an address or a name this machine resolves; "
+                              "use 127.0.0.1 (this machine only) or 0.0.0.0 (every interface).")
+    if e.errno == errno.EADDRINUSE:
+        return DeepstartError(f"cannot listen on {host} port {port}: it is in use; pass another "
+                              "--port, or --port 0 for a free one.")
+    if e.errno in (errno.EACCES, errno.EPERM) and 0 < port < 1024:
+        return DeepstartError(f"cannot listen on {host} port {port}: ports below 1024 need "
+                              "administrator rights; pass --port 8000, or --port 0 for a free one.")
+    return DeepstartError(f"cannot listen on --host {host} ({e.strerror or e}): it is not an address "
+                          "of this machine; use 127.0.0.1 (this machine only) or 0.0.0.0 (every "
+                          "interface).")
+
+
 def _bind(host: str, port: int) -> socket.socket:
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
-    except socket.gaierror:
-        raise DeepstartError(f"--host {host} is not an address or a name this machine resolves; use "
-                             "127.0.0.1 (this machine only) or 0.0.0.0 (every interface).") from None
+    except socket.gaierror as e:
+        raise bind_error(host, port, e) from None
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(address)
     except OSError as e:
         sock.close()
-        raise DeepstartError(f"cannot listen on {host} port {port} ({e.strerror}); pass another "
-                             "--port, or --port 0 for a free one.") from None
+        raise bind_error(host, port, e) from None
+    sock.listen(BACKLOG)  # connections queue from now on, before the "serving at" line is printed
     return sock
 
 
+# Slow or hostile clients. Without these, 300 half-sent requests stayed open for ever, and past the
+# open-file limit accept() failed in a loop (266,000 lines of tracebacks in a few seconds) while
+# /health went unanswered.
+REQUEST_SECONDS = 10.0  # for a request's headers and body to arrive, from the connection (or the
+                        # previous answer on it); then the connection is closed
+KEEP_ALIVE_SECONDS = 5  # an idle keep-alive connection is closed after this (uvicorn's default)
+MAX_HEADER_BYTES = 16_384  # h11's limit on a request line and headers, made explicit
+MAX_CONNECTIONS = 1000
+# asyncio accepts up to `backlog` queued connections in one go, before the protocol sees any of
+# them, and a connection closed to make room lets go of its descriptor one loop turn later: the
+# descriptors kept free must cover two such batches besides the server's own files.
+BACKLOG = 64
+FILE_RESERVE = 2 * BACKLOG + 32
+
+
+def connection_limit(most: int = MAX_CONNECTIONS) -> int:
+    """Open connections the server takes: `most`, or fewer where the open-file limit would be
+    reached first (each connection is a descriptor; accept() failing for want of one is what
+    made the server unreachable)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError):  # Windows: no such limit to respect
+        return most
+    if soft == resource.RLIM_INFINITY:
+        return most
+    try:
+        in_use = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        in_use = 32
+    return max(1, min(most, soft - in_use - FILE_RESERVE))
+
+
+class _OncePerSecond:
+    """A line on stderr at most once a second, with the count of the events it stands for."""
+
+    def __init__(self, text: str):
+        self.text, self.count, self.last = text, 0, -math.inf
+
+    def __call__(self) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self.last >= 1:
+            sys.stderr.write(f"deepstart: {self.text.format(n=self.count)}\n")
+            sys.stderr.flush()
+            self.count, self.last = 0, now
+
+
+def _quiet_server(config):
+    """uvicorn's Server, with accept() failing for want of descriptors said in one line a second
+    instead of a traceback each time (should the server's own files eat into the reserve)."""
+    import uvicorn
+
+    out_of_files = _OncePerSecond("could not accept {n} connection(s): out of file descriptors; "
+                                  "raise the limit (ulimit -n) or let fewer clients connect at once")
+
+    def handler(loop, context: dict) -> None:
+        if context.get("message", "").startswith("socket.accept() out of system resource"):
+            out_of_files()
+        else:
+            loop.default_exception_handler(context)
+
+    class QuietServer(uvicorn.Server):
+        async def startup(self, sockets=None) -> None:
+            asyncio.get_running_loop().set_exception_handler(handler)
+            await super().startup(sockets=sockets)
+
+    return QuietServer(config)
+
+
+REFUSED = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+           b"connection: close\r\ncontent-length: 62\r\n\r\n"
+           b'{"detail": "too many connections at once; try again shortly"}\n')
+
+
+def guarded_protocol(max_connections: int, request_seconds: float = REQUEST_SECONDS):
+    """uvicorn's h11 protocol with a deadline for each request to arrive and a connection limit.
+
+    At the limit, a new connection closes the connection that has waited longest for a request
+    (half-sent headers or body, or an idle keep-alive): a client that sends its request at once is
+    served however many others hold connections open without sending. When every connection is
+    busy answering, the new one gets 503 and is closed; that is logged once a second at most.
+    (uvicorn's own `limit_concurrency` answers 503 only once a request's headers are in, so it
+    cannot refuse the half-sent requests that fill the limit.)"""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    refused = _OncePerSecond(f"refused {{n}} connection(s): all {max_connections:,} connections "
+                             "busy (the limit)")
+
+    class Guarded(H11Protocol):
+        deadline = None
+        since = 0.0
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm()
+            if len(self.connections) <= max_connections:
+                return
+            waiting = [c for c in self.connections
+                       if c is not self and c.waiting() and not c.transport.is_closing()]
+            if waiting:
+                min(waiting, key=lambda c: c.since).transport.close()
+            else:
+                transport.write(REFUSED)
+                transport.close()
+                refused()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()
+
+        def connection_lost(self, exc) -> None:
+            if self.deadline is not None:
+                self.deadline.cancel()
+            super().connection_lost(exc)
+
+        def waiting(self) -> bool:
+            """Waiting for a request, or for the rest of one: nothing to answer yet."""
+            return self.cycle is None or self.cycle.response_complete or self.cycle.more_body
+
+        def _arm(self) -> None:
+            self.since = self.loop.time()
+            if self.deadline is not None:
+                self.deadline.cancel()
+            self.deadline = self.loop.call_later(request_seconds, self._expire)
+
+        def _expire(self) -> None:
+            if self.waiting() and not self.transport.is_closing():
+                self.transport.close()
+
+    return Guarded
+
+
 def serve(run_folder: str | Path, host: str = "127.0.0.1", port: int = 8000,
-          max_body_bytes: int = MAX_BODY_BYTES) -> int:
-    """Load the run's model, bind, say where, and answer until Ctrl-C."""
+          max_body_bytes: int = MAX_BODY_BYTES, max_connections: int | None = None) -> int:
+    """Load the run's model, bind, say where, and answer until Ctrl-C. `max_connections`
+    defaults to what the open-file limit allows (connection_limit)."""
     import torch
     import uvicorn
 
@@ -750,9 +904,12 @@ def serve(run_folder: str | Path, host: str = "127.0.0.1", port: int = 8000,
     ident = app.state.served.identity
     print(f"serving {ident['run']} ({ident['family']} on {ident['problem']}) at "
           f"http://{shown}:{port}/ (Ctrl-C to stop)", flush=True)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False,
+                            http=guarded_protocol(max_connections or connection_limit()),
+                            timeout_keep_alive=KEEP_ALIVE_SECONDS, backlog=BACKLOG,
+                            h11_max_incomplete_event_size=MAX_HEADER_BYTES)
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        _quiet_server(config).run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn stops on Ctrl-C, then raises it again for the caller
         pass
     print("stopped", flush=True)

@@ -112,6 +112,11 @@ class _NetEstimator(BaseEstimator):
         if self.model_options is not None and not isinstance(self.model_options, dict):
             raise DeepstartError(f"model_options must be a dict of model settings or None; received "
                                  f"{type(self.model_options).__name__}.")
+        from deepstart.models import FAMILIES
+        from deepstart.models.checks import check_options
+
+        if self.model in FAMILIES:  # an unknown name is refused, with the known ones, when built
+            check_options(FAMILIES[self.model][1], self._options())
         if self.early_stopping:
             f = self.validation_fraction
             if not isinstance(f, numbers.Real) or not 0 < f < 1:

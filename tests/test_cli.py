@@ -289,3 +289,68 @@ def test_option_sets_any_model_setting(tmp_path):
     assert_one_line_error(bad, "depth 6n + 2", "received depth=9")
     assert_one_line_error(deepstart("run", "--option", "depth", "--out", "out2"), "KEY=VALUE")
     assert not (tmp_path / "out2").exists()
+
+
+def one_line(capsys, *argv: str) -> str:
+    """Run the command in this process; it must fail with one line and exit 2. Returns the line."""
+    try:
+        code = main(list(argv))
+    except SystemExit as e:  # argparse's errors
+        code = e.code
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["iris", "--option", "hidden=[-5]"], "hidden must be a non-empty list of positive integers"),
+    (["iris", "--option", "hidden=abc"], "received hidden='abc'"),
+    (["iris", "--option", "hidden=[0]"], "received hidden=[0]"),  # trained a dead network
+    (["iris", "--option", "dropout=5"], "dropout must be a rate in [0, 1)"),
+    (["iris", "--option", "dropout=NaN"], "received dropout=nan"),  # was written as bare NaN
+    (["iris", "--option", "batch_norm=1"], "batch_norm must be true or false"),
+    (["digits", "--model", "convnet", "--option", "widths=[0,-1]"], "received widths=[0, -1]"),
+    (["digits", "--model", "convnet", "--option", "hidden=-1"], "hidden must be an integer >= 0"),
+    (["digits", "--model", "resnet", "--option", "width=0.5"], "width must be a positive integer"),
+    (["digits", "--model", "googlenet", "--option", "width=Infinity"], "positive number"),
+    (["airline-passengers", "--model", "lstm", "--option", "hidden_size=0"],
+     "hidden_size must be a positive integer; received hidden_size=0"),
+])
+def test_option_values_get_the_family_configs_checks(tmp_path, capsys, args, expected):
+    assert expected in one_line(capsys, "run", *args, "--epochs", "1", "--out", "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args", [["run", "--seed", "-1"], ["run", "--seed", "4294967296"],
+                                  ["evaluate", "iris", "--seed", "4294967296"],
+                                  ["lr-find", "--seed", "-1"]])
+def test_a_seed_numpy_cannot_take_is_the_flags_error(tmp_path, capsys, args):
+    line = one_line(capsys, *args, "--out", "out")
+    assert "argument --seed: expected an integer from 0 to 4294967295" in line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def iris_run(tmp_path):
+    assert main(["run", "iris", "--epochs", "1", "--quiet", "--out", "runs"]) == 0
+    return next((tmp_path / "runs").iterdir())
+
+
+def test_outputs_that_cannot_be_written_and_bad_hosts_are_one_line(tmp_path, capsys, iris_run):
+    # under /proc, os.access says yes to root, and mkdir then fails: the check makes a folder
+    for args in (["run", "iris", "--epochs", "1", "--out", "/proc/deepstart-out"],
+                 ["evaluate", "iris", "--algorithms", "baseline", "--out", "/proc/deepstart-out"],
+                 ["report", str(iris_run), "--out", "/proc/deepstart-report.html"]):
+        assert "(/proc is not writable); pass --out" in one_line(capsys, *args)
+    capsys.readouterr()
+    line = one_line(capsys, "show", "model", "mlp", "--problem", "xor", "--hidden", "2",
+                    "--draw", str(tmp_path / "missing" / "xor.png"))
+    assert "the folder" in line and "does not exist" in line and "--draw" in line
+    assert "at least 0.001" in one_line(capsys, "serve", str(iris_run), "--max-body-mb", "1e-9")
+    # 192.0.2.1 is TEST-NET-1 (RFC 5737): no machine has it; the host is wrong, not the port
+    line = one_line(capsys, "serve", str(iris_run), "--host", "192.0.2.1", "--port", "0")
+    assert "not an address of this machine" in line and "another --port" not in line
+    assert not (tmp_path / "missing").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]  # no evaluation, no report
+    assert not (iris_run / "report.html").exists()

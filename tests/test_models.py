@@ -102,3 +102,66 @@ def test_save_and_load_roundtrip_without_pickle(tmp_path):
 def test_load_model_from_a_folder_without_one(tmp_path):
     with pytest.raises(DeepstartError, match="holds no saved model"):
         load_model(tmp_path)
+
+
+@pytest.mark.parametrize("name, shape, options, message", [
+    ("mlp", (4,), {"hidden": [0]}, "hidden must be a non-empty list of positive integers, e.g. "
+                                   "[256, 256]; received hidden=[0]."),
+    ("mlp", (4,), {"hidden": (8, -5)}, "received hidden=(8, -5)"),
+    ("mlp", (4,), {"hidden": "abc"}, "received hidden='abc'"),
+    ("mlp", (4,), {"hidden": [8.5]}, "received hidden=[8.5]"),
+    ("mlp", (4,), {"dropout": 5}, "dropout must be a rate in [0, 1), e.g. 0.2; received dropout=5."),
+    ("mlp", (4,), {"dropout": float("nan")}, "received dropout=nan"),
+    ("mlp", (4,), {"batch_norm": "yes"}, "batch_norm must be true or false"),
+    ("mlp", (4,), {"activation": 3}, "activation must be text"),
+    ("convnet", (1, 8, 8), {"widths": [0, -1]}, "received widths=[0, -1]"),
+    ("convnet", (1, 8, 8), {"hidden": -1}, "hidden must be an integer >= 0 (0: none)"),
+    ("convnet", (1, 8, 8), {"dropout": -0.1}, "received dropout=-0.1"),
+    ("resnet", (1, 8, 8), {"width": True}, "width must be a positive integer; received width=True"),
+    ("googlenet", (1, 8, 8), {"width": float("inf")}, "width must be a positive number"),
+    ("lstm", (12,), {"num_layers": 0}, "num_layers must be a positive integer"),
+    ("transformer", (12,), {"mlp_ratio": -1.0}, "mlp_ratio must be a positive number"),
+    ("transformer", (12,), {"dropout": 1.0}, "dropout must be a rate in [0, 1)"),
+])
+def test_model_settings_are_checked_by_the_family_config(name, shape, options, message):
+    with pytest.raises(DeepstartError) as e:
+        build_model(name, shape, 3, "multiclass", **options)
+    assert message in str(e.value)
+
+
+def test_config_takes_tuples_and_numpy_numbers_and_saves_plain_json(tmp_path):
+    import numpy as np
+
+    model = build_model("mlp", (4,), 3, "multiclass", hidden=(np.int64(6), 5), dropout=0)
+    assert model.config.hidden == [6, 5] and model.config.dropout == 0.0
+    save_model(model, tmp_path)
+    assert json.loads((tmp_path / "model.json").read_text())["config"]["hidden"] == [6, 5]
+    spec = json.loads((tmp_path / "model.json").read_text())
+    spec["config"]["hidden"] = [6, 0]  # a hand-edited model.json gets the same check
+    (tmp_path / "model.json").write_text(json.dumps(spec))
+    with pytest.raises(DeepstartError, match=r"received hidden=\[6, 0\]"):
+        load_model(tmp_path)
+
+
+def test_python_options_warmup_and_weight_decay_are_checked(one_torch_thread):
+    import numpy as np
+    from sklearn.datasets import load_iris
+
+    from deepstart.learner import Learner
+    from deepstart.run import RunConfig
+    from deepstart.sklearn import NetClassifier
+
+    with pytest.raises(DeepstartError, match=r"received hidden=\[0\]"):
+        Learner("mlp", "iris", model_options={"hidden": [0]}, verbose=0)
+    for setting, value in (("warmup_epochs", -1.0), ("weight_decay", float("nan")),
+                           ("warmup_epochs", float("nan"))):
+        with pytest.raises(DeepstartError, match=f"{setting} must be a number >= 0"):
+            Learner("mlp", "iris", **{setting: value}, verbose=0)
+    with pytest.raises(DeepstartError, match="dropout must be a rate"):  # before any data loads
+        RunConfig.for_problem("iris", model_options={"dropout": float("nan")}).validate()
+    x, y = load_iris(return_X_y=True)
+    for net in (NetClassifier(hidden=(0,), epochs=1), NetClassifier(model_options={"hidden": [-5]}),
+                NetClassifier(dropout=5.0, epochs=1)):
+        with pytest.raises(DeepstartError, match="must be"):
+            net.fit(x.astype(np.float32), y)
+        assert not hasattr(net, "model_")

@@ -439,3 +439,41 @@ def test_serve_previews_the_site_on_loopback_only_inside_it(site, monkeypatch, c
     captured = capsys.readouterr()
     assert "warning: listening on 0.0.0.0" in captured.err
     assert re.match(rf"serving {re.escape(str(site))} at http://0\.0\.0\.0:\d+/", captured.out)
+
+
+def test_a_folder_of_runs_builds_and_no_page_shows_a_local_path(tmp_path, monkeypatch, capsys):
+    """`portfolio build runs/` takes the finished runs inside it; the pages show your data and
+    --out relative to the working folder, or by name when outside it, never as absolute paths."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_iris
+
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    monkeypatch.setenv("DEEPSTART_HOME", str(tmp_path / "home"))
+    rng = np.random.default_rng(0)
+    for label, level in (("dark", 40), ("light", 200)):  # your images, inside the working folder
+        (work / "pics" / label).mkdir(parents=True)
+        for i in range(10):
+            pixels = np.clip(rng.normal(level, 20, (8, 8)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(work / "pics" / label / f"{i}.png")
+    elsewhere.mkdir()  # your table, outside it
+    load_iris(as_frame=True).frame.to_csv(elsewhere / "flowers.csv", index=False)
+    monkeypatch.chdir(work)
+    out = str(work / "runs")  # as typed: absolute
+    assert main(["run", "pics", "--epochs", "1", "--quiet", "--out", out]) == 0
+    assert main(["run", str(elsewhere / "flowers.csv"), "--target", "target", "--epochs", "1",
+                 "--quiet", "--out", out]) == 0
+    table_run = next(p for p in (work / "runs").iterdir() if "flowers" in p.name)
+    assert main(["report", str(table_run)]) == 0  # copied into the site as it is
+    capsys.readouterr()
+
+    assert main(["portfolio", "build", "runs"]) == 0  # was "not a run folder"
+    assert "2 projects, 2 runs" in capsys.readouterr().out
+    leaks = {str(p.relative_to(work)) for p in (work / "site").rglob("*")
+             if p.is_file() and str(tmp_path).encode() in p.read_bytes()}
+    assert not leaks, leaks
+    index = (work / "site" / "index.html").read_text()
+    assert "images in pics" in index
+    reports = " ".join(p.read_text() for p in (work / "site" / "reports").glob("*.html"))
+    assert "the file flowers.csv" in reports and "--out runs" in reports
+    assert "deepstart run flowers.csv --target target" in reports  # the next steps' commands

@@ -370,7 +370,7 @@ def test_an_exposed_host_is_warned_about(runs, monkeypatch, capsys):
     import uvicorn
 
     served = []
-    # bound but never listening: nothing on the network can connect during this test
+    # never served: the socket listens (from bind on) only until the test closes it, unanswered
     monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets: served.append(sockets))
     assert main(["serve", str(runs["iris"]), "--host", "0.0.0.0", "--port", "0"]) == 0
     captured = capsys.readouterr()

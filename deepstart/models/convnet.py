@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from deepstart.errors import DeepstartError
+from deepstart.models.checks import check_config
 
 HEADS = ("gap", "flatten")
 DOWNSAMPLES = ("pool", "stride")
@@ -33,6 +34,9 @@ class ConvNetConfig:
     # "pool": 3x3 convolution then 2x2 max-pool; "stride": after the first block, 3x3 convolutions
     # of stride 2, which compute a quarter of the outputs (a third of the FLOPs of the default net)
     downsample: str = "pool"
+
+    def __post_init__(self) -> None:
+        check_config(self)
 
 
 class ConvNet(nn.Module):

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from deepstart.models.checks import check_config
+
 # name: (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj) -- the paper's Table 1
 INCEPTION_TABLE: dict[str, tuple[int, int, int, int, int, int]] = {
     "3a": (64, 96, 128, 16, 32, 32),
@@ -77,6 +79,9 @@ class GoogLeNetConfig:
     out_features: int
     width: float = 1.0
     aux_classifiers: bool = True
+
+    def __post_init__(self) -> None:
+        check_config(self)
 
 
 class GoogLeNet(nn.Module):

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from deepstart.models.activations import activation
+from deepstart.models.checks import check_config
 
 
 @dataclass
@@ -16,6 +17,9 @@ class PerceptronConfig:
     in_features: int
     activation: str = "identity"  # identity, step, sigmoid, tanh, relu
     bias: bool = True
+
+    def __post_init__(self) -> None:
+        check_config(self)
 
 
 class Perceptron(nn.Module):
@@ -38,6 +42,9 @@ class Perceptron(nn.Module):
 class LinearConfig:
     in_features: int
     out_features: int = 1
+
+    def __post_init__(self) -> None:
+        check_config(self)
 
 
 class LinearModel(nn.Module):

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from deepstart.models.activations import activation
+from deepstart.models.checks import check_config
 
 
 @dataclass
@@ -18,6 +19,9 @@ class MLPConfig:
     activation: str = "relu"
     dropout: float = 0.0
     batch_norm: bool = False
+
+    def __post_init__(self) -> None:
+        check_config(self)
 
 
 class MLP(nn.Module):

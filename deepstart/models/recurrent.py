@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from deepstart.models.checks import check_config
+
 
 @dataclass
 class RecurrentConfig:
@@ -16,6 +18,9 @@ class RecurrentConfig:
     hidden_size: int = 32
     num_layers: int = 1
     dropout: float = 0.0  # between stacked layers
+
+    def __post_init__(self) -> None:
+        check_config(self)
 
 
 class RecurrentNet(nn.Module):

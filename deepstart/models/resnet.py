@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from deepstart.errors import DeepstartError
+from deepstart.models.checks import check_config
 
 
 @dataclass
@@ -22,6 +23,9 @@ class ResNetConfig:
     out_features: int
     depth: int = 20
     width: int = 1  # multiplies 16, 32, 64
+
+    def __post_init__(self) -> None:
+        check_config(self)
 
 
 class BasicBlock(nn.Module):

@@ -58,6 +58,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from deepstart.errors import DeepstartError
+from deepstart.models.checks import check_config
 
 POOLINGS = ("mean", "cls")
 POSITIONALS = ("learned", "sincos")
@@ -79,21 +80,14 @@ class TransformerConfig:
     positional: str = "learned"  # "learned" or fixed "sincos" position embeddings
 
     def __post_init__(self) -> None:
-        self.input_shape = [int(v) for v in self.input_shape]
+        check_config(self)  # types and ranges; what follows ties the settings together
         if len(self.input_shape) not in (1, 2, 3):
             raise DeepstartError(
                 f"model 'transformer' reads images (channels, height, width) or sequences (steps,) "
                 f"or (steps, features); these inputs have shape {tuple(self.input_shape)}.")
-        for name in ("dim", "depth", "heads", "patch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise DeepstartError(f"{name} must be a positive integer; received {name}={value!r}.")
         if self.dim % self.heads:
             raise DeepstartError(f"dim must be a multiple of heads (each head gets dim / heads "
                                  f"values); received dim={self.dim}, heads={self.heads}.")
-        if self.mlp_ratio <= 0 or not 0 <= self.dropout < 1:
-            raise DeepstartError(f"mlp_ratio must be > 0 and dropout in [0, 1); received "
-                                 f"mlp_ratio={self.mlp_ratio}, dropout={self.dropout}.")
         if self.pooling not in POOLINGS:
             raise DeepstartError(f"pooling must be one of {', '.join(POOLINGS)}; "
                                  f"received pooling={self.pooling!r}.")
