@@ -289,3 +289,39 @@ def test_option_sets_any_model_setting(tmp_path):
     assert_one_line_error(bad, "depth 6n + 2", "received depth=9")
     assert_one_line_error(deepstart("run", "--option", "depth", "--out", "out2"), "KEY=VALUE")
     assert not (tmp_path / "out2").exists()
+
+
+def test_show_model_shows_the_model_that_run_trains(tmp_path, capsys):
+    """digits' recipe trains an MLP of 256 units with dropout; `show` drew the family default
+    256-256. The convnet's pooling row named a private class (_PoolIfLarge)."""
+    assert main(["show", "model", "mlp", "--problem", "digits"]) == 0
+    shown = capsys.readouterr().out
+    assert main(["run", "digits", "--model", "mlp", "--epochs", "1", "--quiet", "--out", "out"]) == 0
+    model, _ = load_model(next((tmp_path / "out").iterdir()))
+    trained = sum(p.numel() for p in model.parameters())
+    assert f"{trained:,} parameters" in shown and trained == 64 * 256 + 256 + 256 * 10 + 10
+    assert "Dropout" in shown and "hidden=[256] dropout=0.3" in shown
+    capsys.readouterr()
+    assert main(["show", "model", "convnet", "--problem", "digits"]) == 0
+    shown = capsys.readouterr().out
+    assert "_PoolIfLarge" not in shown and "PoolIfLarge" not in shown and "MaxPool2d" in shown
+
+
+def test_problems_shows_the_best_published_score_with_its_source_and_the_practical_one():
+    lines = deepstart("problems").stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("│ mnist "))
+    cells = [[] for _ in range(7)]  # the mnist row's cells, wrapped over several lines
+    for line in lines[start:]:
+        parts = line.split("│")[1:-1]
+        if len(parts) != 7 or (line is not lines[start] and parts[0].strip()):
+            break
+        for cell, part in zip(cells, parts):
+            cell.append(part.strip())
+    best, practical = (" ".join(" ".join(c).split()) for c in cells[4:6])
+    # MNIST's best is an ensemble at 99.91 %, not Keras' example convnet (0.9922), shown beside it
+    assert best.startswith("0.9991 two-level ensemble") and "arXiv:2008.10400" in best.replace(" ", "")
+    assert practical.startswith("0.9922 simple convnet")
+    from deepstart.problems import get_problem
+
+    mnist = get_problem("mnist")
+    assert mnist.best_reference().value == 0.9991 and mnist.practical_reference().value == 0.9922
