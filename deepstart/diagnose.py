@@ -349,7 +349,7 @@ class _Rules:
                     f"{self.fmt(self.target.value)} ({self.target.model})")
         else:  # nothing says how much better the data allows: no verdict of a good fit
             return Finding(NO_GAP, (
-                f"{close}, above the baseline {self.fmt(f.baseline.value) if f.baseline else ''}; "
+                f"{close}, better than the baseline {self.fmt(f.baseline.value) if f.baseline else ''}; "
                 "with no published or spot-checked score, how much better this data allows is "
                 "unknown")), [Step("spot-check other algorithms to know what this data allows",
                                    f.evaluate_command())]
