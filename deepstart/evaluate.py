@@ -615,7 +615,8 @@ def print_leaderboard(record: dict, folder: Path | None = None) -> None:
         line = f"best: [bold]{best['algorithm']}[/bold] {metric} {_mean_std(best, metric)}"
         if ref:
             line += (f"; best published {_fmt(ref['value'], metric)} ({ref['model']}; "
-                     f"{ref['source']}), difference {best['mean'] - ref['value']:+.4g}")
+                     f"{ref['source']}), difference {best['mean'] - ref['value']:+.4g} "
+                     f"({'higher' if record['greater_is_better'] else 'lower'} is better)")
         console.print(line, soft_wrap=True)
     console.print(f"scored: {p['description']}", soft_wrap=True)
     if p.get("networks"):

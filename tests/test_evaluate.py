@@ -431,7 +431,8 @@ def test_rmse_summary_line_names_the_reference_and_k_fold_says_folds_over_all_ro
     record = evaluate("airline-passengers", algorithms=["persistence", "seasonal-naive"], verbose=0)
     print_leaderboard(record)
     out = " ".join(capsys.readouterr().out.split())
-    assert "± 0.00" not in out and "computed on the same 46 test months (42.32)), " in out
+    assert "± 0.00" not in out and "computed on the same 46 test months (42.32)), difference " in out
+    assert "(lower is better)" in out
     assert "best: seasonal-naive rmse 42.32 (one split); best published 42.30 (seasonal naive" in out
     assert scoring_note(record) == "one split: the same 46 test values as a run"
     record = evaluate("iris", algorithms=["baseline", "logistic"], folds=5, verbose=0)
