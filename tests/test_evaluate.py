@@ -460,3 +460,20 @@ def test_sklearn_mlp_regression_scales_the_target():
             for name in ("baseline", "sklearn-mlp")}
     assert rmse["sklearn-mlp"] < 0.9 * rmse["baseline"], rmse
     assert algos["sklearn-mlp"].settings(ctx)["target"] == "standardised"
+
+
+def test_an_rmse_below_the_baseline_error_reads_better_than_the_baseline():
+    """For RMSE lower is better: the finding said "above the baseline" of a smaller error."""
+    from test_diagnose import facts
+
+    from deepstart.diagnose import Score, diagnose
+
+    own = dict(problem="data/prices.csv", data_options={"target": "price"}, kind="tabular",
+               task="regression", metric="rmse", greater_is_better=False, class_names=(),
+               baseline=Score(68.6, "training mean for every row", "baseline"),
+               references=[{"value": 68.6, "model": "training mean for every row",
+                            "source": "baseline, computed on the same 89 test rows"}])
+    d = diagnose(facts(**own, train=40.0, val=41.0, test=41.5))
+    assert d.names == ["no gap found"]
+    assert "better than the baseline 68.6" in d.findings[0].evidence
+    assert "above the baseline" not in d.findings[0].evidence
