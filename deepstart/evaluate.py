@@ -46,7 +46,8 @@ evaluation is done (so a refused or failed evaluation leaves nothing), and holds
          "std": float | null (over folds, ddof 0; null for one split), "fit_seconds": total over folds,
          "fit_times": [per fold], "error": str (failed, skipped only)}],
      "best": algorithm name | null,
-     "reference": {"value", "model", "source"} | null  (the best published score; null for your data),
+     "reference": {"value", "model", "source"} | null  (the best published score, baselines computed
+                  on the same rows left out; null for your data),
      "budget": seconds | null, "seconds": wall time of the evaluation, "started": ISO time,
      "command": the command line,
      "env": run.environment() + "threads": 1 (under 5,000 rows: see limit_threads) or "default"}
@@ -334,7 +335,13 @@ def evaluate(problem, *, algorithms: Sequence[str | Algorithm] | None = None,
     from deepstart.problems.user import looks_like_path
 
     reference = None
-    best_ref = problem.best_reference()
+    from deepstart.diagnose import is_baseline
+
+    # the best *published* score: a baseline computed on the same rows (airline's seasonal naive)
+    # is a row of the leaderboard, not a published reference
+    published = [r for r in problem.references if not is_baseline(r.model, r.source)]
+    pick = max if problem.greater_is_better else min
+    best_ref = pick(published, key=lambda r: r.value) if published else None
     if best_ref is not None and not looks_like_path(problem.path or problem.name, check_disk=False):
         reference = {"value": best_ref.value, "model": best_ref.model, "source": best_ref.source}
     threads = 1 if protocol.rows < SMALL_ROWS else None
@@ -532,6 +539,10 @@ def _fmt(value: float, metric: str) -> str:
     return f"{value:.4f}" if metric == "accuracy" else f"{value:.2f}"
 
 
+def _signed(value: float, metric: str) -> str:
+    return f"{value:+.4f}" if metric == "accuracy" else f"{value:+.2f}"
+
+
 def _mean_std(r: dict, metric: str) -> str:
     if r.get("std") is None or len(r.get("scores") or []) < 2:
         return f"{_fmt(r['mean'], metric)} (one split)"
@@ -615,7 +626,7 @@ def print_leaderboard(record: dict, folder: Path | None = None) -> None:
         line = f"best: [bold]{best['algorithm']}[/bold] {metric} {_mean_std(best, metric)}"
         if ref:
             line += (f"; best published {_fmt(ref['value'], metric)} ({ref['model']}; "
-                     f"{ref['source']}), difference {best['mean'] - ref['value']:+.4g} "
+                     f"{ref['source']}), difference {_signed(best['mean'] - ref['value'], metric)} "
                      f"({'higher' if record['greater_is_better'] else 'lower'} is better)")
         console.print(line, soft_wrap=True)
     console.print(f"scored: {p['description']}", soft_wrap=True)
