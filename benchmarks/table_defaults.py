@@ -27,11 +27,9 @@ from deepstart.learner import Learner
 from deepstart.prepare import prepare
 from deepstart.problems.tabular import default_recipe, tabular_problem
 
-FIXED = {  # alternatives with the training settings of the old default (50 epochs, batch 32)
-    "64 (old default)": dict(RECIPE_OLD := {"model": "mlp", "hidden": [64], "epochs": 50,
-                                             "batch_size": 32, "lr": 1e-3}),
-    "256-256": dict(RECIPE_OLD, hidden=[256, 256]),
-}
+OLD_DEFAULT = {"model": "mlp", "hidden": [64], "epochs": 50, "batch_size": 32, "lr": 1e-3}
+FIXED = {"64 (old default)": OLD_DEFAULT,  # and 256-256 with the old default's training settings
+         "256-256": dict(OLD_DEFAULT, hidden=[256, 256])}
 
 
 def _sklearn(name):
