@@ -493,14 +493,19 @@ def _cmd_show(args) -> int:
         from deepstart.models import build_model
         from deepstart.prepare import prepare
         from deepstart.problems import get_problem
+        from deepstart.run import RunConfig
 
         problem = get_problem(args.problem)
-        data = prepare(problem.load(), problem, val_split=0.0, lookback=problem.recipe.get("lookback"))
-        options = {k: v for k, v in (("hidden", args.hidden), ("activation", args.activation))
-                   if v is not None} | dict(args.option)
+        # the model `run PROBLEM --model NAME` trains: the recipe's options, then the flags
+        config = RunConfig.for_problem(args.problem, model=args.name)
+        data = prepare(problem.load(), problem, val_split=0.0, lookback=config.lookback,
+                       scale=config.scale)
+        options = config.model_options | {k: v for k, v in (
+            ("hidden", args.hidden), ("activation", args.activation)) if v is not None} | dict(args.option)
         model = build_model(args.name, data.input_shape, data.n_outputs, data.task, **options)
         shape, names = data.input_shape, data.feature_names
-        title = f"{args.name} for {problem.name}"
+        shown = " ".join(f"{k}={v}" for k, v in options.items())
+        title = f"{args.name} for {problem.name}" + (f" ({shown})" if shown else "")
     print_summary(model, shape, title=title)
     if args.draw:
         console.print(f"drawing: {draw_network(model, args.draw, tuple(names))}")

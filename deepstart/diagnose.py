@@ -673,7 +673,7 @@ class _Rules:
                     f"({self.base.model}) and every published score (best "
                     f"{self.fmt(self.target.value)}, {self.target.model})")
         else:  # nothing says how much better the data allows: no verdict of a good fit
-            above = f", above the baseline {self.fmt(self.base.value)}" if self.base else ""
+            above = f", better than the baseline {self.fmt(self.base.value)}" if self.base else ""
             return Finding(NO_GAP, (
                 f"{close}{above}; with no published or spot-checked score, how much better this "
                 "data allows is unknown")), [Step("spot-check other algorithms to know what this "

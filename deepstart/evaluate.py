@@ -8,7 +8,9 @@ The protocol is chosen once and every algorithm gets exactly the same folds:
                   canonical split together, as published cross-validation scores are; scikit-learn's
                   StratifiedKFold / KFold, shuffled with the seed
     hold-out      larger data (or --holdout): train on the canonical training part (--limit N: a
-                  stratified N of its rows), score on the canonical test part, as published scores are
+                  stratified N of its rows), score on the canonical test part, as published scores are;
+                  the deepstart networks hold out 10 % of the training rows for early stopping
+                  (spotcheck.py), where k-fold trains them for all the recipe's epochs
     walk-forward  series: fit on the values before the test targets and predict each from the true
                   values before it (the problem's test targets, so the baselines reproduce its
                   references); --folds K splits the targets into K consecutive blocks, each predicted
@@ -37,14 +39,16 @@ evaluation is done (so a refused or failed evaluation leaves nothing), and holds
                   "rows": rows evaluated on (series: values), "description": str,
                   "train_rows": [per fold], "test_rows": [per fold], "limit": N | null,
                   "splitter": str, "folds_sha256": hash of every fold's test rows,
-                  "horizon": H (series only)},
+                  "horizon": H (series only), "networks": how the deepstart networks trained
+                  (early stopping or all the recipe's epochs; only when a network ran)},
      "results": [  # ranked: done by mean (best first), then failed, then skipped
         {"algorithm": str, "title": str, "settings": {...}, "rank": int | null,
          "status": "done" | "skipped" | "failed", "scores": [per fold], "mean": float | null,
-         "std": float | null (over folds, ddof 0), "fit_seconds": total over folds,
+         "std": float | null (over folds, ddof 0; null for one split), "fit_seconds": total over folds,
          "fit_times": [per fold], "error": str (failed, skipped only)}],
      "best": algorithm name | null,
-     "reference": {"value", "model", "source"} | null  (the best published score; null for your data),
+     "reference": {"value", "model", "source"} | null  (the best published score, baselines computed
+                  on the same rows left out; null for your data),
      "budget": seconds | null, "seconds": wall time of the evaluation, "started": ISO time,
      "command": the command line,
      "env": run.environment() + "threads": 1 (under 5,000 rows: see limit_threads) or "default"}
@@ -72,7 +76,6 @@ from deepstart.spotcheck import Algorithm, Context, Fold, available, defaults
 EVALUATION_FORMAT = "deepstart-evaluation-1"
 SMALL_ROWS = 5000  # below this many rows, k-fold; from here, hold-out
 DEFAULT_FOLDS = 10
-HOLDOUT_MAX_EPOCHS = 5  # networks on large data (hold-out), unless --epochs: a spot-check
 WINDOWED = ("linear", "mlp", "lstm")  # series algorithms that read look-back windows
 
 
@@ -324,14 +327,22 @@ def evaluate(problem, *, algorithms: Sequence[str | Algorithm] | None = None,
     protocol = make_protocol(problem, data, folds=folds, holdout=holdout, limit=limit, seed=seed)
     ctx = Context(problem, seed=seed, epochs=epochs, device=device, lookback=lookback,
                   season=season, data_options=data_options,
-                  max_epochs=HOLDOUT_MAX_EPOCHS if protocol.kind == "hold-out" else None)
+                  early_stopping=protocol.kind == "hold-out")
+    if any(a.family is not None for a in chosen):
+        protocol.extra["networks"] = ctx.networks_protocol()
     _check_settings(problem, chosen, protocol, ctx, by_name=isinstance(problem_arg, str))
     settings = {a.name: a.settings(ctx) for a in chosen}
 
     from deepstart.problems.user import looks_like_path
 
     reference = None
-    best_ref = problem.best_reference()
+    from deepstart.diagnose import is_baseline
+
+    # the best *published* score: a baseline computed on the same rows (airline's seasonal naive)
+    # is a row of the leaderboard, not a published reference
+    published = [r for r in problem.references if not is_baseline(r.model, r.source)]
+    pick = max if problem.greater_is_better else min
+    best_ref = pick(published, key=lambda r: r.value) if published else None
     if best_ref is not None and not looks_like_path(problem.path or problem.name, check_disk=False):
         reference = {"value": best_ref.value, "model": best_ref.model, "source": best_ref.source}
     threads = 1 if protocol.rows < SMALL_ROWS else None
@@ -422,7 +433,8 @@ def _run_all(chosen, protocol, ctx, budget, verbose, settings, record) -> list[d
                 else:
                     result["status"] = "done"
                     result["mean"] = float(np.mean(result["scores"]))
-                    result["std"] = float(np.std(result["scores"]))
+                    # one split (hold-out, walk-forward) has no spread to report, not a zero one
+                    result["std"] = float(np.std(result["scores"])) if n > 1 else None
                 result["fit_seconds"] = float(sum(result["fit_times"]))
                 progress.remove_task(task)
                 if verbose:
@@ -530,7 +542,13 @@ def _fmt(value: float, metric: str) -> str:
     return f"{value:.4f}" if metric == "accuracy" else f"{value:.2f}"
 
 
+def _signed(value: float, metric: str) -> str:
+    return f"{value:+.4f}" if metric == "accuracy" else f"{value:+.2f}"
+
+
 def _mean_std(r: dict, metric: str) -> str:
+    if r.get("std") is None or len(r.get("scores") or []) < 2:
+        return f"{_fmt(r['mean'], metric)} (one split)"
     return f"{_fmt(r['mean'], metric)} ± {_fmt(r['std'], metric)}"
 
 
@@ -575,7 +593,8 @@ def print_leaderboard(record: dict, folder: Path | None = None) -> None:
                   title_justify="left")
     table.add_column("rank", justify="right")
     table.add_column("algorithm", no_wrap=True)
-    table.add_column(f"{metric} mean ± std", justify="right", no_wrap=True)
+    table.add_column(f"{metric} mean ± std" if p["folds"] > 1 else f"{metric}, one split",
+                     justify="right", no_wrap=True)
     table.add_column("fit s", justify="right")
     table.add_column("", overflow="fold")
     ref = record.get("reference")
@@ -592,7 +611,8 @@ def print_leaderboard(record: dict, folder: Path | None = None) -> None:
         if r["status"] == "done":
             best = r["algorithm"] == record["best"]
             name = f"[bold green]{r['algorithm']}[/bold green]" if best else r["algorithm"]
-            table.add_row(str(r["rank"]), name, _mean_std(r, metric), f"{r['fit_seconds']:.1f}",
+            shown = _mean_std(r, metric) if p["folds"] > 1 else _fmt(r["mean"], metric)
+            table.add_row(str(r["rank"]), name, shown, f"{r['fit_seconds']:.1f}",
                           "[bold green]★ best[/bold green]" if best else "")
         else:
             if ref_row:
@@ -608,11 +628,13 @@ def print_leaderboard(record: dict, folder: Path | None = None) -> None:
         best = next(r for r in record["results"] if r["algorithm"] == record["best"])
         line = f"best: [bold]{best['algorithm']}[/bold] {metric} {_mean_std(best, metric)}"
         if ref:
-            diff = best["mean"] - ref["value"]
             line += (f"; best published {_fmt(ref['value'], metric)} ({ref['model']}; "
-                     f"{ref['source']}), difference {diff:+.4f}" if metric == "accuracy" else
-                     f"{ref['source']}), difference {diff:+.2f}")
+                     f"{ref['source']}), difference {_signed(best['mean'] - ref['value'], metric)} "
+                     f"({'higher' if record['greater_is_better'] else 'lower'} is better)")
         console.print(line, soft_wrap=True)
+    console.print(f"scored: {p['description']}", soft_wrap=True)
+    if p.get("networks"):
+        console.print(f"trained: {p['networks']}", soft_wrap=True)
     skipped = [r["algorithm"] for r in record["results"] if r["status"] == "skipped"]
     if skipped:
         why = "interrupted" if record["status"] == "interrupted" else "the budget was spent"

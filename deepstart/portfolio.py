@@ -347,7 +347,7 @@ def _attach_evaluations(projects: list[Project], given: list[tuple[Path, dict]])
     """Each project's leaderboard: the newest evaluation of its problem given on the command line,
     else the newest one beside one of its runs (where `deepstart evaluate` writes it)."""
     from deepstart.diagnose import find_evaluation
-    from deepstart.report import leaderboard_rows
+    from deepstart.report import leaderboard_rows, scoring_note
 
     by_name = {p.name: p for p in projects}
     chosen: dict[str, tuple] = {}
@@ -378,12 +378,14 @@ def _attach_evaluations(projects: list[Project], given: list[tuple[Path, dict]])
         metric = data.get("metric", project.metric)
         for row in rows:
             row["mean_text"] = "-" if row["mean"] is None else _fmt(row["mean"], metric)
-            row["std_text"] = "-" if row["std"] is None else _fmt(row["std"], metric)
+            row["std_text"] = ("one split" if row["one_split"] else
+                               "-" if row["std"] is None else _fmt(row["std"], metric))
         project.evaluation = {
             "folder": folder.name, "rows": rows, "best": best,
             "metric": metric, "status": str(data.get("status", "")),
             "protocol": str((data.get("protocol") or {}).get("description")
                             or (data.get("protocol") or {}).get("kind") or ""),
+            "scoring": scoring_note(data),
         }
 
 

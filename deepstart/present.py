@@ -84,17 +84,20 @@ def print_problems() -> None:
 
     table = Table(title="built-in problems (deepstart problems NAME for details)", title_justify="left")
     table.add_column("name", no_wrap=True)
-    for column in ("task", "size", "metric", "best published"):
+    for column in ("task", "size", "metric", "best published", "practical reference"):
         table.add_column(column, overflow="fold")
     table.add_column("offline now")
     missing = []
     for p in all_problems():
-        best = p.best_reference()
-        best_text = f"{_fmt(best.value, p.metric)} {best.model}" if best else "-"
+        best, practical = p.best_reference(), p.practical_reference()
+        best_text = f"{_fmt(best.value, p.metric)} {best.model} [dim]({best.source})[/dim]" \
+            if best else "-"
+        practical_text = f"{_fmt(practical.value, p.metric)} {practical.model}" \
+            if practical and practical is not best else "-"
         offline = p.available_offline()
         if not offline:
             missing.append(p)
-        table.add_row(p.name, f"{p.task} ({p.kind})", p.size, p.metric, best_text,
+        table.add_row(p.name, f"{p.task} ({p.kind})", p.size, p.metric, best_text, practical_text,
                       "[green]yes[/green]" if offline else "[yellow]no (see below)[/yellow]")
     console.print(table)
     for p in missing:  # one line each, so the command can be copied whole
@@ -119,7 +122,8 @@ def print_problem(p) -> None:
     for column in ("score", "model", "source"):
         table.add_column(column, overflow="fold")
     for ref in p.references:
-        table.add_row(_fmt(ref.value, p.metric), ref.model, ref.source)
+        table.add_row(_fmt(ref.value, p.metric), ref.model + (" [dim](practical)[/dim]" if
+                      ref.practical else ""), ref.source)
     console.print(table)
 
 

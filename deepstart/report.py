@@ -323,16 +323,37 @@ def leaderboard_rows(data: dict) -> tuple[list[dict], str | None]:
         mean = r.get("mean")
         ok = isinstance(mean, (int, float)) and math.isfinite(mean)
         scores = [s for s in r.get("scores") or [] if isinstance(s, (int, float))]
+        one = len(scores) == 1  # one split has no spread (older files wrote 0.0 for it)
         rows.append({"algorithm": str(r.get("algorithm", "?")), "mean": mean if ok else None,
                      # a spread of 1e-17 is a float's rounding of zero (a baseline scores the
                      # same on every fold): rounded so that it reads 0
-                     "std": round(r["std"], 10) if isinstance(r.get("std"), (int, float)) else None,
+                     "std": round(r["std"], 10) if isinstance(r.get("std"), (int, float))
+                     and not one else None, "one_split": one,
                      "folds": len(scores), "fit_seconds": r.get("fit_seconds"),
                      "status": str(r.get("status", ""))})
     ranked = sorted([r for r in rows if r["mean"] is not None], key=lambda r: r["mean"], reverse=greater)
     ranked += [r for r in rows if r["mean"] is None]
     best = ranked[0]["algorithm"] if ranked and ranked[0]["mean"] is not None else None
     return ranked, best
+
+
+def scoring_note(data: dict) -> str:
+    """How an evaluation scored its algorithms, in words, for the report and the portfolio."""
+    p = data.get("protocol") or {}
+    kind, folds = p.get("kind"), p.get("folds")
+    if kind == "k-fold":
+        how = (f"means over {folds} folds of all {p.get('rows', '?'):,} rows (training and test "
+               "part of the problem together), not scores on its test part")
+    elif kind == "hold-out":
+        test = (p.get("test_rows") or ["?"])[0]
+        how = f"one split: trained on the training part, scored on the same {test:,} test rows as a run"
+    elif kind == "walk-forward":
+        test = sum(p.get("test_rows") or []) or "?"
+        how = (f"one split: the same {test} test values as a run" if folds == 1 else
+               f"means over {folds} consecutive blocks of the {test} test values")
+    else:
+        how = str(p.get("description") or "as its evaluation.json describes")
+    return how + (f"; {p['networks']}" if p.get("networks") else "")
 
 
 def _leaderboard(folder: Path, problem: str, metric: str, ours: float) -> dict | None:
@@ -350,7 +371,8 @@ def _leaderboard(folder: Path, problem: str, metric: str, ours: float) -> dict |
                                           data.get("metric", metric), data.get("results", [])))
     return {"folder": where.name, "metric": data.get("metric", metric), "rows": ranked, "best": best,
             "protocol": [(str(k), _plain(v)) for k, v in protocol.items()], "figure": figure,
-            "same_metric": data.get("metric") == metric, "ours": ours}
+            "same_metric": data.get("metric") == metric, "ours": ours,
+            "scoring": scoring_note(data)}
 
 
 def _benchmark(metrics: dict, facts, metric: str) -> dict:

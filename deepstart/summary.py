@@ -37,7 +37,7 @@ def summary(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerRow]:
     def record(module, _inputs, output):
         shape = tuple(output.shape[1:]) if torch.is_tensor(output) else ()
         params = sum(p.numel() for p in module.parameters(recurse=False))
-        rows.append(LayerRow(names.get(module, "?"), type(module).__name__, shape, params))
+        rows.append(LayerRow(names.get(module, "?"), _kind(module), shape, params))
 
     for module in model.modules():
         if not list(module.children()):
@@ -52,6 +52,12 @@ def summary(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerRow]:
             hook.remove()
         model.train(was_training)
     return rows
+
+
+def _kind(module: nn.Module) -> str:
+    """The layer's type as a reader knows it: a private helper class names what it does."""
+    name = type(module).__name__
+    return getattr(module, "shown_as", None) or (name.lstrip("_") if name.startswith("_") else name)
 
 
 def print_summary(model: nn.Module, input_shape: tuple[int, ...], title: str = "") -> None:

@@ -262,3 +262,19 @@ def test_bad_parameters_raise_one_clear_sentence_in_fit_not_in_init(cancer, para
     est = net(**params)  # stores only
     with pytest.raises(DeepstartError, match=message):
         est.fit(X, y)
+
+
+def test_one_layer_families_converge_with_their_defaults_on_the_estimator_checks_data():
+    """The README's claim: with lr at 1e-3, NetRegressor("linear") and NetClassifier("logistic",
+    epochs=20) failed check_regressors_train / check_classifiers_train (R^2 and accuracy short of
+    the checks' bars); lr=None now takes the one-layer families' 1e-2."""
+    from sklearn.utils.estimator_checks import check_classifiers_train, check_regressors_train
+
+    linear = NetRegressor("linear", device="cpu", random_state=0)
+    assert linear.get_params()["lr"] is None and linear._lr() == 1e-2
+    check_regressors_train("NetRegressor", linear)
+    check_regressors_train("NetRegressor", linear, readonly_memmap=True)
+    logistic = NetClassifier("logistic", epochs=20, device="cpu", random_state=0)
+    check_classifiers_train("NetClassifier", logistic)
+    check_classifiers_train("NetClassifier", logistic, readonly_memmap=True)
+    assert NetClassifier()._lr() == 1e-3 and NetClassifier(lr=0.5)._lr() == 0.5

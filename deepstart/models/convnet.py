@@ -99,5 +99,7 @@ class ConvNet(nn.Module):
 class _PoolIfLarge(nn.Module):
     """2x2 max-pool while the image is at least 4 pixels on a side (8x8 digits keep a 2x2 map)."""
 
+    shown_as = "MaxPool2d (2x2, while 4+ px)"  # the summary table's name for it
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.max_pool2d(x, 2) if min(x.shape[-2:]) >= 4 else x

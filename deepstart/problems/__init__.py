@@ -25,6 +25,9 @@ class Reference:
     value: float
     model: str
     source: str
+    # a score an ordinary recipe on one machine reaches (a tutorial's model), shown beside the
+    # state of the art, which is often an ensemble or days of GPU training
+    practical: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,9 @@ class Problem:
             if recipe.model == model:
                 return dict(recipe.settings)
         return None
+
+    def practical_reference(self) -> Reference | None:
+        return next((r for r in self.references if r.practical), None)
 
     def best_reference(self) -> Reference | None:
         if not self.references:
