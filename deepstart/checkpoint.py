@@ -46,23 +46,33 @@ def save_state(state: dict, path: Path) -> Path:
 
 
 def load_state(path: Path) -> dict:
-    from safetensors.torch import load_file
+    """The state `save_state` wrote; a damaged or incomplete checkpoint is a DeepstartError that
+    names the file."""
+    from deepstart.models import read_safetensors
 
     tensor_file, json_file = _paths(path)
-    if not json_file.is_file() or not tensor_file.is_file():
-        raise DeepstartError(f"no checkpoint at {json_file}: nothing to resume from.")
-    meta = read_json(json_file)
+    fix = "restore it, or start the run again"
+    for name in (json_file, tensor_file):
+        if not name.is_file():
+            raise DeepstartError(f"{name}: no such file, so there is no checkpoint to resume from; "
+                                 f"{fix}.")
+    meta = read_json(json_file, required={"format": str, "epoch": int, "history": list,
+                                          "opt_groups": list, "opt_values": dict}, fix=fix)
     if meta.get("format") != FORMAT:
-        raise DeepstartError(f"{json_file} is not a deepstart checkpoint (format "
-                             f"{meta.get('format')!r}, expected {FORMAT!r}).")
-    tensors = load_file(str(tensor_file))
-    model = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    opt_state: dict[int, dict] = {int(pid): dict(values) for pid, values in meta["opt_values"].items()}
-    for key, value in tensors.items():
-        if key.startswith("opt."):
-            _, pid, name = key.split(".", 2)
-            opt_state.setdefault(int(pid), {})[name] = value
-    return {"model": model, "opt_state": opt_state, "opt_groups": meta["opt_groups"],
-            "rng_torch": tensors["rng.torch"], "rng_perm": tensors["rng.perm"],
-            "epoch": meta["epoch"], "history": meta["history"],
-            **{k: meta.get(k) for k in ("scheduler", "planned_epochs", "scaler", "world_size")}}
+        raise DeepstartError(f"{json_file}: not a deepstart checkpoint (format "
+                             f"{meta.get('format')!r}, expected {FORMAT!r}); {fix}.")
+    tensors = read_safetensors(tensor_file, fix)
+    try:
+        model = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+        opt_state: dict[int, dict] = {int(pid): dict(values) for pid, values in meta["opt_values"].items()}
+        for key, value in tensors.items():
+            if key.startswith("opt."):
+                _, pid, name = key.split(".", 2)
+                opt_state.setdefault(int(pid), {})[name] = value
+        return {"model": model, "opt_state": opt_state, "opt_groups": meta["opt_groups"],
+                "rng_torch": tensors["rng.torch"], "rng_perm": tensors["rng.perm"],
+                "epoch": meta["epoch"], "history": meta["history"],
+                **{k: meta.get(k) for k in ("scheduler", "planned_epochs", "scaler", "world_size")}}
+    except (KeyError, ValueError, TypeError) as e:
+        raise DeepstartError(f"{json_file} and {tensor_file.name} do not hold a whole checkpoint "
+                             f"({type(e).__name__}: {e}); {fix}.") from None

@@ -472,9 +472,11 @@ def _cmd_show(args) -> int:
     from deepstart.summary import draw_network, print_summary
 
     folder = Path(args.name)
-    if (folder / "model.json").is_file():  # a run folder: the trained weights
+    if folder.is_dir():  # a run folder: the trained weights
         from deepstart.models import load_model
+        from deepstart.record import read_spec
 
+        read_spec(folder / "model.json")  # with what the summary needs: the input shape
         model, spec = load_model(folder)
         shape, names, title = tuple(spec["input_shape"]), spec.get("feature_names", ()), str(folder)
     else:

@@ -501,7 +501,16 @@ class Learner:
     def resume(self, path: str | Path) -> None:
         from deepstart.checkpoint import load_state
 
-        self.load_state(load_state(Path(path)))
+        state = load_state(Path(path))
+        try:
+            self.load_state(state)
+        except DeepstartError:
+            raise
+        except (KeyError, RuntimeError, ValueError, TypeError) as e:  # shapes or keys of another model
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise DeepstartError(f"{Path(path).with_suffix('.safetensors')}: does not fit this run's "
+                                 f"model and optimizer ({first}); restore it, or start the run "
+                                 "again.") from None
 
     # --- output -------------------------------------------------------------------------------------
     def _progress(self):

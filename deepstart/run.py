@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 import threading
 import datetime as dt
 import os
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deepstart.errors import DeepstartError
-from deepstart.files import read_json, write_json
+from deepstart.files import write_json
 
 RUN_FORMAT = "deepstart-run-1"
 # The training score is a diagnostic (bias against variance, beside the validation score): a random
@@ -193,13 +194,16 @@ def claim_run_dir(out: Path, problem: str, model: str) -> Path:
 
 
 def is_run_dir(folder: Path) -> bool:
+    """A folder with deepstart's config.json. One whose config.json is damaged counts too, so that
+    reading it names the damage instead of calling the folder no run at all."""
     cfg = folder / "config.json"
     if not cfg.is_file():
         return False
     try:
-        return read_json(cfg).get("format") == RUN_FORMAT
+        data = json.loads(cfg.read_bytes())
     except (ValueError, OSError):
-        return False
+        return True
+    return not isinstance(data, dict) or data.get("format") == RUN_FORMAT
 
 
 def comparison(problem, value: float) -> list[dict]:
@@ -268,13 +272,19 @@ def resume(folder: str | Path, epochs: int | None = None, data_dir: Path | None 
         raise DeepstartError(f"{folder} is not a run folder (no deepstart config.json); pass a folder "
                              "under runs/ that a `deepstart run` started.")
     if not (folder / "checkpoint.json").is_file():
+        if (folder / "checkpoint.safetensors").is_file():
+            raise DeepstartError(f"{folder / 'checkpoint.json'}: the file is missing beside "
+                                 "checkpoint.safetensors, so the checkpoint is incomplete; restore "
+                                 "it, or start the run again.")
         done = (folder / "metrics.json").is_file()
         raise DeepstartError(f"{folder} has no checkpoint to resume from" +
                              (": the run already finished." if done else
                               ": it stopped before its first epoch ended; start it again."))
     from deepstart import distributed
 
-    raw = read_json(folder / "config.json")
+    from deepstart.record import read_config
+
+    raw = read_config(folder)
     raw.pop("format", None)
     config = RunConfig(**raw)
     if config.nproc != distributed.world_size():

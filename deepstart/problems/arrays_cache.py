@@ -22,12 +22,16 @@ from deepstart.problems.sources import data_home
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
 
 
-def cached_arrays(dataset: str, key: str,
-                  build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+# What the built-in datasets cache: one array per split (they pass it as `names`).
+SPLITS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def cached_arrays(dataset: str, key: str, build: Callable[[], dict[str, np.ndarray]],
+                  names: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """The arrays `build()` returns, computed once and then read from `data_home()/<dataset>/arrays-<key>/`.
 
     `key` must change whenever what `build` computes changes (say, a version or the preparation's
-    parameters): a folder that exists is trusted as it is.
+    parameters): a folder that exists is trusted as it is, once it has one file per name in `names`.
     """
     for name in (dataset, key):
         if not _SAFE_NAME.fullmatch(name):
@@ -35,6 +39,10 @@ def cached_arrays(dataset: str, key: str,
                              f"use letters, digits, '_', '-' and inner dots.")
     folder = data_home() / dataset / f"arrays-{key}"
     if folder.is_dir():
+        missing = [name for name in names if not (folder / f"{name}.npy").is_file()]
+        if missing:
+            raise DataError(f"{folder / (missing[0] + '.npy')}: missing from the cached arrays; "
+                            f"delete the folder {folder} and run again to rebuild them.")
         return _load(folder)
     arrays = build()
     try:
