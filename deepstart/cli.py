@@ -472,7 +472,8 @@ def _cmd_show(args) -> int:
     from deepstart.summary import draw_network, print_summary
 
     folder = Path(args.name)
-    if folder.is_dir():  # a run folder: the trained weights
+    if any((folder / n).exists() for n in ("model.json", "model.safetensors", "config.json")):
+        # a run folder: the trained weights (a file of them missing is named by the reader)
         from deepstart.models import load_model
         from deepstart.record import read_spec
 

@@ -56,8 +56,10 @@ def read_run(folder: str | Path) -> RunRecord:
         raise not_a_run(folder)
     config = read_config(folder)
     metrics = read_metrics(folder / "metrics.json") if (folder / "metrics.json").exists() else None
-    if metrics is not None:  # written last: every other file of the run was written before it
-        for name in ("env.json", "history.csv", "model.json", "model.safetensors"):
+    # metrics.json is written last: the other files were written before it. (Not the weights: a
+    # run copied without them is still listed by the portfolio; loading the model names them.)
+    if metrics is not None:
+        for name in ("env.json", "history.csv", "model.json"):
             if not (folder / name).exists():
                 raise DeepstartError(f"{folder / name}: the file is missing, though the run finished "
                                      f"(metrics.json is there); {RESTORE}.")
@@ -104,7 +106,7 @@ def read_config(folder: Path) -> dict:
                              f"{RESTORE}.")
     for key, value in config.items():
         if key != "format":  # annotations are strings such as "int | None" (postponed evaluation)
-            types = tuple(_TYPES[t.strip()] for t in str(fields[key]).split("|"))
+            types = tuple(_TYPES.get(t.strip(), object) for t in str(fields[key]).split("|"))
             check_type(path, key, value, types)
     return config
 

@@ -206,8 +206,8 @@ def reads(files: tuple[str, ...], name: str) -> bool:
 # --- the runs, trained once ---------------------------------------------------------------------
 
 def train_runs(base: Path) -> tuple[dict, Path]:
-    """{kind: {"done": finished run, "partner": another finished run of the same problem (for
-    ensemble), "cut": a run interrupted after its first epoch}}, and the DEEPSTART_HOME used."""
+    """{kind: {"done": finished run, "partner": a copy of it (ensemble's second run), "cut": a run
+    interrupted after its first epoch}}, and the DEEPSTART_HOME used."""
     import deepstart.learner as learner_module
 
     home = base / "home"
@@ -222,8 +222,9 @@ def train_runs(base: Path) -> tuple[dict, Path]:
             raise KeyboardInterrupt  # Ctrl-C after the first epoch: a checkpoint, no metrics
 
         for kind, args in KINDS.items():
-            assert main(["run", *args, "--quiet", "--seed", "0", "--out", f"{kind}/done"]) == 0
-            assert main(["run", *args, "--quiet", "--seed", "1", "--out", f"{kind}/partner"]) == 0
+            assert main(["run", *args, "--quiet", "--out", f"{kind}/done"]) == 0
+            done = next((base / kind / "done").iterdir())
+            shutil.copytree(done, base / kind / "partner" / done.name)  # ensemble's second member
             mp.setattr(learner_module.Learner, "_end_epoch", end_epoch)
             assert main(["run", *args, "--quiet", "--out", f"{kind}/cut"]) == 130
             mp.setattr(learner_module.Learner, "_end_epoch", real_end)

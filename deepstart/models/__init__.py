@@ -173,8 +173,8 @@ def load_model(folder: str | Path) -> tuple[nn.Module, dict]:
                              "pass the folder of a finished run.")
     for path, other in ((json_path, weights_path), (weights_path, json_path)):
         if not path.is_file():
-            raise DeepstartError(f"{path}: the file is missing beside {other.name}; restore it from "
-                                 "a copy, or rerun the run.")
+            raise DeepstartError(f"{path}: the file is missing, so {folder} holds no saved model "
+                                 f"({other.name} alone); restore it from a copy, or rerun the run.")
     spec = read_json(json_path, required={"family": str, "config": dict},
                      optional={"input_shape": list, "tta": str, "loss": str, "task": str,
                                "class_names": list, "weights_sha256": str})
