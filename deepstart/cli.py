@@ -484,9 +484,12 @@ def _cmd_show(args) -> int:
         check_writable(args.draw.parent, what=f"the drawing {args.draw}", flag="--draw",
                        create=False)
     folder = Path(args.name)
-    if (folder / "model.json").is_file():  # a run folder: the trained weights
+    if any((folder / n).exists() for n in ("model.json", "model.safetensors", "config.json")):
+        # a run folder: the trained weights (a file of them missing is named by the reader)
         from deepstart.models import load_model
+        from deepstart.record import read_spec
 
+        read_spec(folder / "model.json")  # with what the summary needs: the input shape
         model, spec = load_model(folder)
         shape, names, title = tuple(spec["input_shape"]), spec.get("feature_names", ()), str(folder)
     else:

@@ -39,18 +39,18 @@ class Member:
 
 
 def _member(folder: Path) -> Member:
-    from deepstart.files import read_json
+    from deepstart.record import read_run
     from deepstart.run import is_run_dir
 
     if not is_run_dir(folder):
         raise DeepstartError(f"{folder} is not a run folder (no deepstart config.json); pass "
                              "folders under runs/ that `deepstart run` or `deepstart tune` wrote.")
-    if not (folder / "metrics.json").is_file() or not (folder / "model.json").is_file():
+    record = read_run(folder)  # every file checked: a damaged one is named
+    if not record.finished:
         raise DeepstartError(f"{folder} is an unfinished run (no metrics.json or saved model); "
                              f"finish it with `deepstart run --resume {folder}` or leave it out.")
-    config = read_json(folder / "config.json")
-    metrics = read_json(folder / "metrics.json")
-    recorded = metrics.get("test", {}).get(metrics.get("metric"))
+    config, metrics = record.config, record.metrics
+    recorded = metrics["test"][metrics["metric"]]
     return Member(folder=folder, model=config.get("model", "?"), config=config, recorded=recorded)
 
 

@@ -47,9 +47,25 @@ class History:
 
     @classmethod
     def from_csv(cls, path: str | Path, metric: str = "accuracy") -> History:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = [{k: (int(v) if k == "epoch" else float(v)) for k, v in r.items() if v != ""}
-                    for r in csv.DictReader(f)]
+        """The rows `to_csv` wrote; a damaged file (not UTF-8, no epoch column, a value that is not
+        a number) is a DeepstartError that names it and the line."""
+        from deepstart.errors import DeepstartError
+        from deepstart.files import RESTORE, read_text
+
+        path = Path(path)
+        reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+        if "epoch" not in (reader.fieldnames or ()):
+            raise DeepstartError(f"{path}: no header line with an epoch column, so the file is "
+                                 f"damaged; {RESTORE}.")
+        rows = []
+        for r in reader:
+            try:
+                if None in r or None in r.values():  # more or fewer values than columns
+                    raise ValueError("not one value per column")
+                rows.append({k: (int(v) if k == "epoch" else float(v)) for k, v in r.items() if v != ""})
+            except ValueError as e:
+                raise DeepstartError(f"{path}: line {reader.line_num} is not a row of numbers ({e}), "
+                                     f"so the file is damaged; {RESTORE}.") from None
         return cls(rows, metric)
 
     def plot(self, path: str | Path, title: str = "") -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deepstart.errors import DeepstartError
-from deepstart.files import read_json
+from deepstart.files import RESTORE, check_type, read_json
 
 if TYPE_CHECKING:  # annotations only: importing this module stays light
     import numpy as np
@@ -45,21 +45,33 @@ def not_a_run(folder: Path) -> DeepstartError:
 
 
 def read_run(folder: str | Path) -> RunRecord:
-    """The run's files; an unfinished run (no metrics.json) has its history so far from the
-    checkpoint's header, when one was written."""
+    """The run's files, each checked as it is read: a damaged one is a DeepstartError that names it.
+    An unfinished run (no metrics.json) has its history so far from the checkpoint's header, when one
+    was written; a finished one must have all of its files."""
     from deepstart.history import History
     from deepstart.run import is_run_dir
 
     folder = Path(folder)
     if not is_run_dir(folder):
         raise not_a_run(folder)
-    config = read_json(folder / "config.json")
-    env = _read_optional(folder / "env.json") or {}
-    metrics = _read_optional(folder / "metrics.json")
-    spec = _read_optional(folder / "model.json")
+    config = read_config(folder)
+    metrics = read_metrics(folder / "metrics.json") if (folder / "metrics.json").exists() else None
+    # metrics.json is written last: the other files were written before it. (Not the weights: a
+    # run copied without them is still listed by the portfolio; loading the model names them.)
+    if metrics is not None:
+        for name in ("env.json", "history.csv", "model.json"):
+            if not (folder / name).exists():
+                raise DeepstartError(f"{folder / name}: the file is missing, though the run finished "
+                                     f"(metrics.json is there); {RESTORE}.")
+    env = read_json(folder / "env.json") if (folder / "env.json").exists() else {}
+    spec = read_spec(folder / "model.json") if (folder / "model.json").exists() else None
     history: list[dict] = []
-    if (folder / "history.csv").is_file():
+    if (folder / "history.csv").exists():
         history = History.from_csv(folder / "history.csv").rows
+        epochs = [row.get("epoch") for row in history]
+        if metrics is not None and epochs != list(range(1, metrics["epochs"] + 1)):
+            raise DeepstartError(f"{folder / 'history.csv'}: holds epochs {_span(epochs)}, but the "
+                                 f"run trained {metrics['epochs']} (metrics.json); {RESTORE}.")
     elif (folder / "checkpoint.safetensors").is_file():
         from deepstart.checkpoint import read_meta  # the header only: no torch
 
@@ -67,13 +79,90 @@ def read_run(folder: str | Path) -> RunRecord:
     return RunRecord(folder, config, env, metrics, history, spec)
 
 
-def _read_optional(path: Path) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        return read_json(path)
-    except (OSError, ValueError) as e:
-        raise DeepstartError(f"{path} is not readable JSON ({e}); the run folder is damaged.") from None
+def _span(epochs: list) -> str:
+    return f"{epochs[0]} to {epochs[-1]} ({len(epochs)} rows)" if epochs else "none"
+
+
+# RunConfig's fields that an old run folder may lack get their defaults; these it cannot lack.
+CONFIG_REQUIRED = ("problem", "model")
+_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "dict": dict, "None": type(None)}
+
+
+def read_config(folder: Path) -> dict:
+    """config.json, with every key one of RunConfig's fields and of its type."""
+    import dataclasses
+
+    from deepstart.run import RUN_FORMAT, RunConfig
+
+    path = folder / "config.json"
+    config = read_json(path, required={"format": str} | {k: str for k in CONFIG_REQUIRED})
+    fields = {f.name: f.type for f in dataclasses.fields(RunConfig)}
+    unknown = sorted(set(config) - set(fields) - {"format"})
+    if unknown:
+        raise DeepstartError(f"{path}: has the key \"{unknown[0]}\", which is no setting of a run "
+                             f"(known: {', '.join(sorted(fields))}); {RESTORE}.")
+    if config["format"] != RUN_FORMAT:
+        raise DeepstartError(f"{path}: its format is {config['format']!r}, not {RUN_FORMAT!r}; "
+                             f"{RESTORE}.")
+    for key, value in config.items():
+        if key != "format":  # annotations are strings such as "int | None" (postponed evaluation)
+            types = tuple(_TYPES.get(t.strip(), object) for t in str(fields[key]).split("|"))
+            check_type(path, key, value, types)
+    return config
+
+
+def read_metrics(path: Path) -> dict:
+    """metrics.json: the test score under the metric it names, and the fields presented beside it."""
+    metrics = read_json(path, required={"status": str, "metric": str, "test": dict, "problem": str,
+                                        "greater_is_better": bool, "references": list,
+                                        "epochs": int},
+                        optional={"train": dict, "val": dict, "train_seconds": float,
+                                  "baselines": dict})
+    metric = metrics["metric"]
+    if metric not in ("accuracy", "rmse"):
+        raise DeepstartError(f"{path}: \"metric\" is {metric!r}, not accuracy or rmse; {RESTORE}.")
+    for split in ("test", "train", "val"):
+        if metrics.get(split) is not None:
+            check_type(path, f"{split}.{metric}", metrics[split].get(metric), float,
+                       optional=split != "test")
+    for ref in metrics["references"]:
+        check_type(path, "references", ref, dict)
+        for key, types in (("value", float), ("model", str), ("source", str), ("difference", float),
+                           ("ours_at_least_as_good", bool)):
+            check_type(path, f"references.{key}", ref.get(key), types)
+    return metrics
+
+
+def _leaves(value) -> list:
+    return [v for item in value for v in _leaves(item)] if isinstance(value, list) else [value]
+
+
+TASKS = ("binary", "multiclass", "regression", "forecast")
+
+
+def read_spec(path: Path) -> dict:
+    """A run's model.json: what the model is, and what turns raw inputs into its inputs."""
+    spec = read_json(path, required={"family": str, "config": dict, "task": str, "input_shape": list},
+                     optional={"class_names": list, "feature_names": list, "scaling": dict,
+                               "loss": str, "tta": str, "problem": str, "lookback": int,
+                               "horizon": int, "pixel_max": float})
+    if spec["task"] not in TASKS:
+        raise DeepstartError(f"{path}: \"task\" is {spec['task']!r}, not one of {', '.join(TASKS)}; "
+                             f"{RESTORE}.")
+    shape = spec["input_shape"]
+    if not shape or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape):
+        raise DeepstartError(f"{path}: \"input_shape\" is {shape!r}, not a list of positive sizes; "
+                             f"{RESTORE}.")
+    for part, entry in (spec.get("scaling") or {}).items():  # x' = (x - offset) / scale
+        check_type(path, f"scaling.{part}", entry, dict)
+        for key in ("offset", "scale"):
+            values = _leaves(entry.get(key))  # a number, or one per feature (pixels: nested lists)
+            for v in values:
+                check_type(path, f"scaling.{part}.{key}", v, float)
+            if len(values) not in (1, math.prod(shape) if part == "x" else 1):
+                raise DeepstartError(f"{path}: \"scaling.{part}.{key}\" has {len(values)} values for "
+                                     f"inputs of shape {shape}; {RESTORE}.")
+    return spec
 
 
 def require_finished(record: RunRecord, what: str) -> None:

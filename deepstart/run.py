@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 import threading
 import datetime as dt
 import os
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deepstart.errors import DeepstartError
-from deepstart.files import read_json, write_json
+from deepstart.files import write_json
 
 RUN_FORMAT = "deepstart-run-1"
 # The training score is a diagnostic (bias against variance, beside the validation score): a random
@@ -211,13 +212,16 @@ def claim_run_dir(out: Path, problem: str, model: str) -> Path:
 
 
 def is_run_dir(folder: Path) -> bool:
+    """A folder with deepstart's config.json. One whose config.json is damaged counts too, so that
+    reading it names the damage instead of calling the folder no run at all."""
     cfg = folder / "config.json"
     if not cfg.is_file():
         return False
     try:
-        return read_json(cfg).get("format") == RUN_FORMAT
+        data = json.loads(cfg.read_bytes())
     except (ValueError, OSError):
-        return False
+        return True
+    return not isinstance(data, dict) or data.get("format") == RUN_FORMAT
 
 
 def comparison(problem, value: float) -> list[dict]:
@@ -295,13 +299,17 @@ def resume(folder: str | Path, epochs: int | None = None, data_dir: Path | None 
         raise DeepstartError(f"{folder} has nothing to resume: the run already finished.")
     if not (folder / "checkpoint.safetensors").is_file() and not (folder / "checkpoint.json").is_file():
         writing = any(folder.glob(".checkpoint.safetensors.*.part"))
-        raise DeepstartError(f"{folder} has no checkpoint to resume from: " + (
-            "it was stopped while its first checkpoint was being written" if writing else
-            "it stopped before its first checkpoint was saved (at the end of epoch 1)") +
-            "; start the run again.")
+        # named as the file a resume needs: it may never have been written, or have been removed
+        raise DeepstartError(f"{folder / 'checkpoint.safetensors'} does not exist, so there is "
+                             "nothing to resume from: " + (
+            "the run was stopped while its first checkpoint was being written" if writing else
+            "the run stopped before its first checkpoint (the end of epoch 1), or the file was "
+            "removed") + "; start the run again.")
     from deepstart import distributed
 
-    raw = read_json(folder / "config.json")
+    from deepstart.record import read_config
+
+    raw = read_config(folder)
     raw.pop("format", None)
     config = RunConfig(**raw)
     if config.nproc != distributed.world_size():

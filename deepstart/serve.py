@@ -112,6 +112,12 @@ class ServedModel:
             raise DeepstartError(f"the model of {record.folder} reads inputs of shape "
                                  f"{self.input_shape} without names; serve takes runs on tables, "
                                  "images and series.")
+        try:  # refuse to start, rather than answer 500 to every request
+            self.predict(np.zeros((1, *self.input_shape), np.float32))
+        except (InputError, KeyError, TypeError, ValueError, IndexError) as e:
+            raise DeepstartError(f"{record.folder / 'model.json'}: the model and its preprocessing do "
+                                 f"not answer one input of shape {self.input_shape} ({e}); restore "
+                                 "the run folder from a copy, or rerun the run.") from None
 
     @property
     def classify(self) -> bool:

@@ -3,6 +3,7 @@ saving/loading a model folder without pickle."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -89,6 +90,8 @@ def test_save_and_load_roundtrip_without_pickle(tmp_path):
     model = build_model("mlp", (8,), 3, "multiclass", hidden=[5], activation="tanh")
     save_model(model, tmp_path, extra={"problem": "wine"})
     spec = json.loads((tmp_path / "model.json").read_text())
+    weights = (tmp_path / "model.safetensors").read_bytes()
+    assert spec.pop("weights_sha256") == hashlib.sha256(weights).hexdigest()
     assert spec == {"family": "mlp", "config": {"in_features": 8, "out_features": 3, "hidden": [5],
                                                 "activation": "tanh", "dropout": 0.0,
                                                 "batch_norm": False}, "problem": "wine"}
@@ -97,6 +100,16 @@ def test_save_and_load_roundtrip_without_pickle(tmp_path):
     loaded, _ = load_model(tmp_path)
     x = torch.randn(4, 8)
     torch.testing.assert_close(loaded(x), model.eval()(x))
+
+
+def test_a_flipped_weight_byte_is_named(tmp_path):
+    """One bit of a weight changed still parses as safetensors; the sha256 in model.json tells."""
+    save_model(build_model("mlp", (8,), 3, "multiclass", hidden=[5]), tmp_path)
+    data = bytearray((tmp_path / "model.safetensors").read_bytes())
+    data[-3] ^= 0x01
+    (tmp_path / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(DeepstartError, match="model.safetensors: its bytes are not the ones"):
+        load_model(tmp_path)
 
 
 def test_load_model_from_a_folder_without_one(tmp_path):

@@ -4,6 +4,7 @@ the weights (model.json + model.safetensors), so a model folder alone rebuilds t
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from pathlib import Path
 
@@ -97,44 +98,124 @@ def model_spec(model: nn.Module) -> dict:
     return {"family": model.family, "config": dataclasses.asdict(config)}
 
 
-def model_from_spec(spec: dict) -> nn.Module:
+def model_from_spec(spec: dict, path: Path | None = None) -> nn.Module:
+    """The model that `spec` (model.json, read from `path` when given) describes, untrained."""
     family = spec.get("family")
+    where = f"{path}: " if path is not None else ""
     if family not in FAMILIES:
-        raise unknown_name("model", str(family), FAMILIES)
+        raise DeepstartError(where + str(unknown_name("model", str(family), FAMILIES)))
     cls, config_cls, _ = FAMILIES[family]
-    return cls(config_cls(**spec["config"]))
+    config = spec["config"]
+    fields = [f.name for f in dataclasses.fields(config_cls)]
+    # save_model writes every field: a key missing or extra means the file was edited or damaged
+    extra, missing = sorted(set(config) - set(fields)), [f for f in fields if f not in config]
+    if extra or missing:
+        what = (f'has the key "{extra[0]}"' if extra else f'lacks the key "{missing[0]}"')
+        raise DeepstartError(f"{where}its config {what}, but a {family} config has exactly: "
+                             f"{', '.join(fields)}; restore the file from a copy, or rerun the run.")
+    try:
+        return cls(config_cls(**config))
+    except (TypeError, ValueError, RuntimeError, IndexError) as e:
+        raise DeepstartError(f"{where}its config does not build a {family} model "
+                             f"({type(e).__name__}: {e}); restore the file from a copy, or rerun "
+                             "the run.") from None
 
 
 def save_model(model: nn.Module, folder: str | Path, extra: dict | None = None) -> None:
-    """model.safetensors + model.json (family, config and `extra`, e.g. preprocessing)."""
-    from safetensors.torch import save_file
+    """model.safetensors + model.json (family, config, the weights' sha256 and `extra`, e.g.
+    preprocessing)."""
+    from safetensors.torch import save
 
     from deepstart.files import atomic_path, write_json
 
     folder = Path(folder)
-    spec = model_spec(model) | (extra or {})
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    data = save(tensors)
+    spec = model_spec(model) | {"weights_sha256": hashlib.sha256(data).hexdigest()} | (extra or {})
     with atomic_path(folder / "model.safetensors") as tmp:
-        save_file(tensors, str(tmp))
+        tmp.write_bytes(data)
     write_json(folder / "model.json", spec)
 
 
+def read_safetensors(path: Path, fix: str = "restore the file from a copy, or rerun the run",
+                     sha256: str | None = None) -> dict:
+    """The tensors in a safetensors file; an empty, truncated or damaged one (or, with `sha256`,
+    one whose bytes are not the ones recorded) is a DeepstartError that names it."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise DeepstartError(f"{path}: cannot be read ({e.strerror}); {fix}.") from None
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise DeepstartError(f"{path}: its bytes are not the ones the run saved (their sha256 differs "
+                             f"from model.json's weights_sha256), so the file is damaged; {fix}.")
+    try:
+        return load(data)
+    except (SafetensorError, ValueError, RuntimeError) as e:
+        what = "empty" if not data else f"not a readable safetensors file ({e})"
+        raise DeepstartError(f"{path}: {what}; {fix}.") from None
+
+
 def load_model(folder: str | Path) -> tuple[nn.Module, dict]:
-    """Rebuild a saved model from its folder: JSON config + safetensors weights, no pickle."""
-    from safetensors.torch import load_file
+    """Rebuild a saved model from its folder: JSON config + safetensors weights, no pickle. The
+    weights must fit the config, be finite, and (when model.json records an input shape) the model
+    must run on one input of that shape and give as many outputs as the task needs."""
+    import torch
 
     from deepstart.files import read_json
 
     folder = Path(folder)
-    if not (folder / "model.json").is_file() or not (folder / "model.safetensors").is_file():
+    json_path, weights_path = folder / "model.json", folder / "model.safetensors"
+    if not json_path.is_file() and not weights_path.is_file():
         raise DeepstartError(f"{folder} holds no saved model (model.json and model.safetensors); "
                              "pass the folder of a finished run.")
-    spec = read_json(folder / "model.json")
-    model = model_from_spec(spec)
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    for path, other in ((json_path, weights_path), (weights_path, json_path)):
+        if not path.is_file():
+            raise DeepstartError(f"{path}: the file is missing, so {folder} holds no saved model "
+                                 f"({other.name} alone); restore it from a copy, or rerun the run.")
+    spec = read_json(json_path, required={"family": str, "config": dict},
+                     optional={"input_shape": list, "tta": str, "loss": str, "task": str,
+                               "class_names": list, "weights_sha256": str})
+    model = model_from_spec(spec, json_path)
+    tensors = read_safetensors(weights_path, sha256=spec.get("weights_sha256"))
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as e:  # keys or shapes of another model
+        detail = " ".join(line.strip() for line in str(e).splitlines()[1:]) or str(e)
+        raise DeepstartError(f"{weights_path}: its weights do not fit the model {json_path.name} "
+                             f"describes ({detail[:300]}); restore both files from a copy, or rerun "
+                             "the run.") from None
+    bad = [k for k, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise DeepstartError(f"{weights_path}: the tensor {bad[0]} holds values that are not finite, "
+                             "so the file is damaged; restore it from a copy, or rerun the run.")
     if spec.get("tta") == "flip":  # predicts as the run scored: over each image and its mirror
         from deepstart.models.tta import FlipAverage
 
         model = FlipAverage(model, spec.get("loss", "cross_entropy"))
     model.eval()
+    if spec.get("input_shape") is not None:
+        _check_forward(model, spec, json_path)
     return model, spec
+
+
+def _check_forward(model: nn.Module, spec: dict, path: Path) -> None:
+    """One zero input of the recorded shape through the model: the outputs the task needs come out."""
+    import torch
+
+    shape = spec["input_shape"]
+    task = spec.get("task")
+    wanted = len(spec.get("class_names") or ()) if task == "multiclass" else 1
+    try:
+        with torch.inference_mode():
+            out = model(torch.zeros(1, *shape))
+    except (RuntimeError, ValueError, TypeError, IndexError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DeepstartError(f"{path}: the model does not run on its recorded input_shape {shape} "
+                             f"({first[:200]}); restore the file from a copy, or rerun the run.") from None
+    if task is not None and wanted and tuple(out.shape) != (1, wanted):
+        raise DeepstartError(f"{path}: the model gives {tuple(out.shape)[1:]} outputs per input, but a "
+                             f"{task} model of this run needs {wanted}; restore the file from a copy, "
+                             "or rerun the run.")

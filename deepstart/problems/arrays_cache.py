@@ -34,8 +34,12 @@ MANIFEST = "checksums.json"
 _FORMAT = "deepstart-arrays-1"
 
 
-def cached_arrays(dataset: str, key: str,
-                  build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+# What the built-in datasets cache: one array per split (they pass it as `names`).
+SPLITS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def cached_arrays(dataset: str, key: str, build: Callable[[], dict[str, np.ndarray]],
+                  names: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """The arrays `build()` returns, computed once and then read from `data_home()/<dataset>/arrays-<key>/`.
 
     `key` must change whenever what `build` computes changes (say, a version or the preparation's
@@ -48,6 +52,10 @@ def cached_arrays(dataset: str, key: str,
                              f"use letters, digits, '_', '-' and inner dots.")
     folder = data_home() / dataset / f"arrays-{key}"
     if (folder / MANIFEST).is_file():
+        missing = [name for name in names if not (folder / f"{name}.npy").is_file()]
+        if missing:
+            raise DataError(f"{folder / (missing[0] + '.npy')}: missing from the cached arrays; "
+                            f"delete the folder {folder} and run again to rebuild them.")
         return _load(folder)
     arrays = build()
     try:

