@@ -38,7 +38,8 @@ class History:
 
     def to_csv(self, path: str | Path | None = None) -> str:
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=self.columns(), lineterminator="\n")
+        # a run that diverged in its first epoch has no rows: the header still names the epoch
+        writer = csv.DictWriter(buf, fieldnames=self.columns() or ["epoch"], lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows)
         if path is not None:
@@ -53,7 +54,10 @@ class History:
         from deepstart.files import RESTORE, read_text
 
         path = Path(path)
-        reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+        text = read_text(path)
+        if text == "\n":  # no rows, as deepstart before 2026-12 wrote them (no header either)
+            return cls([], metric)
+        reader = csv.DictReader(io.StringIO(text, newline=""))
         if "epoch" not in (reader.fieldnames or ()):
             raise DeepstartError(f"{path}: no header line with an epoch column, so the file is "
                                  f"damaged; {RESTORE}.")
