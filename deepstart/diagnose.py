@@ -604,9 +604,14 @@ class _Rules:
                      "period), or the validation split is too small to stand for them")
         bigger = min(0.3, round((f.config.get("val_split") or 0.1) * 2, 2))
         now = f" ({f.n_val} rows now)" if f.n_val else ""
+        # a series is evaluated walk-forward on the same test values, not by k-fold
+        evaluate_text = ("a walk-forward evaluation scores other algorithms on the same test "
+                         "values: whether they too do worse there than on validation"
+                         if f.kind == "series" else
+                         "k-fold cross-validation gives a mean and spread over all rows instead "
+                         "of one split")
         return Finding("validation/test mismatch", text), [
-            Step("k-fold cross-validation gives a mean and spread over all rows instead of one split",
-                 f.evaluate_command()),
+            Step(evaluate_text, f.evaluate_command()),
             run_step(f, f"a larger validation split{now} gives a steadier estimate: --val-split "
                         f"{bigger}", val_split=bigger)]
 

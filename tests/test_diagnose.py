@@ -594,3 +594,14 @@ def test_one_benchmark_case_of_each_kind_is_diagnosed_as_constructed(tmp_path):
                  "airline-lookback-1", "wine-recipe", "tiny-table"):
         result = diagnosis.run_case(cases[name], out, follow=False)
         assert result["diagnosed"] == result["expected"], name
+
+
+def test_a_series_mismatch_suggests_walk_forward_not_k_fold(tmp_path):
+    """`deepstart evaluate` scores a series walk-forward on the same test values; the step said
+    k-fold over all rows (seen on a monthly stock price, matplotlib's sample Stocks.csv)."""
+    d = diagnose(facts(train=0.97, val=0.96, test=0.88, n_val=1000, n_test=1000, kind="series",
+                       references=[{"value": 0.97, "model": "x", "source": "y"}]))
+    assert "validation/test mismatch" in d.names
+    texts = [s.text for s in d.steps]
+    assert any(t.startswith("a walk-forward evaluation scores other algorithms") for t in texts), texts
+    assert not any("k-fold" in t for t in texts), texts
