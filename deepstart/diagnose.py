@@ -479,6 +479,14 @@ class _Rules:
         if self.e_val is not None and self.e_base - self.e_val > max(
                 BASELINE_MARGIN[f.metric] * self.u.unit, self.noise(self.e_val, f.n_val)):
             return None  # it learned what the validation rows show: the test rows differ (mismatch)
+        from deepstart.problems.splits import MIN_TEST_ROWS  # the run's note on a small test part
+
+        if f.n_test is not None and f.n_test < MIN_TEST_ROWS and abs(self.e_test - self.e_base) <= noise:
+            # a handful of test rows (the run's own note says so) cannot tell the model from the
+            # baseline either way: that is "too few rows to tell", not "learned nothing"
+            self.noisy.append((f"the {self.u.gap(abs(self.e_test - self.e_base))} between test and "
+                               "the baseline", math.inf))
+            return None
         within = (noise > BASELINE_MARGIN[f.metric] * self.u.unit and self.e_test < self.e_base)
         return (f"test {f.metric} {self.fmt(f.test)} is no better than the baseline's "
                 f"{self.fmt(base.value)} ({base.model})"

@@ -259,6 +259,12 @@ def test_implausible_targets_are_named_not_trained_in_silence(capsys):
     with pytest.warns(DataWarning, match=r"--task multiclass makes each of the 163 distinct values "
                                          r"of 'bmi' \(numbers with fractions\) a class"):
         tabular_problem(diabetes, target="bmi", task="multiclass")
+    from sklearn.datasets import load_linnerud
+
+    linnerud = load_linnerud(as_frame=True)  # Pulse: 11 whole numbers in 20 rows, read as classes
+    with pytest.warns(DataWarning, match=r"'Pulse' has 11 classes in 20 rows, .*; check --target, "
+                                         r"or pass --task regression to fit its values as numbers"):
+        tabular_problem(linnerud.data.join(linnerud.target), target="Pulse")
     small = load_wine(as_frame=True).frame.iloc[::4]  # 45 rows: 9 test rows
     with pytest.warns(DataWarning, match=r"only 9 rows: a test accuracy on them has a standard error "
                                          r"of up to 0\.17"):

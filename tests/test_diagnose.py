@@ -605,3 +605,16 @@ def test_a_series_mismatch_suggests_walk_forward_not_k_fold(tmp_path):
     texts = [s.text for s in d.steps]
     assert any(t.startswith("a walk-forward evaluation scores other algorithms") for t in texts), texts
     assert not any("k-fold" in t for t in texts), texts
+
+
+def test_a_handful_of_test_rows_at_the_baseline_is_too_few_to_tell_not_nothing_learnt():
+    """linnerud's Pulse as classes (20 rows, 4 test rows): test 0.00 against the majority's 0.25
+    was "below baseline: the model has learned next to nothing", and advised training longer;
+    4 rows cannot tell the two apart (2 standard errors: about 0.37)."""
+    d = diagnose(facts(class_names=tuple(str(i) for i in range(11)), train=0.5714, val=0.0,
+                       test=0.0, n_val=2, n_test=4, references=[],
+                       baseline=Score(0.25, "majority class for every row")))
+    assert d.names[0] == "too few rows to tell", d.names
+    assert "between test and the baseline" in d.findings[0].evidence
+    assert "below baseline" not in d.names
+    assert d.steps[0].command.startswith("deepstart evaluate digits")

@@ -276,8 +276,11 @@ def _target_notes(y: pd.Series, task: str, why: str, name: str, n_classes: int) 
                 f"({kind}) a class of about {n / distinct:.1f} rows, and the accuracy counts exact "
                 "hits only; leave --task out to fit a regression."]
     if n_classes > n / 2:
+        # whole numbers read as classes (a pulse, a count) are often a quantity to fit instead
+        fix = ("check --target, or pass --task regression to fit its values as numbers"
+               if numeric else "check --target")
         return [f"the target '{name}' has {n_classes} classes in {n} rows, most of them with one "
-                "row or two: too few to learn a class from or to test it; check --target."]
+                f"row or two: too few to learn a class from or to test it; {fix}."]
     return []
 
 
