@@ -145,11 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
     lr_find.add_argument("--steps", type=_positive_int, default=100)
     lr_find.add_argument("--out", type=Path, default=Path("runs"), help="folder for the plot (runs/)")
 
-    show = sub.add_parser("show", help="show a model: summary table, and a drawing of small networks",
+    show = sub.add_parser("show", help="show a model: summary table, and a drawing of it",
                           description="`deepstart show model NAME --problem P` builds a zoo model "
                           "for a problem's inputs; `deepstart show model RUN` shows a trained one. "
-                          "Prints layer, output shape and parameters; --draw writes the course-style "
-                          "picture of a small network (PNG, SVG or PDF).")
+                          "Prints layer, output shape and parameters; --draw FILE draws it (PNG, "
+                          "SVG or PDF by the extension): a small dense network as the course's "
+                          "neurons, any other as a layer graph with the tensor shapes on its edges "
+                          "(laid out by Graphviz's dot; .dot writes the graph's text).")
     show.add_argument("what", choices=("model",))
     show.add_argument("name", help="a zoo model name, or a run folder")
     show.add_argument("--problem", default="digits", help="whose inputs and outputs (default digits)")
@@ -158,6 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--option", type=_model_option, action="append", default=[],
                       metavar="KEY=VALUE", help="another setting of the model's config (JSON value)")
     show.add_argument("--draw", type=Path, metavar="FILE", help="draw the network to FILE")
+    show.add_argument("--style", choices=("graph", "neurons"),
+                      help="how to draw: neurons (small dense networks, the default for them) "
+                      "or graph (any model, the default for the others)")
+    show.add_argument("--depth", type=_positive_int, metavar="N",
+                      help="in the graph, draw modules nested deeper than N levels as one box each")
 
     problems = sub.add_parser("problems", help="list the built-in problems and their references",
                               description="List built-in problems: task, size, data source, "
@@ -476,7 +483,7 @@ def _cmd_lr_find(args) -> int:
 
 def _cmd_show(args) -> int:
     from deepstart.console import console
-    from deepstart.summary import draw_network, print_summary
+    from deepstart.summary import draw_graph, draw_network, print_summary, why_not_neurons
 
     if args.draw:  # before the work: a drawing that cannot be written fails first
         from deepstart.run import check_writable
@@ -510,8 +517,12 @@ def _cmd_show(args) -> int:
         shown = " ".join(f"{k}={v}" for k, v in options.items())
         title = f"{args.name} for {problem.name}" + (f" ({shown})" if shown else "")
     print_summary(model, shape, title=title)
-    if args.draw:
+    if args.draw and (args.style or ("graph" if why_not_neurons(model) else "neurons")) == "neurons":
         console.print(f"drawing: {draw_network(model, args.draw, tuple(names))}")
+    elif args.draw:
+        graph, sizing = draw_graph(model, shape, args.draw, title, depth=args.depth)
+        console.print(f"drawing: {args.draw} ({len(graph.nodes)} boxes, traced by "
+                      f"{graph.traced_by}; {sizing})", soft_wrap=True)
     return 0
 
 
