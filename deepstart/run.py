@@ -103,10 +103,15 @@ class RunConfig:
         from deepstart.models.checks import check_options
         from deepstart.problems import get_problem
 
+        from deepstart.models import custom
+
         get_problem(self.problem, self.data_options)
-        if self.model not in FAMILIES:
+        if custom.is_reference(self.model):  # the user's own class: imported and checked here
+            custom.check(self.model, self.model_options)
+        elif self.model not in FAMILIES:
             raise unknown_name("model", self.model, FAMILIES)
-        check_options(FAMILIES[self.model][1], self.model_options)  # before the data loads
+        else:
+            check_options(FAMILIES[self.model][1], self.model_options)  # before the data loads
         if self.optimizer not in OPTIMIZERS:
             raise unknown_name("optimizer", self.optimizer, OPTIMIZERS)
         check_positive("epochs", self.epochs, int)
@@ -211,6 +216,13 @@ def claim_run_dir(out: Path, problem: str, model: str) -> Path:
             n += 1
 
 
+def model_label(model: str) -> str:
+    """The model's name in a run folder's name: the family, or a custom class's name."""
+    from deepstart.models.custom import is_reference, short_name
+
+    return short_name(model) if is_reference(model) else model
+
+
 def is_run_dir(folder: Path) -> bool:
     """A folder with deepstart's config.json. One whose config.json is damaged counts too, so that
     reading it names the damage instead of calling the folder no run at all."""
@@ -280,7 +292,7 @@ def run(config: RunConfig, out: str | Path = "runs", data_dir: Path | None = Non
     if main and on_data is not None:
         on_data(problem)
     if main:
-        folder = claim_run_dir(out, problem.name, config.model)
+        folder = claim_run_dir(out, problem.name, model_label(config.model))
         write_json(folder / "config.json", {"format": RUN_FORMAT, **dataclasses.asdict(config)})
         write_json(folder / "env.json", environment())
     return _train_and_record(learner, config, folder, problem)
