@@ -134,6 +134,10 @@ class Learner:
         self.optimizer_name, self.lr, self.batch_size = optimizer, lr, int(batch_size)
         self.weight_decay, self.seed, self.verbose = weight_decay, seed, verbose
         self.schedule, self.warmup_epochs, self.clip_grad = schedule, warmup_epochs, clip_grad
+        # as given, for the run folder `save` writes
+        self.settings = {"val_split": val_split, "label_smoothing": label_smoothing,
+                         "augment": augment, "device": device, "compile": compile,
+                         "precision": precision}
         self.callbacks = list(callbacks)
         self.rank, self.world_size = distributed.rank(), distributed.world_size()
         self.device = devices.resolve_device(device)
@@ -599,6 +603,14 @@ class Learner:
             raise DeepstartError(f"{checkpoint_file(path)} does not fit this model and optimizer "
                                  f"({first}); it belongs to another run or is damaged: start "
                                  "the run again.") from None
+
+    def save(self, out: str | Path = "runs") -> Path:
+        """Write the run folder `deepstart run` writes (config, environment, history, curves,
+        scores, model) for this trained learner, under `out`; returns the folder. A model class of
+        your own is recorded by its file and constructor arguments (deepstart.models.custom)."""
+        from deepstart.run import save_learner
+
+        return save_learner(self, out)
 
     # --- output -------------------------------------------------------------------------------------
     def _progress(self):

@@ -186,3 +186,78 @@ def test_interrupted_custom_run_resumes_to_the_uninterrupted_result(tmp_path, mo
     straight = next((tmp_path / "straight").iterdir())
     a, b = (json.loads((f / "metrics.json").read_text()) for f in (straight, cut))
     assert a["test"] == b["test"] and b["epochs"] == 3
+
+
+def test_learner_save_writes_the_run_folder_the_command_line_writes(tmp_path, monkeypatch):
+    from deepstart import Learner
+
+    cli_folder = tiny_run(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path / "nets"))
+    from tiny import Tiny
+
+    learner = Learner(Tiny((1, 8, 8), 10, width=8), "digits", batch_size=32, verbose=0)
+    learner.fit(1)
+    folder = learner.save("py-runs")
+    assert folder.parent == Path("py-runs") and folder.name.endswith("-digits-tiny-1")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in cli_folder.iterdir())
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model"] == "nets/tiny.py:Tiny" and config["model_options"] == {"width": 8}
+    assert config["epochs"] == 1 and config["batch_size"] == 32
+    entry = json.loads((folder / "model.json").read_text())["custom"]
+    assert entry["module"] == "tiny" and entry["arguments"]["width"] == 8
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] == learner.evaluate("test")["accuracy"]
+    model, _ = load_model(folder)  # the same predictions from the folder alone
+    import torch
+
+    x = learner.data.x_test[:50]
+    assert torch.equal(model(x).argmax(1), learner.model.eval()(x).argmax(1))
+    # the command line continues from the folder: its config is one `run` takes
+    result = deepstart("diagnose", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert "--model nets/tiny.py:Tiny --option width=8" in result.stdout
+
+
+def test_an_instance_whose_arguments_cannot_be_read_back_names_the_attribute(tmp_path, monkeypatch):
+    from deepstart import Learner
+
+    (tmp_path / "nets" / "forgetful.py").write_text(TINY + textwrap.dedent('''
+
+        class Forgetful(Tiny):
+            def __init__(self, in_shape, n_outputs, width=16):
+                super().__init__(in_shape, n_outputs, width)
+                del self.width
+
+
+        class NoShape(nn.Module):
+            def __init__(self, size):
+                super().__init__()
+                self.fc = nn.Linear(64, 10)
+
+            def forward(self, x):
+                return self.fc(x.flatten(1))
+        '''))
+    monkeypatch.syspath_prepend(str(tmp_path / "nets"))
+    from forgetful import Forgetful, NoShape
+
+    with pytest.raises(ValueError, match=r"net.1.weight: \(16, 64\) against \(12, 64\)\); store "
+                                         r"width in __init__ as self.width = width"):
+        Learner(Forgetful((1, 8, 8), 10, width=12), "digits", verbose=0).save("runs")
+    with pytest.raises(ValueError, match="takes size, but the instance has no attribute size"):
+        Learner(NoShape(3), "digits", verbose=0).save("runs")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_zoo_instances_still_save_and_rebuild(tmp_path):
+    from deepstart import Learner
+    from deepstart.models.mlp import MLP, MLPConfig
+
+    learner = Learner(MLP(MLPConfig(in_features=64, out_features=10, hidden=[8])), "digits",
+                      verbose=0)
+    learner.fit(1)
+    folder = learner.save("runs")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model"] == "mlp" and config["model_options"]["hidden"] == [8]
+    assert "in_features" not in config["model_options"]
+    assert json.loads((folder / "model.json").read_text())["family"] == "mlp"
+    assert load_model(folder)[0].config.hidden == [8]

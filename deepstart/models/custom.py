@@ -258,6 +258,12 @@ def _describe_instance(model) -> dict:
         raise DeepstartError(f"{name} is defined {'inside a function or class' if file else 'outside any file (a notebook or the interpreter)'}, "
                              "so a run cannot import it again; define it at the top level of a .py "
                              "file and import it from there.")
+    if cls.__module__ == "__main__" and "__name__" not in file.read_text(errors="replace"):
+        # loading the run imports the script again: unguarded, it would train all over again
+        raise DeepstartError(f"{name} is defined in the script {file}, which loading the run will "
+                             "import again; put the script's training code under `if __name__ == "
+                             "\"__main__\":` (or move the class to a file of its own) and run it "
+                             "again.")
     # by its file, which loads wherever the run is read from (a module name needs its folder on
     # the path); the module name is recorded beside it
     reference = f"{os.path.relpath(file, Path.cwd())}:{name}"
