@@ -420,19 +420,20 @@ def _merge_chains(ops: list[GraphOp]) -> list[list[GraphOp]]:
 def _title(chain: list[GraphOp], leaves: dict[str, int], root: str) -> str:
     """What a box is called: the module path its ops share, or a range of a container's children
     (features.0-2) when they are only part of it."""
-    if len(chain) == 1 and chain[0].layer:
-        return chain[0].name
-    paths = [op.name.split(".") if op.layer else (op.scope.split(".") if op.scope else [])
-             for op in chain]
+    layers = [op for op in chain if op.layer]
+    if len(layers) == 1:
+        return layers[0].name
+    # named by its layers where it has some (flatten > fc1 > relu is fc1), else by where it runs
+    paths = ([op.name.split(".") for op in layers] if layers else
+             [op.scope.split(".") if op.scope else [] for op in chain])
     common: list[str] = []
     for parts in zip(*paths):
         if len(set(parts)) > 1:
             break
         common.append(parts[0])
     prefix = ".".join(common)
-    layers = sum(op.layer for op in chain)
     first, last = (p[len(common)] if len(p) > len(common) else "" for p in (paths[0], paths[-1]))
-    if layers and layers < leaves.get(prefix, 0) and first and last and first != last:
+    if layers and len(layers) < leaves.get(prefix, 0) and first and last and first != last:
         return f"{prefix + '.' if prefix else ''}{first}–{last}"
     return prefix or root
 

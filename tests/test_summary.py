@@ -272,3 +272,51 @@ def test_neuron_drawing_has_a_legend_and_labels_clear_of_the_edges():
             assert not any(a.overlaps(b) for b in boxes[i + 1:])
     finally:
         plt.close(fig)
+
+
+SKIP_NET = '''
+import math
+
+import torch
+from torch import nn
+
+
+class SkipNet(nn.Module):
+    def __init__(self, in_shape, n_outputs, width=8):
+        super().__init__()
+        self.fc1 = nn.Linear(math.prod(in_shape), width)
+        self.fc2 = nn.Linear(width, width)
+        self.out = nn.Linear(width, n_outputs)
+
+    def forward(self, x):
+        h = torch.relu(self.fc1(x.flatten(1)))
+        return self.out(h + torch.relu(self.fc2(h)))
+'''
+
+
+def test_show_model_draws_a_users_class_and_its_trained_run(tmp_path, dot, monkeypatch):
+    from deepstart.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DEEPSTART_HOME", str(tmp_path / "home"))
+    (tmp_path / "skipnet.py").write_text(SKIP_NET)
+    out = subprocess.run([sys.executable, "-m", "deepstart", "show", "model", "skipnet.py:SkipNet",
+                          "--problem", "digits", "--option", "width=12", "--draw", "mine.svg"],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "traced by torch.fx" in out.stdout
+    nodes, edges = _svg_graph(tmp_path / "mine.svg")
+    join = next(n for n in nodes if len(_ins(edges, n)) == 2)
+    (a, _), (b, _) = _ins(edges, join)
+    assert a in [s for s, _ in _ins(edges, b)] or b in [s for s, _ in _ins(edges, a)]  # the skip
+    assert [label for _, label in _ins(edges, join)] == ["12", "12"]
+    assert [label for s, _, label in edges if nodes[s] == "input"] == ["1×8×8"]
+    # trained, from its run folder: model.json names the class, load_model imports it again
+    assert main(["run", "digits", "--model", "skipnet.py:SkipNet", "--epochs", "1", "--quiet",
+                 "--out", "runs"]) == 0
+    run = next((tmp_path / "runs").iterdir())
+    assert main(["show", "model", str(run), "--draw", "trained.svg"]) == 0
+    trained, trained_edges = _svg_graph(tmp_path / "trained.svg")
+    assert sorted(nodes.values()) == sorted(trained.values())
+    assert sorted(label for *_, label in trained_edges) == sorted(
+        label.replace("12", "8") for *_, label in edges)  # the run's default width, 8
