@@ -294,17 +294,15 @@ class SkipNet(nn.Module):
 '''
 
 
-def test_show_model_draws_a_users_class_and_its_trained_run(tmp_path, dot, monkeypatch):
+def test_show_model_draws_a_users_class_and_its_trained_run(tmp_path, dot, monkeypatch, capsys):
     from deepstart.cli import main
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DEEPSTART_HOME", str(tmp_path / "home"))
     (tmp_path / "skipnet.py").write_text(SKIP_NET)
-    out = subprocess.run([sys.executable, "-m", "deepstart", "show", "model", "skipnet.py:SkipNet",
-                          "--problem", "digits", "--option", "width=12", "--draw", "mine.svg"],
-                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert "traced by torch.fx" in out.stdout
+    assert main(["show", "model", "skipnet.py:SkipNet", "--problem", "digits", "--option",
+                 "width=12", "--draw", "mine.svg"]) == 0
+    assert "traced by torch.fx" in capsys.readouterr().out
     nodes, edges = _svg_graph(tmp_path / "mine.svg")
     join = next(n for n in nodes if len(_ins(edges, n)) == 2)
     (a, _), (b, _) = _ins(edges, join)
