@@ -211,7 +211,7 @@ class GraphOp:
 class LayerGraph:
     nodes: list[list[GraphOp]]  # each: one op, or a chain of ops drawn as one box
     titles: list[str]           # each node's module path
-    traced_by: str            # "torch.fx" or "one recorded forward pass" (fx could not trace it)
+    traced_by: str              # "torch.fx", or "one recorded forward pass" where fx could not
 
 
 def _sample_shape(shape, batch: int) -> tuple:
@@ -223,8 +223,8 @@ def _sample_shape(shape, batch: int) -> tuple:
 def _layer_kind(module: nn.Module) -> str:
     kind = _kind(module)
     size = getattr(module, "kernel_size", None)
-    if isinstance(size, int):
-        size = (size,)
+    if isinstance(size, int):  # MaxPool2d(3) keeps an int: as many sides as the name says
+        size = (size,) * next((d for d in (3, 2) if f"{d}d" in type(module).__name__), 1)
     if size and isinstance(size, tuple):
         kind += " " + "×".join(str(s) for s in size)
         stride = getattr(module, "stride", 1)
@@ -441,7 +441,8 @@ def _title(chain: list[GraphOp], leaves: dict[str, int], root: str) -> str:
 def layer_graph(model: nn.Module, input_shape: tuple[int, ...], depth: int | None = None) -> LayerGraph:
     """The model's data flow for inputs of `input_shape` (one sample): traced by torch.fx, or, where
     fx cannot trace the code, recorded from one forward pass. `depth` draws modules nested deeper
-    than that many levels as one box each (1: the model's direct children)."""
+    than that many levels as one box each (1: the model's direct children). The model runs as it
+    predicts (eval mode), so GoogLeNet's training-only auxiliary classifiers are not drawn."""
     from deepstart.models.tta import FlipAverage
 
     if isinstance(model, FlipAverage):  # the net, not its two passes
