@@ -164,6 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
                               "whether the data is on this machine now, published reference scores.")
     problems.add_argument("name", nargs="?", help="show one problem in full")
 
+    models = sub.add_parser("models", help="list the model zoo: data, parameters, recipes and their scores",
+                            description="List the zoo's families: what each is, the kinds of data "
+                            "it takes, its parameter count at the defaults (on a stated problem's "
+                            "inputs), and the problems where it has a recipe, with the recipe's "
+                            "target and the scores benchmarks/recipes.py measured. `deepstart models "
+                            "NAME` shows one family's options: its config fields, defaults and "
+                            "meanings, and which fields the data fills in.")
+    models.add_argument("name", nargs="?", help="show one family in full")
+
     evaluate = sub.add_parser(
         "evaluate", help="spot-check several algorithms on the same folds: leaderboard and box plot",
         description="Spot-check a sensible set of algorithms on one problem, every one on the same "
@@ -351,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     speaks = os.environ.get("RANK", "0") == "0"
     try:
         return {"run": _cmd_run, "lr-find": _cmd_lr_find, "show": _cmd_show,
-                "problems": _cmd_problems, "evaluate": _cmd_evaluate, "tune": _cmd_tune,
+                "problems": _cmd_problems, "models": _cmd_models, "evaluate": _cmd_evaluate, "tune": _cmd_tune,
                 "ensemble": _cmd_ensemble, "diagnose": _cmd_diagnose, "report": _cmd_report,
                 "export": _cmd_export, "portfolio": _cmd_portfolio,
                 "serve": _cmd_serve}[args.command](args)
@@ -524,6 +533,13 @@ def _cmd_problems(args) -> int:
         print_problem(get_problem(args.name))
     else:
         print_problems()
+    return 0
+
+
+def _cmd_models(args) -> int:
+    from deepstart.models.listing import print_model, print_models
+
+    print_model(args.name) if args.name else print_models()
     return 0
 
 
