@@ -58,6 +58,16 @@ def _model_option(text: str) -> tuple[str, object]:
         return key, value  # a bare word, e.g. cell=gru
 
 
+def _space(text: str) -> tuple[str, dict]:
+    from deepstart.errors import DeepstartError
+    from deepstart.tune import parse_space
+
+    try:
+        return parse_space(text, where=text)
+    except DeepstartError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _sizes(text: str) -> list[int]:
     try:
         sizes = [int(s) for s in text.split(",") if s.strip()]
@@ -236,6 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--schedule", help="fix the schedule: constant, step, cosine, onecycle")
     tune.add_argument("--out", type=Path, default=Path("runs"),
                       help="folder for the best run folder and the default storage (runs/)")
+    tune.add_argument("--space", type=_space, action="append", default=[], metavar="NAME=VALUES",
+                      help="also search a model option: NAME=V1,V2,... (one of the values) or "
+                           "NAME=LOW:HIGH[:log] (whole numbers: an integer range, else uniform); "
+                           "repeatable; a model class's SEARCH_SPACE states the same")
     tune.add_argument("--quiet", action="store_true", help="no per-trial lines")
 
     ensemble = sub.add_parser("ensemble", help="average the predictions of several runs of a problem",
@@ -613,7 +627,7 @@ def _cmd_tune(args) -> int:
         result = tune(config, trials=args.trials, workers=args.workers, timeout=args.timeout,
                       storage=args.storage, study_name=args.study, fixed=fixed, out=args.out,
                       data_dir=args.data_dir, download=not args.no_download,
-                      verbose=0 if args.quiet else 1)
+                      verbose=0 if args.quiet else 1, space=dict(args.space))
     except KeyboardInterrupt:
         console.print("\ninterrupted; the study keeps its finished trials (the running ones are "
                       "marked failed): run the same command again to resume it.")
@@ -629,6 +643,7 @@ def _cmd_tune(args) -> int:
     status = print_result(result.folder)
     console.print(f"tuning record: {result.folder / 'tuning'} ({result.finished} finished trials "
                   f"in {result.study_name}, {result.storage})", soft_wrap=True)
+    console.print(f"the best trial as a run: {result.best_command}", soft_wrap=True, markup=False)
     return 0 if status == "finished" else EXIT_RUN_FAILED
 
 
