@@ -442,14 +442,15 @@ def _cmd_run(args) -> int:
                             download=not args.no_download, verbose=verbose)
         else:
             config = _config(args)
-            report = None
-            if looks_like_path(config.problem, check_disk=False):  # the user's own data
-                from deepstart.present import print_data_report
+            own_data = looks_like_path(config.problem, check_disk=False)
+            standardised = (config.scale or "standard") == "standard"
 
-                standardised = (config.scale or "standard") == "standard"
+            def report(problem):  # once the model is built, before training (rank 0 only)
+                if own_data:
+                    from deepstart.present import print_data_report
 
-                def report(problem):
                     print_data_report(problem, standardised=standardised)
+                _say_custom(config, console)
             folder = run(config, out=args.out, data_dir=args.data_dir,
                          download=not args.no_download, verbose=verbose, on_data=report)
         finished = True
@@ -466,6 +467,25 @@ def _cmd_run(args) -> int:
     from deepstart.present import print_result
 
     return 0 if print_result(folder) == "finished" else EXIT_RUN_FAILED
+
+
+def _say_custom(config, console) -> None:
+    """For the user's own class: where its training settings come from, and that loading the run
+    runs the class's file (the one place the run's output says so)."""
+    from deepstart.models.custom import is_reference, parse
+
+    if not is_reference(config.model):
+        return
+    path, module, cls = parse(config.model)
+    settings = ", ".join(f"{k} {getattr(config, k)}" for k in (
+        "epochs", "batch_size", "lr", "optimizer", "schedule", "weight_decay") if getattr(config, k))
+    console.print(f"{cls} has no recipe of its own: it trains with the training settings of "
+                  f"the {config.problem} problem's default recipe ({settings}; flags override "
+                  "them).",
+                  highlight=False, soft_wrap=True)
+    console.print(f"note: this run imports {path or module}, and so will every command that loads "
+                  "it (report, export, serve, ...): that runs your own code.", highlight=False,
+                  soft_wrap=True)
 
 
 def _cmd_lr_find(args) -> int:

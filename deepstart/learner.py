@@ -134,6 +134,10 @@ class Learner:
         self.optimizer_name, self.lr, self.batch_size = optimizer, lr, int(batch_size)
         self.weight_decay, self.seed, self.verbose = weight_decay, seed, verbose
         self.schedule, self.warmup_epochs, self.clip_grad = schedule, warmup_epochs, clip_grad
+        # as given, for the run folder `save` writes
+        self.settings = {"val_split": val_split, "label_smoothing": label_smoothing,
+                         "augment": augment, "device": device, "compile": compile,
+                         "precision": precision}
         self.callbacks = list(callbacks)
         self.rank, self.world_size = distributed.rank(), distributed.world_size()
         self.device = devices.resolve_device(device)
@@ -161,6 +165,7 @@ class Learner:
         if not isinstance(model, nn.Module):
             raise DeepstartError(f"model must be a torch.nn.Module or a zoo name; received "
                                  f"{type(model).__name__}.")
+        self._check_outputs(model)
         if self.world_size > 1:
             torch.manual_seed(seed + self.rank)  # same weights everywhere, own dropout per rank
         self.channels_last = devices.want_channels_last(channels_last, model, self.device)
@@ -196,6 +201,43 @@ class Learner:
         self._tensors = {k: getattr(self.data, k).to(self.device) for k in
                          ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
         self._snapshot = self.state()
+
+    def _check_outputs(self, model: nn.Module) -> None:
+        """One batch of two training rows through a model the zoo did not build, before training:
+        the outputs must be (rows, n_outputs), or the loss would broadcast into a wrong number."""
+        from deepstart.models import FAMILIES
+        from deepstart.models.custom import ATTRIBUTE, _class_file, _where
+
+        if getattr(model, "family", None) in FAMILIES or not len(self.data.x_train):
+            return
+        entry = getattr(model, ATTRIBUTE, None)
+        name = f"--model {entry['reference']}" if entry else type(model).__name__
+        xb = self.data.x_train[:2]
+        state = torch.random.get_rng_state()  # a dropout in the check must not move the seed
+        was_training = model.training
+        try:
+            model.eval()
+            with torch.no_grad():
+                out = model(xb)
+        except Exception as e:
+            raise DeepstartError(f"{name}: its forward pass on a batch of {len(xb)} inputs of shape "
+                                 f"{tuple(self.data.input_shape)} raised "
+                                 f"{_where(e, _class_file(type(model)))}; expected it "
+                                 "to take (batch, *in_shape) tensors.") from None
+        finally:
+            model.train(was_training)
+            torch.random.set_rng_state(state)
+        if isinstance(out, tuple) and out:  # main output + auxiliary ones (GoogLeNet style)
+            out = out[0]
+        wanted = (len(xb), self.data.n_outputs)
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        if got != wanted:
+            what = (f"{self.data.n_outputs} class scores" if self.data.task == "multiclass"
+                    else "1 value (a logit)" if self.data.task == "binary" else "1 value")
+            raise DeepstartError(f"{name}: its forward pass gives {got} for a batch of {len(xb)} "
+                                 f"inputs of shape {tuple(self.data.input_shape)}; this "
+                                 f"{self.data.task} problem expects {wanted} ({what} per input): "
+                                 "size the last layer with n_outputs.")
 
     # --- data ---------------------------------------------------------------------------------------
     def _prepare(self, data, val_split: float, seed: int, lookback: int | None) -> Prepared:
@@ -561,6 +603,14 @@ class Learner:
             raise DeepstartError(f"{checkpoint_file(path)} does not fit this model and optimizer "
                                  f"({first}); it belongs to another run or is damaged: start "
                                  "the run again.") from None
+
+    def save(self, out: str | Path = "runs") -> Path:
+        """Write the run folder `deepstart run` writes (config, environment, history, curves,
+        scores, model) for this trained learner, under `out`; returns the folder. A model class of
+        your own is recorded by its file and constructor arguments (deepstart.models.custom)."""
+        from deepstart.run import save_learner
+
+        return save_learner(self, out)
 
     # --- output -------------------------------------------------------------------------------------
     def _progress(self):

@@ -103,10 +103,15 @@ class RunConfig:
         from deepstart.models.checks import check_options
         from deepstart.problems import get_problem
 
+        from deepstart.models import custom
+
         get_problem(self.problem, self.data_options)
-        if self.model not in FAMILIES:
+        if custom.is_reference(self.model):  # the user's own class: imported and checked here
+            custom.check(self.model, self.model_options)
+        elif self.model not in FAMILIES:
             raise unknown_name("model", self.model, FAMILIES)
-        check_options(FAMILIES[self.model][1], self.model_options)  # before the data loads
+        else:
+            check_options(FAMILIES[self.model][1], self.model_options)  # before the data loads
         if self.optimizer not in OPTIMIZERS:
             raise unknown_name("optimizer", self.optimizer, OPTIMIZERS)
         check_positive("epochs", self.epochs, int)
@@ -211,6 +216,13 @@ def claim_run_dir(out: Path, problem: str, model: str) -> Path:
             n += 1
 
 
+def model_label(model: str) -> str:
+    """The model's name in a run folder's name: the family, or a custom class's name."""
+    from deepstart.models.custom import is_reference, short_name
+
+    return short_name(model) if is_reference(model) else model
+
+
 def is_run_dir(folder: Path) -> bool:
     """A folder with deepstart's config.json. One whose config.json is damaged counts too, so that
     reading it names the damage instead of calling the folder no run at all."""
@@ -280,7 +292,7 @@ def run(config: RunConfig, out: str | Path = "runs", data_dir: Path | None = Non
     if main and on_data is not None:
         on_data(problem)
     if main:
-        folder = claim_run_dir(out, problem.name, config.model)
+        folder = claim_run_dir(out, problem.name, model_label(config.model))
         write_json(folder / "config.json", {"format": RUN_FORMAT, **dataclasses.asdict(config)})
         write_json(folder / "env.json", environment())
     return _train_and_record(learner, config, folder, problem)
@@ -361,9 +373,48 @@ def _train_and_record(learner, config: RunConfig, folder: Path | None, problem) 
     return folder
 
 
+def save_learner(learner, out: str | Path = "runs") -> Path:
+    """The run folder of a Learner trained from Python (Learner.save): the same files as `deepstart
+    run`, with a config.json whose settings rebuild the learner from the command line."""
+    from deepstart.models import model_spec
+
+    problem = learner.problem
+    if problem is None:
+        raise DeepstartError("Learner.save writes the run folder of a problem, and this learner was "
+                             "given arrays or a Prepared; give Learner a problem name (e.g. "
+                             "'fashion-mnist') or a CSV path instead.")
+    spec = model_spec(learner.model)  # a model that cannot be recorded fails before any file
+    model = (spec["custom"]["reference"] if spec["family"] == "custom" else spec["family"])
+    config = RunConfig(
+        problem=problem.path or problem.name, model=model,
+        model_options=_options(spec), epochs=learner.epoch, batch_size=learner.batch_size,
+        lr=learner.lr, optimizer=learner.optimizer_name, lookback=learner.data.lookback,
+        scale=None, weight_decay=learner.weight_decay,
+        schedule=learner.schedule, warmup_epochs=learner.warmup_epochs,
+        clip_grad=learner.clip_grad, tta=learner.tta, nproc=learner.world_size, seed=learner.seed,
+        **learner.settings)
+    config.validate()
+    out = Path(out)
+    check_writable(out)
+    folder = claim_run_dir(out, problem.name, model_label(config.model))
+    write_json(folder / "config.json", {"format": RUN_FORMAT, **dataclasses.asdict(config)})
+    write_json(folder / "env.json", environment())
+    seconds = sum(r.get("seconds", 0.0) for r in learner.history.rows)
+    _score_and_write(learner, config, folder, problem, None, seconds, "finished")
+    return folder
+
+
+def _options(spec: dict) -> dict:
+    """What `--option` would pass to build this model again: a custom class's recorded options,
+    a zoo config's fields less the ones build_model derives from the data."""
+    if spec["family"] == "custom":
+        return dict(spec["config"])
+    derived = {"in_features", "out_features", "in_channels", "image_size", "input_shape", "cell"}
+    return {k: v for k, v in spec["config"].items() if k not in derived}
+
+
 def _fit_and_write(learner, config: RunConfig, folder: Path | None, problem, warm_up) -> None:
     from deepstart.learner import TrainingDiverged
-    from deepstart.models import save_model
 
     started = time.perf_counter()
     remaining = config.epochs - learner.epoch
@@ -378,13 +429,21 @@ def _fit_and_write(learner, config: RunConfig, folder: Path | None, problem, war
 
             sys.stderr.write(f"deepstart: {e}\n")
     seconds = time.perf_counter() - started
+    _score_and_write(learner, config, folder, problem, warm_up, seconds, status)
+
+
+def _score_and_write(learner, config: RunConfig, folder: Path | None, problem, warm_up,
+                     seconds: float, status: str) -> None:
+    from deepstart.models import save_model
+
     data = learner.data
     scores = {split: learner.evaluate(split, TRAIN_SCORE_ROWS if split == "train" else None)
               for split in ("train", "val", "test") if len(getattr(data, f"x_{split}"))}
     if folder is None:
         return
     learner.history.to_csv(folder / "history.csv")
-    warm_up.join()  # plotting while pyplot is half imported would fail
+    if warm_up is not None:
+        warm_up.join()  # plotting while pyplot is half imported would fail
     learner.history.plot(folder / "curves.png",
                          title=f"{problem.name} — {config.model}")
     save_model(learner.model, folder, extra={

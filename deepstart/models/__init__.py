@@ -61,8 +61,14 @@ def data_settings(name: str, input_shape: tuple[int, ...], n_outputs: int) -> di
 
 def build_model(name: str, input_shape: tuple[int, ...], n_outputs: int, task: str, /,
                 **options) -> nn.Module:
-    """A new model of family `name` for inputs of `input_shape` (one sample) and `n_outputs`.
-    (Positional-only, so that `--option input_shape=...` is refused as no option, not a TypeError.)"""
+    """A new model of family `name` for inputs of `input_shape` (one sample) and `n_outputs`; a
+    reference `PATH.py:Class` or `package.module:Class` builds the user's own class
+    (deepstart.models.custom). (Positional-only, so that `--option input_shape=...` is refused as
+    no option, not a TypeError.)"""
+    from deepstart.models import custom
+
+    if custom.is_reference(name):
+        return custom.build(name, input_shape, n_outputs, task, **options)
     if name not in FAMILIES:
         raise unknown_name("model", name, FAMILIES)
     cls, config_cls, tasks = FAMILIES[name]
@@ -99,7 +105,13 @@ def build_model(name: str, input_shape: tuple[int, ...], n_outputs: int, task: s
 
 
 def model_spec(model: nn.Module) -> dict:
-    """{'family': ..., 'config': {...}} for a zoo model (what model.json stores)."""
+    """{'family': ..., 'config': {...}} for a zoo model (what model.json stores); for the user's
+    own class {'family': 'custom', 'config': its options, 'custom': where it comes from}."""
+    from deepstart.models import custom
+
+    entry = custom.describe(model)
+    if entry is not None:
+        return {"family": custom.FAMILY, "config": custom.options_of(entry), "custom": entry}
     config = getattr(model, "config", None)
     if getattr(model, "family", None) not in FAMILIES or not dataclasses.is_dataclass(config):
         raise DeepstartError(f"{type(model).__name__} is not a deepstart zoo model, so it cannot be "
@@ -111,6 +123,13 @@ def model_from_spec(spec: dict, path: Path | None = None) -> nn.Module:
     """The model that `spec` (model.json, read from `path` when given) describes, untrained."""
     family = spec.get("family")
     where = f"{path}: " if path is not None else ""
+    if family == "custom":
+        from deepstart.models import custom
+
+        if not isinstance(spec.get("custom"), dict):
+            raise DeepstartError(f"{where}a custom model's \"custom\" entry is missing; restore "
+                                 "the file from a copy, or rerun the run.")
+        return custom.rebuild(spec["custom"], Path(path or "model.json"))
     if family not in FAMILIES:
         raise DeepstartError(where + str(unknown_name("model", str(family), FAMILIES)))
     cls, config_cls, _ = FAMILIES[family]
@@ -141,6 +160,10 @@ def save_model(model: nn.Module, folder: str | Path, extra: dict | None = None) 
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     data = save(tensors)
     spec = model_spec(model) | {"weights_sha256": hashlib.sha256(data).hexdigest()} | (extra or {})
+    if spec["family"] == "custom":  # the source file's path from the run folder too
+        from deepstart.models.custom import saved_entry
+
+        spec["custom"] = saved_entry(model, folder)
     with atomic_path(folder / "model.safetensors") as tmp:
         tmp.write_bytes(data)
     write_json(folder / "model.json", spec)
@@ -186,7 +209,8 @@ def load_model(folder: str | Path) -> tuple[nn.Module, dict]:
                                  f"({other.name} alone); restore it from a copy, or rerun the run.")
     spec = read_json(json_path, required={"family": str, "config": dict},
                      optional={"input_shape": list, "tta": str, "loss": str, "task": str,
-                               "class_names": list, "weights_sha256": str})
+                               "class_names": list, "weights_sha256": str,
+                               "custom": dict})
     model = model_from_spec(spec, json_path)
     tensors = read_safetensors(weights_path, sha256=spec.get("weights_sha256"))
     try:

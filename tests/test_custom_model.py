@@ -1,0 +1,263 @@
+"""The user's own model class (`--model PATH.py:Class`, `package.module:Class`, an instance given to
+Learner) through run, resume, loading and every command that reads a run folder, and each bad input
+as one line, exit 2, nothing written. Tiny models on digits, one or two epochs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from deepstart.cli import main
+from deepstart.models import load_model
+
+TINY = '''
+import math
+from torch import nn
+
+
+class Tiny(nn.Module):
+    """A one-hidden-layer network sized from the problem."""
+
+    def __init__(self, in_shape, n_outputs, width=16):
+        super().__init__()
+        self.in_shape, self.n_outputs, self.width = in_shape, n_outputs, width
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(in_shape), width), nn.ReLU(),
+                                 nn.Linear(width, n_outputs))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class WrongOut(nn.Module):
+    def __init__(self, in_shape):
+        super().__init__()
+        self.fc = nn.Linear(math.prod(in_shape), 3)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+
+helper = 3
+'''
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPSTART_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nets").mkdir()
+    (tmp_path / "nets" / "tiny.py").write_text(TINY)
+    return tmp_path
+
+
+def deepstart(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "deepstart", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def one_line(capsys, *argv: str) -> str:
+    try:
+        code = main(list(argv))
+    except SystemExit as e:
+        code = e.code
+    err = capsys.readouterr().err
+    lines = [line for line in err.strip().splitlines() if not line.startswith("deepstart: note:")]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def tiny_run(tmp_path, *extra: str) -> Path:
+    assert main(["run", "digits", "--model", "nets/tiny.py:Tiny", "--option", "width=8",
+                 "--epochs", "1", "--quiet", "--out", "runs", *extra]) == 0
+    return next((tmp_path / "runs").iterdir())
+
+
+def test_run_builds_the_class_by_argument_name_and_records_where_it_came_from(tmp_path, capsys):
+    folder = tiny_run(tmp_path)
+    out = capsys.readouterr().out
+    assert "Tiny has no recipe of its own" in out and "epochs 1" in out
+    assert "imports nets/tiny.py" in out and "runs your own code" in out
+    assert folder.name.endswith("-digits-tiny-1")
+    spec = json.loads((folder / "model.json").read_text())
+    entry = spec["custom"]
+    assert spec["family"] == "custom" and spec["config"] == {"width": 8}
+    assert entry["path"] == "nets/tiny.py" and entry["class"] == "Tiny"
+    assert entry["relative_path"] == "nets/tiny.py" and entry["working_folder"] == str(tmp_path)
+    assert entry["arguments"] == {"in_shape": [1, 8, 8], "n_outputs": 10, "width": 8}
+    assert entry["sha256"] == hashlib.sha256(TINY.encode()).hexdigest()
+    assert (folder / entry["from_run_folder"]).resolve() == tmp_path / "nets" / "tiny.py"
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model"] == "nets/tiny.py:Tiny" and config["model_options"] == {"width": 8}
+
+    model, _ = load_model(folder)  # rebuilt from the file, weights loaded
+    assert type(model).__name__ == "Tiny" and model.width == 8
+    assert "runs that code" in capsys.readouterr().err
+    # from another working folder: found through the path relative to the run folder
+    os.chdir(tmp_path / "nets")
+    load_model(folder)
+
+
+def test_an_importable_module_reference(tmp_path, monkeypatch, capsys):
+    package = tmp_path / "site" / "mypkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "nets.py").write_text(TINY)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    assert main(["run", "digits", "--model", "mypkg.nets:Tiny", "--epochs", "1", "--quiet",
+                 "--out", "runs"]) == 0
+    folder = next((tmp_path / "runs").iterdir())
+    entry = json.loads((folder / "model.json").read_text())["custom"]
+    assert entry["module"] == "mypkg.nets" and entry["path"] is None
+    assert entry["sha256"] == hashlib.sha256(TINY.encode()).hexdigest()
+    assert type(load_model(folder)[0]).__name__ == "Tiny"
+
+
+def test_a_changed_or_missing_source_file_is_one_line_naming_it(tmp_path):
+    folder = tiny_run(tmp_path)
+    source = tmp_path / "nets" / "tiny.py"
+    source.write_text(TINY + "\n# edited\n")
+    result = deepstart("export", str(folder))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert f"{source} has changed since the run" in result.stderr
+    assert "restore the file as it was" in result.stderr
+    source.unlink()
+    for command in ("export", "report"):  # the report scores the test set with the model
+        result = deepstart(command, str(folder))
+        assert result.returncode == 2, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "the model's source file nets/tiny.py is missing" in result.stderr
+    assert not (folder / "model.onnx").exists() and not (folder / "report.html").exists()
+
+
+@pytest.mark.parametrize("model, options, expected", [
+    ("nets/none.py:Tiny", [], "the file nets/none.py does not exist; expected a Python file "
+                             "holding class Tiny"),
+    ("nets/tiny.py:Tinny", [], "nets/tiny.py has no class Tinny; expected one of its nn.Module "
+                              "classes: Tiny, WrongOut"),
+    ("nets/tiny.py:helper", [], "helper in nets/tiny.py is an int, not a torch.nn.Module"),
+    ("nets/tiny.py:math", [], "math in nets/tiny.py is a module, not a torch.nn.Module"),
+    ("nets/tiny.py:Tiny", ["--option", "depth=3"],
+     "Tiny.__init__ has no parameter depth; expected options among its parameters: width"),
+    ("nets/tiny.py:Tiny", ["--option", "width=-1"], "Tiny(in_shape=(1, 8, 8), n_outputs=10, "
+                                                    "width=-1) raised RuntimeError"),
+    ("nets/tiny.py:WrongOut", [], "its forward pass gives (2, 3) for a batch of 2 inputs of shape "
+                                  "(1, 8, 8); this multiclass problem expects (2, 10)"),
+    ("nets/tiny.py:Tiny", ["--option", "n_outputs=3"], "--option n_outputs: deepstart passes "
+                                                       "n_outputs from the problem"),
+])
+def test_bad_model_references_are_one_line_and_write_nothing(tmp_path, capsys, model, options,
+                                                              expected):
+    line = one_line(capsys, "run", "digits", "--model", model, *options, "--epochs", "1",
+                    "--out", "runs")
+    assert expected in line, line
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_an_error_while_importing_the_file_names_its_line(tmp_path, capsys):
+    (tmp_path / "nets" / "broken.py").write_text("import torch\n\nx = undefined_name\n")
+    line = one_line(capsys, "run", "digits", "--model", "nets/broken.py:Net", "--out", "runs")
+    assert "raised NameError: name 'undefined_name' is not defined (line 3)" in line
+
+
+def test_interrupted_custom_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch, capsys):
+    args = ["run", "digits", "--model", "nets/tiny.py:Tiny", "--epochs", "3", "--quiet"]
+    assert main([*args, "--out", "straight"]) == 0
+    import deepstart.learner as learner_module
+
+    real_end = learner_module.Learner._end_epoch
+
+    def end_epoch(self, *a):
+        real_end(self, *a)
+        if self.epoch == 2:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(learner_module.Learner, "_end_epoch", end_epoch)
+    assert main([*args, "--out", "cut"]) == 130
+    monkeypatch.setattr(learner_module.Learner, "_end_epoch", real_end)
+    cut = next((tmp_path / "cut").iterdir())
+    assert main(["run", "--resume", str(cut), "--quiet"]) == 0
+    straight = next((tmp_path / "straight").iterdir())
+    a, b = (json.loads((f / "metrics.json").read_text()) for f in (straight, cut))
+    assert a["test"] == b["test"] and b["epochs"] == 3
+
+
+def test_learner_save_writes_the_run_folder_the_command_line_writes(tmp_path, monkeypatch):
+    from deepstart import Learner
+
+    cli_folder = tiny_run(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path / "nets"))
+    from tiny import Tiny
+
+    learner = Learner(Tiny((1, 8, 8), 10, width=8), "digits", batch_size=32, verbose=0)
+    learner.fit(1)
+    folder = learner.save("py-runs")
+    assert folder.parent == Path("py-runs") and folder.name.endswith("-digits-tiny-1")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in cli_folder.iterdir())
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model"] == "nets/tiny.py:Tiny" and config["model_options"] == {"width": 8}
+    assert config["epochs"] == 1 and config["batch_size"] == 32
+    entry = json.loads((folder / "model.json").read_text())["custom"]
+    assert entry["module"] == "tiny" and entry["arguments"]["width"] == 8
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] == learner.evaluate("test")["accuracy"]
+    model, _ = load_model(folder)  # the same predictions from the folder alone
+    import torch
+
+    x = learner.data.x_test[:50]
+    assert torch.equal(model(x).argmax(1), learner.model.eval()(x).argmax(1))
+    # the command line continues from the folder: its config is one `run` takes
+    result = deepstart("diagnose", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert "--model nets/tiny.py:Tiny --option width=8" in result.stdout
+
+
+def test_an_instance_whose_arguments_cannot_be_read_back_names_the_attribute(tmp_path, monkeypatch):
+    from deepstart import Learner
+
+    (tmp_path / "nets" / "forgetful.py").write_text(TINY + textwrap.dedent('''
+
+        class Forgetful(Tiny):
+            def __init__(self, in_shape, n_outputs, width=16):
+                super().__init__(in_shape, n_outputs, width)
+                del self.width
+
+
+        class NoShape(nn.Module):
+            def __init__(self, size):
+                super().__init__()
+                self.fc = nn.Linear(64, 10)
+
+            def forward(self, x):
+                return self.fc(x.flatten(1))
+        '''))
+    monkeypatch.syspath_prepend(str(tmp_path / "nets"))
+    from forgetful import Forgetful, NoShape
+
+    with pytest.raises(ValueError, match=r"net.1.weight: \(16, 64\) against \(12, 64\)\); store "
+                                         r"width in __init__ as self.width = width"):
+        Learner(Forgetful((1, 8, 8), 10, width=12), "digits", verbose=0).save("runs")
+    with pytest.raises(ValueError, match="takes size, but the instance has no attribute size"):
+        Learner(NoShape(3), "digits", verbose=0).save("runs")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_zoo_instances_still_save_and_rebuild(tmp_path):
+    from deepstart import Learner
+    from deepstart.models.mlp import MLP, MLPConfig
+
+    learner = Learner(MLP(MLPConfig(in_features=64, out_features=10, hidden=[8])), "digits",
+                      verbose=0)
+    learner.fit(1)
+    folder = learner.save("runs")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model"] == "mlp" and config["model_options"]["hidden"] == [8]
+    assert "in_features" not in config["model_options"]
+    assert json.loads((folder / "model.json").read_text())["family"] == "mlp"
+    assert load_model(folder)[0].config.hidden == [8]
