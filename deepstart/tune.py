@@ -38,6 +38,26 @@ more epochs nearly always score better and the pruner already stops hopeless tri
                                 dropout        0 to 0.3 (between the 2 layers; only when 2)
     perceptron, linear,         (the four settings of every family)
     logistic
+    your own class              (the four settings, and the space it states: below)
+
+A stated space adds model options (constructor arguments of your own class, config fields of a zoo
+family) to the search, or replaces the range of a parameter above of the same name (e.g. lr). Your
+class states it as a class attribute, the command line with `--space` (repeatable), which wins over
+the class for the same name; a name the command line also fixes (`--option width=64`, `--lr`) is
+refused with --space and left out of the class's space:
+
+    SEARCH_SPACE = {"width": [32, 64, 128],        a list: one of the values (categorical)
+                    "depth": (1, 4),               (low, high) whole numbers: an integer range
+                    "dropout": (0.0, 0.5),         (low, high) otherwise: a uniform float
+                    "decay": {"low": 1e-4, "high": 1e-1, "log": True}}   log scale ("step": also)
+    --space width=32,64,128   --space depth=1:4   --space dropout=0.0:0.5   --space lr=1e-4:1e-1:log
+
+Values of a list are numbers, texts, true/false or null (JSON on the command line, else text). A
+bad entry is one line naming it (`--space dropout=0.5:0.1`, `MyNet.SEARCH_SPACE['width']`), exit 2.
+The study records the stated space (resuming with another is refused) and study.json keeps it as
+`stated_space`, with `best_command`: the `deepstart run` command of the retrained best (the model as
+given: a zoo name or `PATH.py:Class`). A class's study and storage are named by its class in lower
+case: `tune-<problem>-mynet.db`, study `<problem>-mynet`.
 
 Storage: every study lives in an RDB storage, so it survives the command and can be shared. By
 default a SQLite file `<out>/tune-<problem>-<model>.db` (WAL journal, 60 s lock timeout) holding
@@ -200,8 +220,25 @@ def space_entry(name: str, value, where: str) -> dict:
 
 
 def class_space(model: str) -> dict:
-    """The SEARCH_SPACE a user's model class states (name -> space_entry); {} for a zoo family."""
-    return {}
+    """The SEARCH_SPACE a user's model class states (name -> space_entry); {} for a zoo family
+    and for a class without one. Its entries take the syntax of `space_entry`, e.g.
+    SEARCH_SPACE = {"width": [32, 64, 128], "depth": (1, 3), "dropout": (0.0, 0.5),
+                    "lr_decay": {"low": 1e-4, "high": 1e-1, "log": True}}."""
+    from deepstart.models.custom import is_reference, load_class
+
+    if not is_reference(model):
+        return {}
+    cls = load_class(model)
+    stated = getattr(cls, "SEARCH_SPACE", None)
+    if stated is None:
+        return {}
+    where = f"{cls.__name__}.SEARCH_SPACE"
+    if not isinstance(stated, dict) or not all(isinstance(k, str) and k.isidentifier()
+                                               for k in stated):
+        raise DeepstartError(f"{where} must be a dict of option name -> values, e.g. "
+                             f'{{"width": [32, 64, 128], "dropout": (0.0, 0.5)}}; received '
+                             f"{stated!r:.200}.")
+    return {k: space_entry(k, v, f"{where}[{k!r}]") for k, v in stated.items()}
 
 
 def stated_space(model: str, given: dict, fixed: Collection[str]) -> dict:
@@ -221,8 +258,11 @@ def _first(d: dict):
 
 
 def _model_name(model: str) -> str:
-    """The model as a file or study name: a zoo family, or a reference's class name."""
-    return model.rsplit(":", 1)[-1] if ":" in model else model
+    """The model as a file or study name: a zoo family, or a reference's class name (in lower
+    case, as run folders name it)."""
+    from deepstart.models.custom import is_reference, short_name
+
+    return short_name(model) if is_reference(model) else model
 
 
 def best_command(config: RunConfig, params: dict, fixed: Collection[str] = (),

@@ -172,3 +172,28 @@ def test_a_field_the_data_fills_given_as_an_option_is_one_line(tmp_path):
                                      "input_shape; its options are: depth, dim, dropout, heads, "
                                      "mlp_ratio, patch_size, pooling, positional.")
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_class_of_your_own_shows_its_arguments_and_search_space(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.py").write_text(
+        "from torch import nn\n\n\n"
+        "class Net(nn.Module):\n"
+        '    """Two layers, as the paper draws them."""\n\n'
+        '    SEARCH_SPACE = {"width": [8, 16], "decay": {"low": 1e-4, "high": 1e-1, "log": True}}\n\n'
+        "    def __init__(self, in_shape, n_outputs, width=8, decay=0.01):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(in_shape[0], n_outputs)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.fc(x)\n")
+    assert main(["models", "net.py:Net"]) == 0
+    flat = " ".join(capsys.readouterr().out.split())
+    assert "Net (net.py:Net): your own class: Two layers, as the paper draws them." in flat
+    assert "│ in_shape │ required │ deepstart, from the data │" in flat
+    assert "│ width │ 8 │ you (--option) │" in flat
+    assert "│ width │ 8, 16 │" in flat and "│ decay │ float 0.0001 to 0.1, log scale │" in flat
+    assert "which runs your own code" in flat
+    result = subprocess.run([sys.executable, "-m", "deepstart.cli", "models", "missing.py:Net"],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "missing.py does not exist" in result.stderr

@@ -220,6 +220,10 @@ def print_models() -> None:
 
 
 def print_model(name: str) -> None:
+    from deepstart.models import custom
+
+    if custom.is_reference(name):
+        return print_custom(name)
     if name not in FAMILIES:
         raise unknown_name("model", name, FAMILIES)
     ref = reference(name)
@@ -289,3 +293,46 @@ def print_model(name: str) -> None:
     if defaults:
         console.print(f"\nthe default model of: {', '.join(defaults)} (`deepstart run PROBLEM` "
                       "without --model)", soft_wrap=True)
+
+
+def print_custom(reference: str) -> None:
+    """Your own class: its constructor's parameters (which deepstart fills in, which are options),
+    the search space it states for tune, and the paper's figures it states."""
+    from deepstart.models import custom
+    from deepstart.tune import class_space
+
+    cls = custom.load_class(reference)  # imports the file: that runs its code
+    doc = inspect.cleandoc(cls.__doc__ or "").split("\n\n")[0].replace("\n", " ")  # its own
+    console.print(f"[bold]{escape(cls.__name__)}[/bold] ({escape(reference)}): your own class"
+                  + (f": {escape(doc)}" if doc else ""), soft_wrap=True)
+    table = Table(title="constructor arguments (--option KEY=VALUE, values in JSON)",
+                  title_justify="left")
+    for column in ("argument", "default", "given by"):
+        table.add_column(column, overflow="fold")
+    for arg, param in inspect.signature(cls.__init__).parameters.items():
+        if arg == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        default = "required" if param.default is param.empty else repr(param.default)
+        given = "deepstart, from the data" if arg in custom.GIVEN else "you (--option)"
+        table.add_row(arg, escape(default), given)
+    console.print(table)
+    space = class_space(reference)
+    if space:
+        table = Table(title="SEARCH_SPACE (deepstart tune searches it)", title_justify="left")
+        table.add_column("option")
+        table.add_column("values")
+        for k, d in space.items():
+            shown = (", ".join(map(json.dumps, d["choices"])) if d["type"] == "categorical" else
+                     f"{d['type']} {d['low']} to {d['high']}" + (", log scale" if d["log"] else "")
+                     + (f", step {d['step']}" if d["step"] else ""))
+            table.add_row(k, escape(shown))
+        console.print(table)
+    else:
+        console.print("no SEARCH_SPACE: deepstart tune searches the training settings alone "
+                      "(add --space NAME=VALUES).", soft_wrap=True)
+    paper = getattr(cls, "PAPER", None)
+    if isinstance(paper, dict):
+        console.print("PAPER: " + escape(", ".join(f"{k} {v}" for k, v in paper.items())),
+                      soft_wrap=True)
+    console.print(f"note: showing it imported {escape(reference.rsplit(':', 1)[0])}, which runs "
+                  "your own code.", soft_wrap=True)
