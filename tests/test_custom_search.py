@@ -151,6 +151,16 @@ def test_tune_searches_the_classs_space_and_the_command_lines(tmp_path, capsys):
     assert f"--option width={best['width']}" in study["best_command"]
     assert f"the best trial as a run: {study['best_command']}" in " ".join(printed.split())
 
+    # the best trial's command trains what the tuned run folder holds
+    import shlex
+
+    assert main([*shlex.split(study["best_command"])[1:], "--out", "again", "--quiet"]) == 0
+    again = next((tmp_path / "again").iterdir())
+    assert json.loads((again / "config.json").read_text())["model"] == ref
+    tuned = json.loads((folder / "metrics.json").read_text())["test"]
+    assert json.loads((again / "metrics.json").read_text())["test"] == pytest.approx(tuned, rel=1e-4)
+    capsys.readouterr()
+
     # resuming the study with another space would mix incomparable trials
     assert exit_code([*args[:-1], "width=2,5", "--trials", "4"]) == 2
     one_line_error(capsys, "study 'digits-tiny'", "space=")
