@@ -147,6 +147,15 @@ def measurements() -> dict | None:
     return read_json(MEASURED, fix="restore it with git checkout docs/recipes.json")
 
 
+def measured(store: dict | None, problem: str, name: str) -> list[dict]:
+    """The measurements of the recipe `problem/name`, one per machine (rows without a score, as a
+    hand-edited file may have, are left out)."""
+    rows = (store or {}).get(f"{problem}/{name}")
+    keys = {"score", "machine", "meets", "metric", "date", "wall_seconds"}
+    return [m for m in (rows.values() if isinstance(rows, dict) else ())
+            if isinstance(m, dict) and keys <= set(m) and isinstance(m["score"], (int, float))]
+
+
 def _default(f: dataclasses.Field):
     if f.default is not dataclasses.MISSING:
         return f.default
@@ -200,8 +209,8 @@ def print_models() -> None:
         if ref not in used:
             used.append(ref)
         cells = [f"{p.name} {_target(p, r)}: "
-                 + (_measured_short(list(store.get(f"{p.name}/{name}", {}).values()))
-                    if store is not None else "see the claim")
+                 + (_measured_short(measured(store, p.name, name)) if store is not None
+                    else "see the claim")
                  for p, r in recipes(name)]
         table.add_row(name, DESCRIPTIONS.get(name, ""), ", ".join(kinds(name)),
                       f"{n_parameters(name, shape, n_outputs, task):,} ({ref})",
@@ -241,7 +250,8 @@ def print_model(name: str) -> None:
     from deepstart.tune import searched
 
     console.print(f"  {'tune':<11} deepstart tune PROBLEM --model {name} searches "
-                  f"{', '.join(searched(name))} (python -m pydoc deepstart.tune)", soft_wrap=True)
+                  f"{', '.join(searched(name))}; --space NAME=VALUES adds options (python -m pydoc "
+                  "deepstart.tune)", soft_wrap=True)
 
     fields = options(name)
     table = Table(title="options (--option KEY=VALUE, values in JSON)", title_justify="left")
@@ -276,7 +286,7 @@ def print_model(name: str) -> None:
             mine = {k: v for k, v in recipe.settings.items() if k in config_fields}
             console.print(f"  parameters  {n_parameters(name, shape, n_outputs, task, mine):,}",
                           soft_wrap=True)
-        rows = [] if store is None else list(store.get(f"{problem.name}/{name}", {}).values())
+        rows = measured(store, problem.name, name)
         for m in rows:
             verdict = {True: "meets the target", False: "short of the target", None: ""}[m["meets"]]
             epochs = f", {m['epochs']} epochs" if m.get("epochs") else ""
