@@ -85,6 +85,7 @@ def test_recipes_are_listed_with_the_measured_scores_of_docs_recipes_json(capsys
     gpu = store["fashion-mnist/resnet"]["GPU NVIDIA H100 80GB HBM3 (recipe sweep)"]["score"]
     assert f"{cpu:.4g}" in out and f"{gpu:.4g}" in out
     assert "≤ 42.3 rmse" in out  # airline's linear recipe: lower is better
+    assert "the default model of cifar10" in out  # resnet: `deepstart run cifar10`
 
 
 def test_without_measurements_the_listing_says_so(capsys, monkeypatch, tmp_path):

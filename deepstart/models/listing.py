@@ -137,6 +137,13 @@ def recipes(name: str) -> list:
     return [(p, r) for p in all_problems() for r in p.recipes if r.model == name]
 
 
+def default_of(name: str) -> list[str]:
+    """The problems whose `deepstart run PROBLEM` (no --model) trains family `name`."""
+    from deepstart.problems import all_problems
+
+    return [p.name for p in all_problems() if p.recipe.get("model") == name]
+
+
 def measurements() -> dict | None:
     """benchmarks/recipes.py's measurements by recipe id ("problem/model") and machine; None when
     this installation has no docs/ folder (a wheel ships the package alone)."""
@@ -212,6 +219,9 @@ def print_models() -> None:
                  + (_measured_short(measured(store, p.name, name)) if store is not None
                     else "see the claim")
                  for p, r in recipes(name)]
+        defaults = default_of(name)
+        if defaults:  # `deepstart run PROBLEM` without --model: no claim of its own
+            cells.append(f"the default model of {', '.join(defaults)}")
         table.add_row(name, DESCRIPTIONS.get(name, ""), ", ".join(kinds(name)),
                       f"{n_parameters(name, shape, n_outputs, task):,} ({ref})",
                       escape("\n".join(cells) or "-"))
@@ -297,9 +307,7 @@ def print_model(name: str) -> None:
             console.print("  measured    not yet (python benchmarks/recipes.py --only "
                           f"{problem.name}/{name})", soft_wrap=True)
         console.print(f"  [dim]{escape(recipe.claim)}[/dim]", soft_wrap=True)
-    from deepstart.problems import all_problems
-
-    defaults = [p.name for p in all_problems() if p.recipe.get("model") == name]
+    defaults = default_of(name)
     if defaults:
         console.print(f"\nthe default model of: {', '.join(defaults)} (`deepstart run PROBLEM` "
                       "without --model)", soft_wrap=True)
