@@ -374,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     speaks = os.environ.get("RANK", "0") == "0"
     try:
         return {"run": _cmd_run, "lr-find": _cmd_lr_find, "show": _cmd_show,
-                "problems": _cmd_problems, "models": _cmd_models, "evaluate": _cmd_evaluate, "tune": _cmd_tune,
+                "problems": _cmd_problems, "models": _cmd_models, "evaluate": _cmd_evaluate,
+                "tune": _cmd_tune,
                 "ensemble": _cmd_ensemble, "diagnose": _cmd_diagnose, "report": _cmd_report,
                 "export": _cmd_export, "portfolio": _cmd_portfolio,
                 "serve": _cmd_serve}[args.command](args)

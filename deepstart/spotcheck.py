@@ -8,9 +8,10 @@ function from one fold's raw data to a fitted predictor.
 
 On images the table algorithms (knn, random-forest, ...) also run on the flattened pixels when named
 with `--algorithms`; so does your own class, named by its reference (`--algorithms
-convnet,mynet.py:MyNet`), trained as the networks are (`user_algorithm`). Every algorithm sees raw values, as the problem stores them, and scales them with
-statistics of its fold's training rows alone: scikit-learn ones in a Pipeline with StandardScaler,
-deepstart networks through `prepare` (standardised tables, pixels / their maximum, z-scored series).
+convnet,mynet.py:MyNet`), trained as the networks are (`user_algorithm`). Every algorithm sees raw
+values, as the problem stores them, and scales them with statistics of its fold's training rows
+alone: scikit-learn ones in a Pipeline with StandardScaler, deepstart networks through `prepare`
+(standardised tables, pixels / their maximum, z-scored series).
 
 The networks train with `deepstart run --model FAMILY`'s settings for the problem (its recipe for that
 family, or the default recipe's training settings), for the recipe's epochs unless `epochs` is given.
