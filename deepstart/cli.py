@@ -82,7 +82,7 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     """What `run` and `lr-find` share: the problem, the model, the optimizer, the hardware."""
     p.add_argument("problem", nargs="?", default=None,
                    help="a built-in problem name (default: digits), a CSV file, or a folder of images")
-    p.add_argument("--model", help="model family: perceptron, linear, logistic, mlp, convnet, resnet, googlenet, transformer, lstm, gru (--model M uses the problem's recipe for M when it has one)")
+    p.add_argument("--model", help="model family: perceptron, linear, logistic, mlp, convnet, resnet, googlenet, transformer, lstm, gru (--model M uses the problem's recipe for M when it has one), or your own class: PATH.py:Class or package.module:Class (docs/own-model.md)")
     p.add_argument("--hidden", type=_sizes, help="MLP hidden layer sizes, e.g. 256,256")
     p.add_argument("--activation", help="activation: identity, step, sigmoid, tanh, relu")
     p.add_argument("--dropout", type=_fraction, help="dropout rate after each hidden layer")
@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="torch.compile the model (compile time is reported separately)")
     run.add_argument("--nproc", type=_positive_int,
                      help="train on N processes with DistributedDataParallel (launches torchrun)")
+    run.add_argument("--paper-score", type=_number(float, lambda v: True, "a number"),
+                     metavar="SCORE", help="your model's published score, in the problem's metric "
+                     "(e.g. 0.937 accuracy): recorded in config.json and shown beside yours")
     run.add_argument("--out", type=Path, default=Path("runs"), help="folder for run folders (runs/)")
     run.add_argument("--resume", type=Path, metavar="RUN",
                      help="continue an interrupted run folder from its checkpoint")
@@ -402,6 +405,7 @@ def _config(args, **fixed):
         "augment", "tta")}
     given["warmup_epochs"] = getattr(args, "warmup", None)
     given["compile"] = getattr(args, "compile", None) or None
+    given["paper_score"] = getattr(args, "paper_score", None)
     data_options = {name: getattr(args, name, None) for name in (
         "target", "task", "forecast", "horizon", "season", "image_size", "color", "strict",
         "decimal")}
@@ -451,7 +455,7 @@ def _cmd_run(args) -> int:
                     from deepstart.present import print_data_report
 
                     print_data_report(problem, standardised=standardised)
-                _say_custom(config, console)
+                _say_custom(config, problem.name, console)
             folder = run(config, out=args.out, data_dir=args.data_dir,
                          download=not args.no_download, verbose=verbose, on_data=report)
         finished = True
@@ -470,7 +474,7 @@ def _cmd_run(args) -> int:
     return 0 if print_result(folder) == "finished" else EXIT_RUN_FAILED
 
 
-def _say_custom(config, console) -> None:
+def _say_custom(config, problem: str, console) -> None:
     """For the user's own class: where its training settings come from, and that loading the run
     runs the class's file (the one place the run's output says so)."""
     from deepstart.models.custom import is_reference, parse
@@ -481,8 +485,7 @@ def _say_custom(config, console) -> None:
     settings = ", ".join(f"{k} {getattr(config, k)}" for k in (
         "epochs", "batch_size", "lr", "optimizer", "schedule", "weight_decay") if getattr(config, k))
     console.print(f"{cls} has no recipe of its own: it trains with the training settings of "
-                  f"the {config.problem} problem's default recipe ({settings}; flags override "
-                  "them).",
+                  f"{problem}'s default recipe ({settings}; flags override them).",
                   highlight=False, soft_wrap=True)
     console.print(f"note: this run imports {path or module}, and so will every command that loads "
                   "it (report, export, serve, ...): that runs your own code.", highlight=False,
@@ -491,7 +494,7 @@ def _say_custom(config, console) -> None:
 
 def _cmd_lr_find(args) -> int:
     from deepstart.console import console
-    from deepstart.run import _learner, check_writable
+    from deepstart.run import _learner, check_writable, model_label
 
     config = _config(args)
     config.validate()
@@ -500,7 +503,7 @@ def _cmd_lr_find(args) -> int:
     result = learner.find_lr(start_lr=args.start_lr, end_lr=args.end_lr, steps=args.steps)
     args.out.mkdir(parents=True, exist_ok=True)
     name = learner.problem.name  # a path's problem is named after the file
-    path = result.plot(args.out / f"lr-find-{name}-{config.model}.png",
+    path = result.plot(args.out / f"lr-find-{name}-{model_label(config.model)}.png",
                        title=f"learning-rate range test: {name}, {config.model}, "
                              f"{config.optimizer}, batch {config.batch_size}")
     console.print(f"suggested learning rate: [bold]{result.suggestion:.2g}[/bold] "
@@ -512,8 +515,9 @@ def _cmd_lr_find(args) -> int:
 
     data_flags = [part for k, v in config.data_options.items()
                   for part in ([FLAGS[k]] if v is True else [FLAGS[k], str(v)])]
+    given = [part for k, v in args.option for part in ("--option", f"{k}={json.dumps(v)}")]
     again = ["deepstart", "run", args.problem or "digits", *data_flags, "--model", config.model,
-             "--lr", f"{result.suggestion:.2g}"]
+             *given, "--lr", f"{result.suggestion:.2g}"]
     console.print(f"try: {shlex.join(again)}", soft_wrap=True)
     return 0
 
