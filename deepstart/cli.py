@@ -58,6 +58,16 @@ def _model_option(text: str) -> tuple[str, object]:
         return key, value  # a bare word, e.g. cell=gru
 
 
+def _space(text: str) -> tuple[str, dict]:
+    from deepstart.errors import DeepstartError
+    from deepstart.tune import parse_space
+
+    try:
+        return parse_space(text, where=text)
+    except DeepstartError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _sizes(text: str) -> list[int]:
     try:
         sizes = [int(s) for s in text.split(",") if s.strip()]
@@ -72,7 +82,7 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     """What `run` and `lr-find` share: the problem, the model, the optimizer, the hardware."""
     p.add_argument("problem", nargs="?", default=None,
                    help="a built-in problem name (default: digits), a CSV file, or a folder of images")
-    p.add_argument("--model", help="model family: perceptron, linear, logistic, mlp, convnet, resnet, googlenet, transformer, lstm, gru (--model M uses the problem's recipe for M when it has one)")
+    p.add_argument("--model", help="model family: perceptron, linear, logistic, mlp, convnet, resnet, googlenet, transformer, lstm, gru (--model M uses the problem's recipe for M when it has one), or your own class: PATH.py:Class or package.module:Class (docs/own-model.md)")
     p.add_argument("--hidden", type=_sizes, help="MLP hidden layer sizes, e.g. 256,256")
     p.add_argument("--activation", help="activation: identity, step, sigmoid, tanh, relu")
     p.add_argument("--dropout", type=_fraction, help="dropout rate after each hidden layer")
@@ -130,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="torch.compile the model (compile time is reported separately)")
     run.add_argument("--nproc", type=_positive_int,
                      help="train on N processes with DistributedDataParallel (launches torchrun)")
+    run.add_argument("--paper-score", type=_number(float, lambda v: True, "a number"),
+                     metavar="SCORE", help="your model's published score, in the problem's metric "
+                     "(e.g. 0.937 accuracy): recorded in config.json and shown beside yours")
     run.add_argument("--out", type=Path, default=Path("runs"), help="folder for run folders (runs/)")
     run.add_argument("--resume", type=Path, metavar="RUN",
                      help="continue an interrupted run folder from its checkpoint")
@@ -170,6 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
                               description="List built-in problems: task, size, data source, "
                               "whether the data is on this machine now, published reference scores.")
     problems.add_argument("name", nargs="?", help="show one problem in full")
+
+    models = sub.add_parser("models", help="list the model zoo: data, parameters, recipes and their scores",
+                            description="List the zoo's families: what each is, the kinds of data "
+                            "it takes, its parameter count at the defaults (on a stated problem's "
+                            "inputs), and the problems where it has a recipe, with the recipe's "
+                            "target and the scores benchmarks/recipes.py measured. `deepstart models "
+                            "NAME` shows one family's options: its config fields, defaults and "
+                            "meanings, and which fields the data fills in.")
+    models.add_argument("name", nargs="?", help="show one family in full")
 
     evaluate = sub.add_parser(
         "evaluate", help="spot-check several algorithms on the same folds: leaderboard and box plot",
@@ -234,6 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--schedule", help="fix the schedule: constant, step, cosine, onecycle")
     tune.add_argument("--out", type=Path, default=Path("runs"),
                       help="folder for the best run folder and the default storage (runs/)")
+    tune.add_argument("--space", type=_space, action="append", default=[], metavar="NAME=VALUES",
+                      help="also search a model option: NAME=V1,V2,... (one of the values) or "
+                           "NAME=LOW:HIGH[:log] (whole numbers: an integer range, else uniform); "
+                           "repeatable; a model class's SEARCH_SPACE states the same")
     tune.add_argument("--quiet", action="store_true", help="no per-trial lines")
 
     ensemble = sub.add_parser("ensemble", help="average the predictions of several runs of a problem",
@@ -358,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     speaks = os.environ.get("RANK", "0") == "0"
     try:
         return {"run": _cmd_run, "lr-find": _cmd_lr_find, "show": _cmd_show,
-                "problems": _cmd_problems, "evaluate": _cmd_evaluate, "tune": _cmd_tune,
+                "problems": _cmd_problems, "models": _cmd_models, "evaluate": _cmd_evaluate,
+                "tune": _cmd_tune,
                 "ensemble": _cmd_ensemble, "diagnose": _cmd_diagnose, "report": _cmd_report,
                 "export": _cmd_export, "portfolio": _cmd_portfolio,
                 "serve": _cmd_serve}[args.command](args)
@@ -385,6 +412,7 @@ def _config(args, **fixed):
         "augment", "tta")}
     given["warmup_epochs"] = getattr(args, "warmup", None)
     given["compile"] = getattr(args, "compile", None) or None
+    given["paper_score"] = getattr(args, "paper_score", None)
     data_options = {name: getattr(args, name, None) for name in (
         "target", "task", "forecast", "horizon", "season", "image_size", "color", "strict",
         "decimal")}
@@ -434,7 +462,7 @@ def _cmd_run(args) -> int:
                     from deepstart.present import print_data_report
 
                     print_data_report(problem, standardised=standardised)
-                _say_custom(config, console)
+                _say_custom(config, problem.name, console)
             folder = run(config, out=args.out, data_dir=args.data_dir,
                          download=not args.no_download, verbose=verbose, on_data=report)
         finished = True
@@ -453,7 +481,7 @@ def _cmd_run(args) -> int:
     return 0 if print_result(folder) == "finished" else EXIT_RUN_FAILED
 
 
-def _say_custom(config, console) -> None:
+def _say_custom(config, problem: str, console) -> None:
     """For the user's own class: where its training settings come from, and that loading the run
     runs the class's file (the one place the run's output says so)."""
     from deepstart.models.custom import is_reference, parse
@@ -464,8 +492,7 @@ def _say_custom(config, console) -> None:
     settings = ", ".join(f"{k} {getattr(config, k)}" for k in (
         "epochs", "batch_size", "lr", "optimizer", "schedule", "weight_decay") if getattr(config, k))
     console.print(f"{cls} has no recipe of its own: it trains with the training settings of "
-                  f"the {config.problem} problem's default recipe ({settings}; flags override "
-                  "them).",
+                  f"{problem}'s default recipe ({settings}; flags override them).",
                   highlight=False, soft_wrap=True)
     console.print(f"note: this run imports {path or module}, and so will every command that loads "
                   "it (report, export, serve, ...): that runs your own code.", highlight=False,
@@ -474,7 +501,7 @@ def _say_custom(config, console) -> None:
 
 def _cmd_lr_find(args) -> int:
     from deepstart.console import console
-    from deepstart.run import _learner, check_writable
+    from deepstart.run import _learner, check_writable, model_label
 
     config = _config(args)
     config.validate()
@@ -483,7 +510,7 @@ def _cmd_lr_find(args) -> int:
     result = learner.find_lr(start_lr=args.start_lr, end_lr=args.end_lr, steps=args.steps)
     args.out.mkdir(parents=True, exist_ok=True)
     name = learner.problem.name  # a path's problem is named after the file
-    path = result.plot(args.out / f"lr-find-{name}-{config.model}.png",
+    path = result.plot(args.out / f"lr-find-{name}-{model_label(config.model)}.png",
                        title=f"learning-rate range test: {name}, {config.model}, "
                              f"{config.optimizer}, batch {config.batch_size}")
     console.print(f"suggested learning rate: [bold]{result.suggestion:.2g}[/bold] "
@@ -495,8 +522,9 @@ def _cmd_lr_find(args) -> int:
 
     data_flags = [part for k, v in config.data_options.items()
                   for part in ([FLAGS[k]] if v is True else [FLAGS[k], str(v)])]
+    given = [part for k, v in args.option for part in ("--option", f"{k}={json.dumps(v)}")]
     again = ["deepstart", "run", args.problem or "digits", *data_flags, "--model", config.model,
-             "--lr", f"{result.suggestion:.2g}"]
+             *given, "--lr", f"{result.suggestion:.2g}"]
     console.print(f"try: {shlex.join(again)}", soft_wrap=True)
     return 0
 
@@ -555,6 +583,13 @@ def _cmd_problems(args) -> int:
         print_problem(get_problem(args.name))
     else:
         print_problems()
+    return 0
+
+
+def _cmd_models(args) -> int:
+    from deepstart.models.listing import print_model, print_models
+
+    print_model(args.name) if args.name else print_models()
     return 0
 
 
@@ -628,7 +663,7 @@ def _cmd_tune(args) -> int:
         result = tune(config, trials=args.trials, workers=args.workers, timeout=args.timeout,
                       storage=args.storage, study_name=args.study, fixed=fixed, out=args.out,
                       data_dir=args.data_dir, download=not args.no_download,
-                      verbose=0 if args.quiet else 1)
+                      verbose=0 if args.quiet else 1, space=dict(args.space))
     except KeyboardInterrupt:
         console.print("\ninterrupted; the study keeps its finished trials (the running ones are "
                       "marked failed): run the same command again to resume it.")
@@ -644,6 +679,7 @@ def _cmd_tune(args) -> int:
     status = print_result(result.folder)
     console.print(f"tuning record: {result.folder / 'tuning'} ({result.finished} finished trials "
                   f"in {result.study_name}, {result.storage})", soft_wrap=True)
+    console.print(f"the best trial as a run: {result.best_command}", soft_wrap=True, markup=False)
     return 0 if status == "finished" else EXIT_RUN_FAILED
 
 

@@ -211,8 +211,13 @@ class RunFacts:
         recipe = (_recipe_defaults(self.problem, self.data_options, self.model) or {}).get("epochs")
         if epochs and recipe and epochs <= recipe:
             epochs = None
+        from deepstart.models.custom import is_reference
+
+        # a class of your own is built from its options (some may have no default): keep them
+        own = ({"model_options": self.config.get("model_options") or {}}
+               if is_reference(self.model) else {})
         return shlex.join(["deepstart", "tune", self.problem, *self._data_flags(), "--model",
-                           self.model, "--trials", "30",
+                           self.model, *_flags(own, {}, {}), "--trials", "30",
                            *(["--epochs", str(epochs)] if epochs else []), *self._out_flags()])
 
     def evaluate_command(self) -> str:

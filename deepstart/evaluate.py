@@ -110,10 +110,13 @@ class Protocol:
 # --- choosing the algorithms --------------------------------------------------------------------
 
 def parse_algorithms(text: str) -> list[str]:
-    """'a, b,,c,a' -> ['a', 'b', 'c']: names in order, blanks and repeats dropped."""
+    """'a, b,,c,a' -> ['a', 'b', 'c']: names in order, blanks and repeats dropped; a model
+    reference (`path/to/mynet.py:MyNet`) is kept as given, the names are read in lower case."""
+    from deepstart.models.custom import is_reference
+
     names: list[str] = []
     for part in text.split(","):
-        name = part.strip().lower()
+        name = part.strip() if is_reference(part.strip()) else part.strip().lower()
         if name and name not in names:
             names.append(name)
     if not names:
@@ -127,11 +130,17 @@ def choose(problem, names: Sequence[str | Algorithm] | None, season: int | None)
     if names is None:
         chosen = defaults(problem, season)
     else:
+        from deepstart.models.custom import is_reference
+        from deepstart.spotcheck import user_algorithm
+
         known = available(problem)
         chosen = []
         for name in names:
             if isinstance(name, Algorithm):
                 chosen.append(name)
+                continue
+            if is_reference(name):  # the user's own class, checked with the networks' settings
+                chosen.append(user_algorithm(name, tuple(known) + tuple(a.name for a in chosen)))
                 continue
             if name not in known:
                 from deepstart.spotcheck import ALGORITHMS
@@ -579,6 +588,16 @@ def _print_header(problem, record: dict, chosen: list[Algorithm]) -> None:
                   f"{', '.join(a.name for a in chosen)}{budget}", soft_wrap=True)
 
 
+def _reference_note(result: dict) -> str:
+    """A user's own model is named by its class; the note says which file or module it is."""
+    from rich.markup import escape
+
+    from deepstart.models.custom import is_reference
+
+    model = (result.get("settings") or {}).get("model")
+    return f"[dim]{escape(model)}[/dim]" if is_reference(model) else ""
+
+
 def print_leaderboard(record: dict, folder: Path | None = None) -> None:
     """The leaderboard: rank, algorithm, mean ± std, fit seconds; the best marked; the best
     published reference in its place among them; skipped and failed algorithms with why."""
@@ -612,8 +631,9 @@ def print_leaderboard(record: dict, folder: Path | None = None) -> None:
             best = r["algorithm"] == record["best"]
             name = f"[bold green]{r['algorithm']}[/bold green]" if best else r["algorithm"]
             shown = _mean_std(r, metric) if p["folds"] > 1 else _fmt(r["mean"], metric)
-            table.add_row(str(r["rank"]), name, shown, f"{r['fit_seconds']:.1f}",
-                          "[bold green]★ best[/bold green]" if best else "")
+            note = " ".join(filter(None, ("[bold green]★ best[/bold green]" if best else "",
+                                          _reference_note(r))))
+            table.add_row(str(r["rank"]), name, shown, f"{r['fit_seconds']:.1f}", note)
         else:
             if ref_row:
                 table.add_row(*ref_row)

@@ -206,38 +206,11 @@ class Learner:
         """One batch of two training rows through a model the zoo did not build, before training:
         the outputs must be (rows, n_outputs), or the loss would broadcast into a wrong number."""
         from deepstart.models import FAMILIES
-        from deepstart.models.custom import ATTRIBUTE, _class_file, _where
+        from deepstart.models.custom import check_outputs
 
         if getattr(model, "family", None) in FAMILIES or not len(self.data.x_train):
             return
-        entry = getattr(model, ATTRIBUTE, None)
-        name = f"--model {entry['reference']}" if entry else type(model).__name__
-        xb = self.data.x_train[:2]
-        state = torch.random.get_rng_state()  # a dropout in the check must not move the seed
-        was_training = model.training
-        try:
-            model.eval()
-            with torch.no_grad():
-                out = model(xb)
-        except Exception as e:
-            raise DeepstartError(f"{name}: its forward pass on a batch of {len(xb)} inputs of shape "
-                                 f"{tuple(self.data.input_shape)} raised "
-                                 f"{_where(e, _class_file(type(model)))}; expected it "
-                                 "to take (batch, *in_shape) tensors.") from None
-        finally:
-            model.train(was_training)
-            torch.random.set_rng_state(state)
-        if isinstance(out, tuple) and out:  # main output + auxiliary ones (GoogLeNet style)
-            out = out[0]
-        wanted = (len(xb), self.data.n_outputs)
-        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        if got != wanted:
-            what = (f"{self.data.n_outputs} class scores" if self.data.task == "multiclass"
-                    else "1 value (a logit)" if self.data.task == "binary" else "1 value")
-            raise DeepstartError(f"{name}: its forward pass gives {got} for a batch of {len(xb)} "
-                                 f"inputs of shape {tuple(self.data.input_shape)}; this "
-                                 f"{self.data.task} problem expects {wanted} ({what} per input): "
-                                 "size the last layer with n_outputs.")
+        check_outputs(model, self.data.x_train[:2], self.data.n_outputs, self.data.task)
 
     # --- data ---------------------------------------------------------------------------------------
     def _prepare(self, data, val_split: float, seed: int, lookback: int | None) -> Prepared:

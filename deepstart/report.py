@@ -116,7 +116,8 @@ def context(record: RunRecord, written: str | None = None) -> dict:
         "generated": written or dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "problem": None, "data": None, "data_error": None, "model": None, "curves": None,
         "results": None, "mistakes": None, "leaderboard": None, "benchmark": None, "tuning": None,
-        "diagnosis": None, "diagnosis_error": None, "learning_curve": None, "history_rows": record.history[-5:],
+        "diagnosis": None, "diagnosis_error": None, "size_line": None, "paper_line": None,
+        "learning_curve": None, "history_rows": record.history[-5:],
         "epochs_done": len(record.history), "repro": _repro(record),
     }
     metric = m["metric"] if m else ("accuracy" if (record.spec or {}).get("task") in
@@ -133,6 +134,13 @@ def context(record: RunRecord, written: str | None = None) -> dict:
     ctx["headline"] = {"metric": metric, "value": m["test"][metric],
                        "text": _fmt(m["test"][metric], metric), "status": m.get("status", "finished"),
                        "best": _best_reference(m)}
+    if m.get("model_size"):  # parameters and FLOPs, and the paper's figures when stated
+        from deepstart.models.custom import paper_line, size_line
+
+        ctx["size_line"] = size_line(m["model_size"])
+        if m.get("paper"):
+            ctx["paper_line"] = paper_line(m["paper"], m["model_size"]["parameters"],
+                                           m["test"][metric], metric)
     try:
         problem = load_problem(record)
     except (DeepstartError, OSError) as e:
@@ -245,7 +253,11 @@ def _model_facts(model, spec: dict, shape: tuple) -> dict:
     rows = [{"name": r.name, "kind": r.kind, "shape": "x".join(map(str, r.output_shape)) or "-",
              "parameters": r.parameters} for r in summary(model, shape)]
     total = sum(p.numel() for p in model.parameters())
-    return {"family": spec["family"], "config": spec["config"], "rows": rows, "total": total,
+    family = spec["family"]
+    if family == "custom":  # the user's class: where it came from, and the file's hash
+        entry = spec["custom"]
+        family = f"your own class {entry['reference']} (sha256 {str(entry.get('sha256'))[:12]}…)"
+    return {"family": family, "config": spec["config"], "rows": rows, "total": total,
             "input": "x".join(map(str, shape))}
 
 

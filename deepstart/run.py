@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import math
 import threading
 import datetime as dt
 import os
@@ -70,6 +71,9 @@ class RunConfig:
     augment: str | None = None  # e.g. "crop,flip": batch image augmentation while training
     tta: str | None = None  # "flip": score images by the mean over each image and its mirror
     nproc: int = 1  # processes (torchrun world size) the run trains on
+    # the published score of the architecture, for a model class of your own (its PAPER attribute
+    # may state it too): shown beside the test score in the output and the report
+    paper_score: float | None = None
     seed: int = 0
     command: str = ""
 
@@ -128,6 +132,10 @@ class RunConfig:
         parse_tta(self.tta)
         if self.precision not in PRECISIONS:
             raise unknown_name("precision", self.precision, PRECISIONS)
+        if self.paper_score is not None and not (
+                isinstance(self.paper_score, (int, float)) and math.isfinite(self.paper_score)):
+            raise DeepstartError(f"paper_score must be a number in the problem's metric; received "
+                                 f"paper_score={self.paper_score!r}.")
 
 
 def environment() -> dict:
@@ -477,4 +485,11 @@ def _score_and_write(learner, config: RunConfig, folder: Path | None, problem, w
     baselines = problem.schema.get("series", {}).get("baselines")
     if baselines:  # a forecast's baselines, scored on the same test values as the model
         metrics["baselines"] = baselines | {"model": test_value}
+    from deepstart.models.custom import paper_claim
+    from deepstart.summary import model_size
+
+    metrics["model_size"] = model_size(learner.model, data.input_shape, learner.device)
+    paper = paper_claim(type(learner.model), config.paper_score)
+    if paper is not None:
+        metrics["paper"] = paper
     write_json(folder / "metrics.json", metrics)

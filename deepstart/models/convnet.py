@@ -16,11 +16,11 @@ DOWNSAMPLES = ("pool", "stride")
 
 @dataclass
 class ConvNetConfig:
-    in_channels: int
-    out_features: int
-    widths: list[int] = field(default_factory=lambda: [32, 64, 128])
-    dropout: float = 0.25
-    batch_norm: bool = True
+    in_channels: int  # channels of the image (1 grey, 3 colour)
+    out_features: int  # outputs: one logit per class (1 for two classes or a value)
+    widths: list[int] = field(default_factory=lambda: [32, 64, 128])  # filters of each stage
+    dropout: float = 0.25  # rate of the dropout in the head
+    batch_norm: bool = True  # batch norm after each convolution
     # "gap": global average pooling (any image size, fewest weights); "flatten": keep where each
     # feature was (the last feature map flattened), which small images such as Fashion-MNIST's
     # clothes reward

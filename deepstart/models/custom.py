@@ -185,6 +185,7 @@ def check(reference: str, options: dict) -> None:
     """Before any data loads: the file, the class and the options are ones that can build it."""
     cls = load_class(reference)
     arguments(cls, (1,), 1, "multiclass", options, reference)
+    paper_claim(cls)
 
 
 def build(reference: str, input_shape, n_outputs: int, task: str, **options):
@@ -193,7 +194,44 @@ def build(reference: str, input_shape, n_outputs: int, task: str, **options):
     kwargs = arguments(cls, input_shape, n_outputs, task, options, reference)
     model = _construct(cls, kwargs, reference)
     setattr(model, ATTRIBUTE, source(reference, cls) | {"arguments": _jsonable(kwargs)})
+    import torch
+
+    # a model that cannot read these inputs fails here, wherever it is built (run, show, tune)
+    check_outputs(model, torch.zeros(2, *input_shape), n_outputs, task)
     return model
+
+
+def check_outputs(model, xb, n_outputs: int, task: str) -> None:
+    """`xb` (a batch of inputs) through `model` in eval mode must give (len(xb), n_outputs): a
+    DeepstartError naming the model, what came out and what the problem expects, if not."""
+    import torch
+
+    entry = getattr(model, ATTRIBUTE, None)
+    name = f"--model {entry['reference']}" if entry else type(model).__name__
+    shape = tuple(xb.shape[1:])
+    state = torch.random.get_rng_state()  # a dropout in the check must not move the seed
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            out = model(xb)
+    except Exception as e:
+        raise DeepstartError(f"{name}: its forward pass on a batch of {len(xb)} inputs of shape "
+                             f"{shape} raised {_where(e, _class_file(type(model)))}; expected it "
+                             "to take (batch, *in_shape) tensors.") from None
+    finally:
+        model.train(was_training)
+        torch.random.set_rng_state(state)
+    if isinstance(out, tuple) and out:  # main output + auxiliary ones (GoogLeNet style)
+        out = out[0]
+    wanted = (len(xb), n_outputs)
+    got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    if got != wanted:
+        what = (f"{n_outputs} class scores" if task == "multiclass"
+                else "1 value (a logit)" if task == "binary" else "1 value")
+        raise DeepstartError(f"{name}: its forward pass gives {got} for a batch of {len(xb)} "
+                             f"inputs of shape {shape}; this {task} problem expects {wanted} "
+                             f"({what} per input): size the last layer with n_outputs.")
 
 
 def _construct(cls, kwargs: dict, reference: str):
@@ -400,3 +438,63 @@ def saved_entry(model, folder: Path) -> dict | None:
     if entry.get("file"):
         entry["from_run_folder"] = os.path.relpath(entry["file"], Path(folder).resolve())
     return entry
+
+
+def paper_claim(cls, score: float | None = None) -> dict | None:
+    """The published figures of the architecture: the class's `PAPER = {"params": 6.8e6, "score":
+    0.937, "source": "..."}` (each key optional), with `score` (from --paper-score) on top."""
+    import math
+
+    stated = getattr(cls, "PAPER", None)
+    if stated is None and score is None:
+        return None
+    if stated is not None and not isinstance(stated, dict):
+        raise DeepstartError(f"{cls.__name__}.PAPER is {type(stated).__name__}; expected a dict "
+                             'like {"params": 6.8e6, "score": 0.937, "source": "Author et al. '
+                             'YEAR, Table N"}.')
+    stated = dict(stated or {})
+    unknown = sorted(set(stated) - {"params", "score", "source"})
+    if unknown:
+        raise DeepstartError(f"{cls.__name__}.PAPER has the key {unknown[0]!r}; expected only "
+                             "params, score and source.")
+    for key in ("params", "score"):
+        value = stated.get(key)
+        if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                      and math.isfinite(value) and (key == "score" or value > 0)):
+            raise DeepstartError(f"{cls.__name__}.PAPER[{key!r}] is {value!r}; expected a "
+                                 f"{'positive ' if key == 'params' else ''}number.")
+    if stated.get("source") is not None and not isinstance(stated["source"], str):
+        raise DeepstartError(f"{cls.__name__}.PAPER['source'] must be text naming the paper.")
+    claim = {"params": stated.get("params"), "score": stated.get("score"),
+             "source": stated.get("source"), "from": f"{cls.__name__}.PAPER" if stated else None}
+    if score is not None:
+        claim["score"] = score
+        claim["from"] = (claim["from"] + ", score from --paper-score") if claim["from"] \
+            else "--paper-score"
+    return claim
+
+
+def paper_line(paper: dict, parameters: int, value: float, metric: str) -> str:
+    """'your implementation: 6.6M parameters (paper 6.8M), 0.934 (paper 0.937); source: ...'."""
+    from deepstart.summary import short_count
+
+    fmt = (lambda v: f"{v:.4f}") if metric == "accuracy" else (lambda v: f"{v:.2f}")
+    params = f"{short_count(parameters)} parameters"
+    if paper.get("params"):
+        params += f" (paper {short_count(paper['params'])})"
+    score = f"test {metric} {fmt(value)}"
+    if paper.get("score") is not None:
+        score += f" (paper {fmt(paper['score'])})"
+    source = paper.get("source") or f"source not stated (from {paper.get('from')})"
+    return f"your implementation: {params}, {score}; paper: {source}"
+
+
+def size_line(size: dict) -> str:
+    """'model: 1.21K parameters, 2.37K FLOPs per sample (counted by ...)'."""
+    from deepstart.summary import short_count
+
+    flops = (f"{short_count(size['flops_per_sample'])} FLOPs per sample"
+             if size.get("flops_per_sample") else "FLOPs not counted (none of its operations are "
+             "ones the counter knows)")
+    return (f"model: {short_count(size['parameters'])} parameters, {flops} (torch's "
+            "FlopCounterMode on one input; a multiply-add is 2 FLOPs)")

@@ -75,10 +75,10 @@ class AuxClassifier(nn.Module):
 
 @dataclass
 class GoogLeNetConfig:
-    in_channels: int
-    out_features: int
-    width: float = 1.0
-    aux_classifiers: bool = True
+    in_channels: int  # channels of the image (1 grey, 3 colour)
+    out_features: int  # outputs: one logit per class
+    width: float = 1.0  # multiplies every filter count of the paper's table (1.0: the paper's)
+    aux_classifiers: bool = True  # the two auxiliary classifiers on 4a and 4d (loss weight 0.3)
 
     def __post_init__(self) -> None:
         check_config(self)

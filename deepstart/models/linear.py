@@ -14,9 +14,9 @@ from deepstart.models.checks import check_config
 
 @dataclass
 class PerceptronConfig:
-    in_features: int
+    in_features: int  # inputs per sample (an image or a window flattened)
     activation: str = "identity"  # identity, step, sigmoid, tanh, relu
-    bias: bool = True
+    bias: bool = True  # add a learned bias b to w . x
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -40,8 +40,8 @@ class Perceptron(nn.Module):
 
 @dataclass
 class LinearConfig:
-    in_features: int
-    out_features: int = 1
+    in_features: int  # inputs per sample (an image or a window flattened)
+    out_features: int = 1  # outputs: 1 value, or one logit per class
 
     def __post_init__(self) -> None:
         check_config(self)

@@ -13,12 +13,12 @@ from deepstart.models.checks import check_config
 
 @dataclass
 class MLPConfig:
-    in_features: int
-    out_features: int
-    hidden: list[int] = field(default_factory=lambda: [256, 256])
-    activation: str = "relu"
-    dropout: float = 0.0
-    batch_norm: bool = False
+    in_features: int  # inputs per sample (an image or a window flattened)
+    out_features: int  # outputs: 1 value, or one logit per class
+    hidden: list[int] = field(default_factory=lambda: [256, 256])  # units of each hidden layer
+    activation: str = "relu"  # after each hidden layer: identity, step, sigmoid, tanh, relu
+    dropout: float = 0.0  # rate of the dropout after each hidden layer (0: none)
+    batch_norm: bool = False  # batch norm between each hidden layer and its activation
 
     def __post_init__(self) -> None:
         check_config(self)

@@ -13,10 +13,10 @@ from deepstart.models.checks import check_config
 @dataclass
 class RecurrentConfig:
     in_channels: int  # features per time step (1 for a univariate series window)
-    out_features: int
+    out_features: int  # outputs: the next value, or one logit per class
     cell: str = "lstm"  # lstm or gru
-    hidden_size: int = 32
-    num_layers: int = 1
+    hidden_size: int = 32  # units of the hidden state (and of the LSTM's cell state)
+    num_layers: int = 1  # recurrent layers stacked, each reading the one below's outputs
     dropout: float = 0.0  # between stacked layers
 
     def __post_init__(self) -> None:

@@ -19,9 +19,9 @@ from deepstart.models.checks import check_config
 
 @dataclass
 class ResNetConfig:
-    in_channels: int
-    out_features: int
-    depth: int = 20
+    in_channels: int  # channels of the image (1 grey, 3 colour)
+    out_features: int  # outputs: one logit per class (1 for two classes or a value)
+    depth: int = 20  # layers with weights, 6n + 2: 8, 14, 20, 32, 44, 56, 110
     width: int = 1  # multiplies 16, 32, 64
 
     def __post_init__(self) -> None:

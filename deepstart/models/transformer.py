@@ -69,7 +69,7 @@ class TransformerConfig:
     # one sample's shape: (channels, height, width) for images, (steps,) or (steps, features)
     # for sequences; build_model fills it in from the data
     input_shape: list[int]
-    out_features: int
+    out_features: int  # outputs: one logit per class, or the values to predict
     dim: int = 64  # width of every token
     depth: int = 4  # encoder blocks
     heads: int = 4  # attention heads; dim must be a multiple of heads
