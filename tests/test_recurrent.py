@@ -113,6 +113,13 @@ def test_recurrent_recipe_tiny_run_records_and_exports_it(tmp_path, capsys):
     assert main(["export", str(run)]) == 0
     out = capsys.readouterr().out
     assert float(out.split("max abs difference ")[1].split()[0]) < 1e-4
+    # serve takes the last 24 months in thousands and answers the model's own test forecast
+    from deepstart.serve import ServedModel
+
+    series = problem.load().series
+    answer = ServedModel(run).answer_json(json.dumps({"window": series[118:142].tolist()}).encode())
+    last = model(data.x_test[-1:]).item() * data.scaling["y"]["scale"] + data.scaling["y"]["offset"]
+    assert answer["value"] == pytest.approx(last, rel=1e-5)
 
 
 @pytest.mark.parametrize("args, message", [
