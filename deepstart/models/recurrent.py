@@ -48,7 +48,8 @@ def check_window(difference: int | None, steps: int) -> None:
     if difference is not None and steps <= difference:
         raise DeepstartError(f"difference={difference} needs windows longer than {difference} "
                              f"values; these have {steps}: use --lookback {2 * difference} (or at "
-                             f"least {difference + 1}), or a smaller difference.")
+                             f"least {difference + 1}), a smaller difference, or --option difference=null "
+                             "to read the window as it is.")
 
 
 class RecurrentNet(nn.Module):
