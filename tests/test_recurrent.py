@@ -123,8 +123,8 @@ def test_recurrent_recipe_tiny_run_records_and_exports_it(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--lookback", "12"], "difference=12 needs windows longer than 12 values; these have 12: "
-                           "use --lookback 24"),
+    (["--lookback", "12"], ("difference=12 needs windows longer than 12 values; these have 12: "
+                            "use --lookback 24")),
     (["--option", "difference=0"], "difference must be a positive integer"),
 ])
 def test_a_window_too_short_for_its_difference_fails_before_a_folder(args, message, tmp_path, capsys):

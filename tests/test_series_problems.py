@@ -11,8 +11,7 @@ import pytest
 
 from deepstart.cli import main
 from deepstart.errors import DataError
-from deepstart.problems import get_problem
-from deepstart.problems import catalog
+from deepstart.problems import catalog, get_problem
 
 
 def rmse(a, b) -> float:

@@ -201,7 +201,8 @@ SHIPPED_SHA256 = {
 STATSMODELS = "statsmodels' datasets (0.15.0), marked public domain there"
 # Their split is the one `deepstart run FILE.csv --forecast COLUMN` gives any series
 # (deepstart.problems.series): the last third are the test targets, walk-forward, one step ahead.
-SERIES_SPLIT = "first {train} values train; the last {test} are the test targets (walk-forward, one step ahead)"
+SERIES_SPLIT = ("first {train} values train; the last {test} are the test targets (walk-forward, "
+                "one step ahead)")
 
 
 def _shipped_series(name: str, column: str, season: int | None = None, **_: object) -> Dataset:
@@ -499,8 +500,8 @@ _add(Problem(
                 "changes of the last 24 months and predicts this month's change from the same "
                 "month last year (difference=12), Adam 1e-3, batch 8, 100 epochs: test RMSE 14.65 "
                 "on the 46 test months, against 42.3 for seasonal naive and 48.7 for persistence "
-                "(before this recipe, --model lstm read the plain 13-month window: 78.9). 4.6 minutes from command to result on "
-                "the loaded 2-core CPU (provisional)"), "gru": (
+                "(before this recipe, --model lstm read the plain 13-month window: 78.9). 4.6 "
+                "minutes from command to result on the loaded 2-core CPU (provisional)"), "gru": (
                 "GRU (32 units), the LSTM's recipe (24 months, difference=12, 100 epochs): test "
                 "RMSE 14.36 on the 46 test months, against 42.3 for seasonal naive; 4 minutes from "
                 "command to result on the loaded 2-core CPU (provisional)")}),
@@ -515,6 +516,7 @@ _add(Problem(
 NILE_SETTINGS = {"lookback": 10, "hidden_size": 8, "epochs": 100, "batch_size": 8, "lr": 1e-3}
 SUNSPOT_SETTINGS = {"lookback": 12, "difference": 1, "epochs": 100, "batch_size": 16, "lr": 1e-3}
 CO2_SETTINGS = {"lookback": 24, "difference": 12, "epochs": 50, "batch_size": 16, "lr": 1e-3}
+
 
 def _add_series(name: str, title: str, file: str, column: str, n: int, n_train: int, origin: str,
                 size: str, references: tuple[Reference, ...], settings: dict, target: float,
