@@ -158,7 +158,9 @@ def write_docs(entries: list[Entry], store: dict) -> None:
              "Written by `python benchmarks/recipes.py` (do not edit by hand): each recipe run as a "
              "user runs it, in a new process; wall time from command start to result. The settings are "
              "the recipe's (`deepstart problems NAME` lists them). CPU rows: this project's 2-core "
-             "machine; GPU rows say which GPU.", "",
+             "machine; GPU rows say which GPU. A score repeats exactly for the same seed, settings "
+             "and machine; wall times measured while other work loaded the machine say so beside "
+             "the machine, and are provisional.", "",
              "| recipe | command | target | measured | meets | wall s | epochs | machine | date |",
              "|---|---|---|---|---|---|---|---|---|"]
     for entry in entries:
@@ -186,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", help="passed to deepstart run (e.g. cuda); examples run on the CPU")
     parser.add_argument("--list", action="store_true", help="print the recipes and their commands")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/")
+    parser.add_argument("--note", help="said beside the machine, e.g. 'loaded machine: wall times "
+                        "provisional' (a row of its own, apart from the machine's quiet rows)")
     parser.add_argument("--render", action="store_true",
                         help="only write docs/recipes.md again from docs/recipes.json")
     args = parser.parse_args(argv)
@@ -214,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         except RuntimeError as e:
             print(f"| {entry.id} | failed: {e} | | | | | |", flush=True)
             continue
+        if args.note:
+            m["machine"] += f" ({args.note})"
         m["meets"] = meets(entry, m["score"])
         m["date"] = dt.date.today().isoformat()
         store.setdefault(entry.id, {})[m["machine"]] = m

@@ -116,6 +116,10 @@ class RunConfig:
             raise unknown_name("model", self.model, FAMILIES)
         else:
             check_options(FAMILIES[self.model][1], self.model_options)  # before the data loads
+        if self.model in ("lstm", "gru"):  # a series window too short for the lag it learns around
+            from deepstart.models.recurrent import check_window
+
+            check_window(self.model_options.get("difference"), self.lookback or 1)
         if self.optimizer not in OPTIMIZERS:
             raise unknown_name("optimizer", self.optimizer, OPTIMIZERS)
         check_positive("epochs", self.epochs, int)

