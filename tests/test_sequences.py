@@ -282,3 +282,26 @@ def test_a_headerless_folder_reads_every_row_as_a_step(tmp_path):
 def test_image_options_on_a_folder_of_series_are_refused(tmp_path):
     with pytest.raises(DeepstartError, match="--image-size does not apply here"):
         get_problem(str(VOWELS), {"image_size": 8})
+
+
+def test_the_serve_page_takes_pasted_steps_in_a_real_browser(tmp_path, browser, capsys):
+    from playwright.sync_api import expect
+
+    from test_serve_browser import page_of, running
+
+    assert main(["run", str(VOWELS), "--length", "20", "--epochs", "1", "--quiet", "--out",
+                 "runs"]) == 0
+    folder = next(Path("runs").iterdir())
+    lines = (VOWELS / "speaker2" / "030.csv").read_text().splitlines()[1:]
+    with running(folder) as url, page_of(browser, url) as (page, errors, outside, sent):
+        assert "lpc1, lpc2" in page.get_attribute("#sequence", "placeholder")
+        page.fill("#sequence", "\n".join(lines))
+        page.click("button[type=submit]")
+        expect(page.locator("#bars .bar")).to_have_count(9)
+        assert page.inner_text("#predicted").startswith("speaker")
+        body = json.loads(sent[-1])["sequence"]
+        assert len(body) == len(lines) and body[0][0] == float(lines[0].split(",")[0])
+        page.fill("#sequence", lines[0] + "\n" + ",".join(lines[1].split(",")[:11]))
+        page.click("button[type=submit]")
+        expect(page.locator("#error")).to_contain_text("sequence[1]: expected 12 items, got 11")
+        assert [e for e in errors if "422" not in e] == [] and outside == []
