@@ -230,6 +230,15 @@ def test_a_folder_of_series_runs_reports_exports_and_serves(tmp_path, capsys):
     assert "sequence[0]: expected 12 items, got 11" in narrow.json()["detail"]
 
 
+def test_evaluate_spot_checks_baselines_on_the_flattened_steps(tmp_path, capsys):
+    assert main(["evaluate", str(VOWELS), "--length", "20", "--algorithms", "baseline,logistic",
+                 "--folds", "3", "--out", "ev"]) == 0
+    record = json.loads(next(Path("ev").rglob("evaluation.json")).read_text())
+    scores = {r["algorithm"]: r["mean"] for r in record["results"]}
+    assert scores["baseline"] < 0.2 and scores["logistic"] > 0.5, scores  # 9 classes of 4 files
+    assert record["data_options"] == {"length": 20}
+
+
 def vowels_copy(tmp_path: Path) -> Path:
     folder = tmp_path / "vowels"
     shutil.copytree(VOWELS, folder)
