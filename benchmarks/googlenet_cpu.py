@@ -25,11 +25,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # deepstart from this checkout
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' common.py
 
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import torch
+from common import cpu_name
+from torch import nn
 
-from common import cpu_name  # noqa: E402
-from deepstart.models import build_model  # noqa: E402
+from deepstart.models import build_model
 
 TRAIN_IMAGES = 54_000  # Fashion-MNIST's 60,000 training images less the 10 % validation split
 BATCH = 128  # the recipe's batch size

@@ -254,7 +254,7 @@ def vowels_copy(tmp_path: Path) -> Path:
 ])
 def test_bad_folders_of_series_end_in_one_line_and_write_nothing(tmp_path, capsys, damage, fragment):
     folder = vowels_copy(tmp_path)
-    target = folder / "speaker3" / sorted(p.name for p in (folder / "speaker3").iterdir())[0]
+    target = folder / "speaker3" / min(p.name for p in (folder / "speaker3").iterdir())
     if damage == "one class":
         for d in sorted(folder.iterdir())[1:]:
             shutil.rmtree(d)
@@ -295,7 +295,6 @@ def test_image_options_on_a_folder_of_series_are_refused(tmp_path):
 
 def test_the_serve_page_takes_pasted_steps_in_a_real_browser(tmp_path, browser, capsys):
     from playwright.sync_api import expect
-
     from test_serve_browser import page_of, running
 
     assert main(["run", str(VOWELS), "--length", "20", "--epochs", "1", "--quiet", "--out",

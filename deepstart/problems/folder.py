@@ -47,16 +47,10 @@ def image_folder_problem(path: str | Path, *, image_size: int | tuple[int, int] 
     if color is not None and color not in COLORS:
         raise DeepstartError(f"unknown colour '{color}'; use one of: {', '.join(COLORS)}.")
     size = _size(image_size)
-    class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if len(class_dirs) < 2:
-        raise DataError(f"{folder} has {len(class_dirs)} class folder(s); put the images in one "
-                        "sub-folder per class (e.g. cat/, dog/), at least two classes.")
-
+    class_dirs = _class_dirs(folder, "the images", "cat/, dog/")
     files, labels, skipped = [], [], []
     for label, d in enumerate(class_dirs):
-        for f in sorted(p for p in d.rglob("*") if p.is_file()):
-            if any(part.startswith(".") for part in f.relative_to(d).parts):
-                continue
+        for f in _files(d):
             files.append(f)
             labels.append(label)
     skipped += [(p, "not in a class folder") for p in sorted(folder.iterdir())
@@ -194,6 +188,21 @@ def image_array(im, size: tuple[int, int], color: str) -> np.ndarray:
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
 
 
+def _class_dirs(folder: Path, what: str, example: str) -> list[Path]:
+    """The class folders (not hidden), sorted; fewer than two is a DataError."""
+    class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(class_dirs) < 2:
+        raise DataError(f"{folder} has {len(class_dirs)} class folder(s); put {what} in one "
+                        f"sub-folder per class (e.g. {example}), at least two classes.")
+    return class_dirs
+
+
+def _files(class_dir: Path) -> list[Path]:
+    """A class folder's files at any depth, sorted, without hidden files or folders."""
+    return sorted(f for f in class_dir.rglob("*") if f.is_file()
+                  and not any(part.startswith(".") for part in f.relative_to(class_dir).parts))
+
+
 def _size(image_size) -> tuple[int, int] | None:
     if image_size is None:
         return None
@@ -228,9 +237,8 @@ PAD_RULE = "padded at the start by repeating the first step; longer ones keep th
 
 def is_series_folder(folder: Path) -> bool:
     """Class folders that hold .csv files and no images: one series per file."""
-    files = [f for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")
-             for f in d.rglob("*") if f.is_file() and not f.name.startswith(".")]
-    suffixes = {f.suffix.lower() for f in files}
+    suffixes = {f.suffix.lower() for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")
+                for f in _files(d)}
     return ".csv" in suffixes and not suffixes & set(IMAGE_SUFFIXES)
 
 
@@ -247,14 +255,10 @@ def series_folder_problem(path: str | Path, *, length: int | None = None,
     its rows are the steps and its columns the features of each step (a header row is optional).
     `length` pads or cuts every sequence to that many steps (default: the longest)."""
     folder = Path(path)
-    class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if len(class_dirs) < 2:
-        raise DataError(f"{folder} has {len(class_dirs)} class folder(s); put the series in one "
-                        "sub-folder per class (e.g. walk/, run/), at least two classes.")
+    class_dirs = _class_dirs(folder, "the series", "walk/, run/")
     sequences, labels, files = [], [], []
     for label, d in enumerate(class_dirs):
-        found = sorted(f for f in d.rglob("*") if f.is_file()
-                       and not any(part.startswith(".") for part in f.relative_to(d).parts))
+        found = _files(d)
         if not found:
             raise DataError(f"the class folder {d} is empty; put CSV files in it or remove it.")
         for f in found:
@@ -323,7 +327,7 @@ def sequence_problem(sequences, y: np.ndarray, class_names: tuple[str, ...], fea
         "length_from": "given" if length else "the longest", "shortest": int(lengths.min()),
         "longest": longest, "padded": padded, "cut": cut, "pad": PAD_RULE,
         "scaling": "per feature, over every step of the training sequences",
-        "classes": list(class_names), "per_class": counts, "sequences": int(len(y))}
+        "classes": list(class_names), "per_class": counts, "sequences": len(y)}
     schema = {"sequence": info, "data_notes": notes}
     if target is not None:
         schema["target"] = target

@@ -27,8 +27,12 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deepstart.errors import DataError, DeepstartError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # option -> the command-line flag that sets it (errors name the flag the user typed)
 FLAGS = {"target": "--target", "task": "--task", "forecast": "--forecast", "horizon": "--horizon",
@@ -85,16 +89,16 @@ def _build(path_text: str, signature: tuple, options: tuple):
     opts = dict(options)
     name = name_for(path)
     if path.is_dir():
-        from deepstart.problems.folder import (image_folder_problem, is_series_folder,
-                                               series_folder_problem)
+        from deepstart.problems import folder
 
-        if is_series_folder(path):
+        if folder.is_series_folder(path):
             _only(opts, SERIES_FOLDER_OPTIONS, f"{path} is a folder of CSV series, read as "
                   "sequences")
-            return series_folder_problem(path, length=opts.get("length"), name=name)
+            return folder.series_folder_problem(path, length=opts.get("length"), name=name)
         _only(opts, FOLDER_OPTIONS, f"{path} is a folder of images")
-        return image_folder_problem(path, image_size=opts.get("image_size"), color=opts.get("color"),
-                                    strict=bool(opts.get("strict")), name=name)
+        return folder.image_folder_problem(path, image_size=opts.get("image_size"),
+                                           color=opts.get("color"),
+                                           strict=bool(opts.get("strict")), name=name)
 
     from deepstart.problems.tabular import read_csv
 
@@ -141,8 +145,6 @@ def table_sequence_problem(frame, target: str, *, features_per_step: int = 1,
                            origin: str = "a table given from Python", path: str | None = None):
     """A Problem for a table whose rows are sequences: every column but `target` is a step (or
     `features_per_step` consecutive columns are one), in order; trailing gaps end a row early."""
-    import numpy as np
-
     from deepstart.problems.folder import SEQUENCE_RECIPE, sequence_problem
     from deepstart.problems.tabular import MIN_ROWS, _target, as_frame, check_column
 
@@ -173,7 +175,7 @@ def table_sequence_problem(frame, target: str, *, features_per_step: int = 1,
     return problem
 
 
-def step_values(frame, steps: list[str], k: int, source) -> "np.ndarray":
+def step_values(frame, steps: list[str], k: int, source) -> np.ndarray:
     """The step columns of a table as (rows, steps, k) float64, NaN after each row's end. Text, or
     a gap before a row's last value (a hole, not a shorter sequence), is a DataError naming it."""
     import numpy as np
@@ -205,7 +207,7 @@ def step_values(frame, steps: list[str], k: int, source) -> "np.ndarray":
     return np.where(present[:, :, None], values, np.nan)
 
 
-def sequence_rows(spec: dict, frame, source) -> "np.ndarray":
+def sequence_rows(spec: dict, frame, source) -> np.ndarray:
     """New rows of a table read as sequences (`deepstart export --input`) as the model's raw
     inputs (rows, steps, features): the run's step columns by name, padded or cut as it was."""
     import numpy as np
