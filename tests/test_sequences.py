@@ -191,7 +191,7 @@ def test_a_folder_of_csv_series_of_different_lengths_is_padded_and_cut_as_stated
     info = given.schema["sequence"]
     assert (info["steps"], info["length_from"], info["padded"], info["cut"]) == (20, "given", 27, 7)
     assert "27 shorter one(s) padded at the start by repeating the first step; 7 longer one(s) " \
-           "keep their last steps" in given.schema["data_notes"][0]
+           "cut to their last 20 steps" in given.schema["data_notes"][0]
     # the rule on a real file: 10 frames padded to 20 repeat the first frame 10 more times
     ten = next(f for f in sorted(VOWELS.rglob("*.csv")) if len(vowel_file(f.relative_to(VOWELS))) == 10)
     x = vowel_file(ten.relative_to(VOWELS))

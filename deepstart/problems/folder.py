@@ -316,10 +316,11 @@ def sequence_problem(sequences, y: np.ndarray, class_names: tuple[str, ...], fea
     dataset = Dataset(x[train], y[train], x[test], y[test], feature_names=tuple(feature_names))
     notes = []
     if padded or cut:
+        done = [f"{padded} shorter one(s) padded at the start by repeating the first step"] * \
+            bool(padded) + [f"{cut} longer one(s) cut to their last {steps} steps"] * bool(cut)
         notes.append(f"the sequences have {int(lengths.min())} to {longest} steps; each was made "
                      f"{steps} steps long ({'given with --length' if length else 'the longest'}): "
-                     f"{padded} shorter one(s) {PAD_RULE.replace('longer ones', f'{cut} longer one(s)')}"
-                     f"{'' if length else ' (--length sets the length)'}.")
+                     f"{'; '.join(done)}{'' if length else ' (--length sets the length)'}.")
     notes += few_test_rows_notes(len(test), classify, "sequences")
     counts = np.bincount(y, minlength=n_classes).tolist() if classify else []
     info = source | {
