@@ -225,8 +225,9 @@ def _why(error: Exception) -> str:
 # --- sequences: a folder of CSV series, or a table read as sequences (deepstart.problems.user) ---
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp")
-# An LSTM reads the steps in order and classifies from its last state; 64 units, 30 epochs:
-# measured in docs/sequences.md on digits read as 8 rows of 8 pixels and on JapaneseVowels.
+# An LSTM reads the steps in order and classifies from its last state; 64 units, 30 epochs: test
+# accuracy 0.958 on digits read as 8 rows of 8 pixels, 0.953 on JapaneseVowels' 640 files
+# (docs/sequences.md, benchmarks/sequences.py; GRU 0.958 / 0.969, transformer 0.967 / 0.969).
 SEQUENCE_RECIPE = {"model": "lstm", "hidden_size": 64, "epochs": 30, "batch_size": 32, "lr": 3e-3,
                    "optimizer": "adam"}
 # Keras' pad_sequences pads and cuts at the start by default, so the steps a recurrent network
@@ -354,14 +355,16 @@ def sequence_problem(sequences, y: np.ndarray, class_names: tuple[str, ...], fea
 
 
 def sequence_recipes(recipe: dict):
-    """GRU and transformer settings beside the LSTM default (measured in docs/sequences.md)."""
+    """GRU and transformer settings beside the LSTM default, with what docs/sequences.md measured."""
     from deepstart.problems import Recipe
 
     base = {k: v for k, v in recipe.items() if k not in ("model", "hidden_size")}
     return (Recipe(dict(base, model="gru", hidden_size=64),
-                   claim="a GRU of 64 units with the LSTM's training settings"),
+                   claim="a GRU of 64 units with the LSTM's training settings: test accuracy "
+                         "0.958 on digits as 8x8 sequences, 0.969 on JapaneseVowels (CPU)"),
             Recipe(dict(base, model="transformer", dim=64, lr=1e-3),
-                   claim="an attention encoder over the steps (one token per step), dim 64"))
+                   claim="an attention encoder over the steps (one token per step), dim 64, "
+                         "lr 1e-3: 0.967 on digits as 8x8 sequences, 0.969 on JapaneseVowels (CPU)"))
 
 
 def _read_series_file(path: Path) -> tuple[np.ndarray, list[str] | None]:
