@@ -160,7 +160,10 @@ def write_docs(entries: list[Entry], store: dict) -> None:
              "the recipe's (`deepstart problems NAME` lists them). CPU rows: this project's 2-core "
              "machine; GPU rows say which GPU. A score repeats exactly for the same seed, settings "
              "and machine; wall times measured while other work loaded the machine say so beside "
-             "the machine, and are provisional.", "",
+             "the machine, and are provisional. Each claim below names the machines its figures "
+             "were measured on (the GPU rows came from the H100 recipe sweep, docs/recipe-sweep.md); "
+             "a figure a claim gives for another machine says so in words. GoogLeNet's CPU time per "
+             "epoch at the paper's width and the recipe's: `python benchmarks/googlenet_cpu.py`.", "",
              "| recipe | command | target | measured | meets | wall s | epochs | machine | date |",
              "|---|---|---|---|---|---|---|---|---|"]
     for entry in entries:
@@ -173,7 +176,8 @@ def write_docs(entries: list[Entry], store: dict) -> None:
                          f"{m['date']} |")
     lines += ["", "## Claims and settings", ""]
     for entry in entries:
-        lines.append(f"- **{entry.id}**: {entry.claim}")
+        where = "; ".join(store.get(entry.id, {})) or "not measured yet"
+        lines.append(f"- **{entry.id}** (measured on: {where}): {entry.claim}")
         for m in store.get(entry.id, {}).values():
             if m.get("settings"):
                 lines.append(f"  - {m['machine']}: {m['settings']}")

@@ -118,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "Your data: `deepstart run data.csv --target COLUMN` (a table: the task is "
                          "inferred from the target, columns are imputed, one-hot encoded and "
                          "standardised, and a report says what was done to each), `deepstart run "
-                         "FOLDER` (images, one sub-folder per class), `deepstart run series.csv "
+                         "FOLDER` (images, or CSV series, one sub-folder per class), `deepstart run "
+                         "table.csv --target COLUMN --sequence --model lstm` (each row a sequence), "
+                         "`deepstart run series.csv "
                          "--forecast COLUMN --horizon H` (a series, beside the persistence and "
                          "seasonal-naive baselines). Unset options come from the problem's recipe "
                          "(see `deepstart problems NAME`).")
@@ -415,7 +417,7 @@ def _config(args, **fixed):
     given["paper_score"] = getattr(args, "paper_score", None)
     data_options = {name: getattr(args, name, None) for name in (
         "target", "task", "forecast", "horizon", "season", "image_size", "color", "strict",
-        "decimal")}
+        "decimal", "sequence", "features_per_step", "length")}
     data_options = {k: v for k, v in data_options.items() if v is not None and v is not False}
     config = RunConfig.for_problem(args.problem or "digits", data_options=data_options,
                                    model_options=options or None, **given, **fixed)
@@ -609,6 +611,15 @@ def _own_data_options(p: argparse.ArgumentParser) -> None:
     own.add_argument("--season", type=_positive_int, metavar="M",
                      help="series: season length for the seasonal-naive baseline (default: from the "
                           "dates, e.g. 12 for monthly, or detected)")
+    own.add_argument("--sequence", action="store_true",
+                     help="CSV table with --target: each row is one sequence, every other column a "
+                          "time step in file order (a folder of CSV series, one file per example, "
+                          "is read as sequences without it)")
+    own.add_argument("--features-per-step", type=_positive_int, metavar="K",
+                     help="--sequence: K consecutive columns make one step (default 1)")
+    own.add_argument("--length", type=_positive_int, metavar="STEPS",
+                     help="sequences: pad (at the start, repeating the first step) or cut (keeping "
+                          "the last steps) to STEPS (default: the longest)")
     own.add_argument("--image-size", type=_positive_int, metavar="SIDE",
                      help="images: resize to SIDE x SIDE (default: the most common size)")
     own.add_argument("--color", choices=("grey", "rgb"),
@@ -627,7 +638,7 @@ def _cmd_evaluate(args) -> int:
     check_writable(args.out)
     data_options = {name: getattr(args, name) for name in (
         "target", "task", "forecast", "horizon", "season", "image_size", "color", "strict",
-        "decimal")}
+        "decimal", "sequence", "features_per_step", "length")}
     data_options = {k: v for k, v in data_options.items() if v is not None and v is not False}
     try:
         record = evaluate(args.problem, algorithms=names, folds=args.folds, holdout=args.holdout,

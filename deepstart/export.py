@@ -520,10 +520,13 @@ def _series_index(raw, record: RunRecord):
 
 def _check_input_kind(record: RunRecord, path: Path) -> None:
     spec = record.spec or {}
-    if "columns" not in spec and not (spec.get("feature_names") and len(spec.get("input_shape", ())) == 1
-                                      and spec.get("task") != "forecast"):
+    table_sequences = (spec.get("sequence") or {}).get("from") == "table"
+    if "columns" not in spec and not table_sequences and not (
+            spec.get("feature_names") and len(spec.get("input_shape", ())) == 1
+            and spec.get("task") != "forecast"):
         what = "images" if len(spec.get("input_shape", ())) == 3 else \
-            "series windows" if spec.get("task") == "forecast" else "unnamed features"
+            "series windows" if spec.get("task") == "forecast" else \
+            "sequences from a folder of files" if "sequence" in spec else "unnamed features"
         raise DeepstartError(f"--input takes a CSV table of named columns, for runs on tables; the "
                              f"model of {record.folder} reads {what}. Drop --input.")
     if not path.is_file():
@@ -546,12 +549,21 @@ def predict_csv(record: RunRecord, model, spec: dict, path: Path) -> tuple[Path,
 
     # the decimal mark the run read its own file with (--decimal), so 6,0 is 6.0 here too
     frame = read_csv(path, decimal=(record.config.get("data_options") or {}).get("decimal"))
-    numbers = {f["name"] for f in _table_fields(spec) if f["type"] == "number"}
-    rows = [{k: _cell(v, k in numbers) for k, v in row.items()} for row in frame.to_dict("records")]
-    try:
-        x, _ = table_inputs(spec, rows, lambda i, name: f"row {i + 1}, column {json.dumps(name)}")
-    except InputError as e:
-        raise DeepstartError(f"{path}: {e}; nothing was written.") from None
+    if "sequence" in spec:  # a table read as sequences: its step columns, padded or cut as trained
+        from deepstart.problems.user import sequence_rows
+
+        try:
+            x = sequence_rows(spec, frame, path)
+        except DeepstartError as e:
+            raise DeepstartError(f"{str(e).rstrip('.')}; nothing was written.") from None
+    else:
+        numbers = {f["name"] for f in _table_fields(spec) if f["type"] == "number"}
+        rows = [{k: _cell(v, k in numbers) for k, v in row.items()}
+                for row in frame.to_dict("records")]
+        try:
+            x, _ = table_inputs(spec, rows, lambda i, name: f"row {i + 1}, column {json.dumps(name)}")
+        except InputError as e:
+            raise DeepstartError(f"{path}: {e}; nothing was written.") from None
     x = torch.from_numpy(scale_x(x, (spec.get("scaling") or {}).get("x", NO_SCALING)))
     outputs = model_outputs(model, spec, x, None, spec.get("scaling"))
     target = (spec.get("target") or {}).get("name")

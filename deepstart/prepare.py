@@ -171,8 +171,11 @@ def prepare(data: Dataset, problem: Problem, *, val_split: float = 0.1, seed: in
     if scale == "unit":
         sx = {"offset": 0.0, "scale": float(data.pixel_max)}
     else:
-        mean = x_tr.mean(axis=0)
-        std = x_tr.std(axis=0)
+        # sequences: one mean and sd per feature over every step (a per-step z-score would flatten
+        # the shape the steps make), spread over the steps so that saved scaling keeps x's shape
+        axes = (0, 1) if "sequence" in problem.schema else 0
+        mean = np.broadcast_to(x_tr.mean(axis=axes), x_tr.shape[1:])
+        std = np.broadcast_to(x_tr.std(axis=axes), x_tr.shape[1:])
         sx = {"offset": mean.tolist(), "scale": np.where(std > 0, std, 1.0).tolist()}
     scaling = {"x": sx}
 

@@ -147,6 +147,8 @@ def print_data_report(problem, standardised: bool = True) -> None:
         _print_images(schema["image"])
     elif "series" in schema:
         _print_series(schema["series"])
+    elif "sequence" in schema:
+        _print_sequence(schema)
     for note in schema.get("data_notes", ()):  # what trains but may not mean what was meant
         console.print(f"[yellow]note:[/yellow] {escape(note)}", soft_wrap=True, highlight=False)
 
@@ -174,6 +176,32 @@ def _print_columns(schema: dict, standardised: bool) -> None:
             action = f"[yellow]{action}[/yellow]"
         table.add_row(e["name"], e["kind"], str(e["missing"]), action, str(len(e["features"])))
     console.print(table)
+
+
+def _print_sequence(schema: dict) -> None:
+    info = schema["sequence"]
+    if info["from"] == "table":
+        target = schema["target"]
+        cols = info["columns"]
+        shown = ", ".join(cols[:4]) + (f", ..., {cols[-1]}" if len(cols) > 4 else "")
+        console.print(f"target '{target['name']}': {target['task']} ({target['inferred']}); "
+                      f"read as sequences ({info['rule']}): the {len(cols)} columns {shown}, "
+                      f"{info['features_per_step']} per step", soft_wrap=True)
+    else:
+        console.print(f"{info['files']} files, one sequence each; the rows are the steps, the "
+                      "columns the features", soft_wrap=True)
+    table = Table(title="sequences", title_justify="left")
+    for name in ("steps", "features", "lengths", "padded", "cut"):
+        table.add_column(name, justify="right")
+    table.add_row(f"{info['steps']} ({info['length_from']})", str(info["features"]),
+                  f"{info['shortest']} to {info['longest']}", str(info["padded"]), str(info["cut"]))
+    console.print(table)
+    names = info["feature_names"]
+    console.print(f"features per step: {', '.join(names[:12])}{', ...' if len(names) > 12 else ''}; "
+                  f"scaled per feature over every step; shorter sequences {info['pad']}" + (
+                      "; per class: " + ", ".join(f"{c} {n}" for c, n in zip(info["classes"],
+                                                                            info["per_class"]))
+                      if info["classes"] else ""), soft_wrap=True, highlight=False)
 
 
 def _print_images(info: dict) -> None:

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 MAX_BODY_BYTES = 2_000_000
 DRAIN_BYTES = 16_000_000  # of a refused body, read and dropped so the client can read the 413
 MAX_ROWS = 1000  # rows per request: a batch, not a bulk job (that is `deepstart export --input`)
+MAX_SEQUENCE_STEPS = 10_000  # steps of one sequence per request (the model reads its trained length)
 MAX_IMAGE_SIDE = 4096  # checked on the PNG header, before decoding: no decompression bombs
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -106,6 +107,8 @@ class ServedModel:
         elif self.task == "forecast":
             self.kind = "series"
             self.lookback = int(spec.get("lookback") or self.input_shape[0])
+        elif "sequence" in spec and len(self.input_shape) == 2:
+            self.kind = "sequence"  # your own sequences: steps of features, padded or cut as trained
         elif len(self.input_shape) == 1 and ("columns" in spec or len(spec.get("feature_names") or ())
                                               == self.input_shape[0]):
             self.kind = "table"
@@ -148,6 +151,11 @@ class ServedModel:
                       "horizon": int(self.spec.get("horizon") or 1),
                       "column": (self.spec.get("feature_names") or ["value"])[0],
                       "typical": _typical(self.scaling.get("x"), 0)}
+        elif self.kind == "sequence":
+            info = self.spec["sequence"]
+            inputs = {"kind": "sequence", "steps": self.input_shape[0],
+                      "features": info["feature_names"], "pad": info["pad"],
+                      "max_steps": MAX_SEQUENCE_STEPS}
         else:
             inputs = {"kind": "table", "features": self.fields, "ignored": self.ignored}
         return {"model": self.identity, "input": inputs, "output": output}
@@ -160,7 +168,7 @@ class ServedModel:
             raise InputError(f"body: expected a JSON object such as {self._example()}, got "
                              f"{_shown(body)}")
         keys = {"table": ("features", "rows"), "image": ("image", "pixels"),
-                "series": ("window",)}[self.kind]
+                "series": ("window",), "sequence": ("sequence",)}[self.kind]
         unknown = sorted(set(body) - set(keys))
         given = [k for k in keys if k in body]
         if unknown or len(given) != 1:
@@ -184,6 +192,8 @@ class ServedModel:
             return x, False, warnings
         if key == "window":
             return self._window(value), True, []
+        if key == "sequence":
+            return self._sequence(value)
         if key == "pixels":
             return self._pixels(value)[None], True, []
         if not isinstance(value, str):
@@ -235,6 +245,28 @@ class ServedModel:
         n = self.lookback
         return _numbers(value, (n,), "window", f"the {n} latest values, oldest first")[None]
 
+    def _sequence(self, value) -> tuple[np.ndarray, bool, list[str]]:
+        """One sequence, oldest step first: a step is a list of the features (a number alone when
+        there is one), padded or cut to the trained length by the run's own rule."""
+        from deepstart.problems.folder import fit_lengths
+
+        steps, n = self.input_shape
+        wanted = ("a list of steps, oldest first, each a number" if n == 1 else
+                  f"a list of steps, oldest first, each a list of {n} numbers")
+        if not isinstance(value, list) or not value:
+            raise InputError(f"sequence: expected {wanted}, got {_shown(value)}")
+        if len(value) > MAX_SEQUENCE_STEPS:
+            raise InputError(f"sequence: {len(value)} steps arrived; send at most "
+                             f"{MAX_SEQUENCE_STEPS} (the model reads the last {steps})")
+        if n == 1 and not isinstance(value[0], list):
+            value = [[v] for v in value]
+        x = _numbers(value, (len(value), n), "sequence", wanted)
+        warnings = [] if len(x) == steps else [
+            f"sequence: {len(x)} steps arrived and the model reads {steps}; "
+            + ("padded at the start by repeating the first step" if len(x) < steps else
+               f"the first {len(x) - steps} were left out") + ", as the training sequences were"]
+        return fit_lengths(x[None], np.asarray([len(x)]), steps), True, warnings
+
     def _table(self, rows: list[dict], paths: list[str]) -> tuple[np.ndarray, list[str]]:
         return table_inputs(self.spec, rows, lambda i, name: _field(paths[i], name),
                             self.fields, self.ignored)
@@ -244,6 +276,8 @@ class ServedModel:
             return '{"image": "<base64 PNG>"}'
         if self.kind == "series":
             return '{"window": [' + ", ".join(["..."] * min(3, self.lookback)) + "]}"
+        if self.kind == "sequence":
+            return '{"sequence": [' + ("..." if self.input_shape[1] == 1 else "[...]") + ", ...]}"
         first = self.fields[0]
         return '{"features": {' + json.dumps(first["name"]) + ": " + \
             ("1.0" if first["type"] == "number" else json.dumps(first["categories"][0])) + ", ...}}"
@@ -691,6 +725,14 @@ def _openapi_body(served: ServedModel) -> dict:
                 "type": "array", "items": {"type": "number"}, "minItems": served.lookback,
                 "maxItems": served.lookback,
                 "description": f"the latest {served.lookback} values, oldest first"}}}}}
+    elif served.kind == "sequence":
+        steps, n = served.input_shape
+        step = {"type": "number"} if n == 1 else {"type": "array", "items": {"type": "number"},
+                                                  "minItems": n, "maxItems": n}
+        content = {"application/json": {"schema": {
+            "type": "object", "required": ["sequence"], "properties": {"sequence": {
+                "type": "array", "items": step, "minItems": 1, "maxItems": MAX_SEQUENCE_STEPS,
+                "description": f"the steps, oldest first; padded or cut to {steps} as in training"}}}}}
     else:
         c, h, w = served.input_shape
         png = {"type": "string", "format": "binary"}

@@ -1,16 +1,22 @@
-"""A folder of images, one sub-folder per class -> a Problem of kind "image".
+"""A folder of images, or of CSV series, one sub-folder per class -> a Problem.
 
     photos/cat/001.jpg, photos/cat/002.png, photos/dog/x.jpg, ...  ->  classes ("cat", "dog")
+    moves/walk/001.csv, moves/run/002.csv, ...                     ->  sequences, one per file
 
-Class names are the sub-folder names, sorted; images in deeper folders belong to the class folder
-above them. Every image is resized (Pillow, bilinear with antialiasing) to one size and converted to
+A folder whose class folders hold .csv files and no images is a folder of series (see
+`series_folder_problem` and `sequence_problem` below, which tables read as sequences share);
+any other is a folder of images. Class names are the sub-folder names, sorted; files in deeper
+folders belong to the class folder above them; hidden files (.DS_Store, ._x.jpg) are ignored.
+
+Images: every image is resized (Pillow, bilinear with antialiasing) to one size and converted to
 one colour mode: the most common size and grey when every image is grey, unless `image_size` or
 `color` say otherwise. Files that are not readable images (text, truncated, corrupt) are listed with
-their paths and skipped, or refused with `strict`. Hidden files (.DS_Store, ._x.jpg) are ignored.
+their paths and skipped, or refused with `strict`.
 """
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from pathlib import Path
 
@@ -41,16 +47,10 @@ def image_folder_problem(path: str | Path, *, image_size: int | tuple[int, int] 
     if color is not None and color not in COLORS:
         raise DeepstartError(f"unknown colour '{color}'; use one of: {', '.join(COLORS)}.")
     size = _size(image_size)
-    class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if len(class_dirs) < 2:
-        raise DataError(f"{folder} has {len(class_dirs)} class folder(s); put the images in one "
-                        "sub-folder per class (e.g. cat/, dog/), at least two classes.")
-
+    class_dirs = _class_dirs(folder, "the images", "cat/, dog/")
     files, labels, skipped = [], [], []
     for label, d in enumerate(class_dirs):
-        for f in sorted(p for p in d.rglob("*") if p.is_file()):
-            if any(part.startswith(".") for part in f.relative_to(d).parts):
-                continue
+        for f in _files(d):
             files.append(f)
             labels.append(label)
     skipped += [(p, "not in a class folder") for p in sorted(folder.iterdir())
@@ -188,6 +188,21 @@ def image_array(im, size: tuple[int, int], color: str) -> np.ndarray:
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
 
 
+def _class_dirs(folder: Path, what: str, example: str) -> list[Path]:
+    """The class folders (not hidden), sorted; fewer than two is a DataError."""
+    class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(class_dirs) < 2:
+        raise DataError(f"{folder} has {len(class_dirs)} class folder(s); put {what} in one "
+                        f"sub-folder per class (e.g. {example}), at least two classes.")
+    return class_dirs
+
+
+def _files(class_dir: Path) -> list[Path]:
+    """A class folder's files at any depth, sorted, without hidden files or folders."""
+    return sorted(f for f in class_dir.rglob("*") if f.is_file()
+                  and not any(part.startswith(".") for part in f.relative_to(class_dir).parts))
+
+
 def _size(image_size) -> tuple[int, int] | None:
     if image_size is None:
         return None
@@ -205,3 +220,195 @@ def _why(error: Exception) -> str:
     if "truncated" in text:
         return "truncated image"
     return text.rstrip(".")
+
+
+# --- sequences: a folder of CSV series, or a table read as sequences (deepstart.problems.user) ---
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp")
+# An LSTM reads the steps in order and classifies from its last state; 64 units, 30 epochs: test
+# accuracy 0.958 on digits read as 8 rows of 8 pixels, 0.953 on JapaneseVowels' 640 files
+# (docs/sequences.md, benchmarks/sequences.py; GRU 0.958 / 0.969, transformer 0.967 / 0.969).
+SEQUENCE_RECIPE = {"model": "lstm", "hidden_size": 64, "epochs": 30, "batch_size": 32, "lr": 3e-3,
+                   "optimizer": "adam"}
+# Keras' pad_sequences pads and cuts at the start by default, so the steps a recurrent network
+# reads last are the sequence's own; here the pad repeats the first step rather than inserting
+# zeros, so it adds no jump to a series whose values are far from 0.
+PAD_RULE = "padded at the start by repeating the first step; longer ones keep their last steps"
+
+
+def is_series_folder(folder: Path) -> bool:
+    """Class folders that hold .csv files and no images: one series per file."""
+    suffixes = {f.suffix.lower() for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")
+                for f in _files(d)}
+    return ".csv" in suffixes and not suffixes & set(IMAGE_SUFFIXES)
+
+
+def fit_lengths(x: np.ndarray, lengths: np.ndarray, length: int) -> np.ndarray:
+    """(N, steps, features) sequences whose first `lengths[i]` steps are real -> (N, length,
+    features) by PAD_RULE, without a loop over the sequences (serve takes one through here)."""
+    src = np.clip(np.asarray(lengths)[:, None] - length + np.arange(length)[None, :], 0, None)
+    return x[np.arange(len(x))[:, None], src]
+
+
+def series_folder_problem(path: str | Path, *, length: int | None = None,
+                          name: str | None = None) -> Problem:
+    """A Problem for a folder with one sub-folder per class of CSV files, one example per file:
+    its rows are the steps and its columns the features of each step (a header row is optional).
+    `length` pads or cuts every sequence to that many steps (default: the longest)."""
+    folder = Path(path)
+    class_dirs = _class_dirs(folder, "the series", "walk/, run/")
+    sequences, labels, files = [], [], []
+    for label, d in enumerate(class_dirs):
+        found = _files(d)
+        if not found:
+            raise DataError(f"the class folder {d} is empty; put CSV files in it or remove it.")
+        for f in found:
+            sequences.append(_read_series_file(f))
+            labels.append(label)
+            files.append(f)
+    widths = Counter(values.shape[1] for values, _ in sequences)
+    if len(widths) > 1:
+        common = widths.most_common(1)[0][0]
+        odd = next(f for f, (v, _) in zip(files, sequences) if v.shape[1] != common)
+        usual = next(f for f, (v, _) in zip(files, sequences) if v.shape[1] == common)
+        n_odd = next(v.shape[1] for v, _ in sequences if v.shape[1] != common)
+        raise DataError(f"the files in {folder} have different column counts: {odd} has {n_odd}, "
+                        f"{usual} (and most) {common}; every file needs the same columns, one per "
+                        "feature of a step.")
+    headers = [h for _, h in sequences if h is not None]
+    n_features = next(iter(widths))
+    feature_names = headers[0] if headers else [f"x{j}" for j in range(n_features)]
+    class_names = tuple(d.name for d in class_dirs)
+    return sequence_problem(
+        [v for v, _ in sequences], np.asarray(labels, dtype=np.int64), class_names, feature_names,
+        length=length, name=name or folder.resolve().name, origin=f"the folder {folder}",
+        path=str(folder), source={"from": "files", "files": len(files)},
+        recipe=dict(SEQUENCE_RECIPE))
+
+
+def sequence_problem(sequences, y: np.ndarray, class_names: tuple[str, ...], feature_names: list[str],
+                     *, length: int | None, name: str, origin: str, path: str, source: dict,
+                     recipe: dict, task: str | None = None, target: dict | None = None
+                     ) -> Problem:
+    """The Problem for `sequences` (a list of (steps, features) arrays, or one (N, steps, features)
+    array with NaN after each sequence's end) and their labels (or values, with task "regression"):
+    every sequence padded or cut to `length` steps by PAD_RULE, the notes saying how many were."""
+    if isinstance(sequences, np.ndarray):
+        x_all = sequences
+        lengths = np.isfinite(x_all).all(axis=2).sum(axis=1)
+    else:
+        lengths = np.asarray([len(s) for s in sequences])
+        x_all = np.full((len(sequences), lengths.max(), len(feature_names)), np.nan)
+        for i, s in enumerate(sequences):
+            x_all[i, :len(s)] = s
+    longest = int(lengths.max())
+    steps = int(length) if length else longest
+    x = fit_lengths(x_all, lengths, steps).astype(np.float32)
+    padded, cut = int((lengths < steps).sum()), int((lengths > steps).sum())
+    task = task or ("binary" if len(class_names) == 2 else "multiclass")
+    classify = task != "regression"
+    n_classes = len(class_names)
+    n_test = max(n_classes, int(np.ceil(len(y) * TEST_SIZE)))
+    what = "files" if source["from"] == "files" else "rows"
+    if n_test >= len(y):
+        raise DataError(f"{path} has {len(y)} sequences for {n_classes} classes; give at least a "
+                        "few sequences per class to train and test on.")
+    train, test = split_indices(y, n_test, SPLIT_SEED, stratify=classify)
+    dataset = Dataset(x[train], y[train], x[test], y[test], feature_names=tuple(feature_names))
+    notes = []
+    if padded or cut:
+        done = [f"{padded} shorter one(s) padded at the start by repeating the first step"] * \
+            bool(padded) + [f"{cut} longer one(s) cut to their last {steps} steps"] * bool(cut)
+        notes.append(f"the sequences have {int(lengths.min())} to {longest} steps; each was made "
+                     f"{steps} steps long ({'given with --length' if length else 'the longest'}): "
+                     f"{'; '.join(done)}{'' if length else ' (--length sets the length)'}.")
+    notes += few_test_rows_notes(len(test), classify, "sequences")
+    counts = np.bincount(y, minlength=n_classes).tolist() if classify else []
+    info = source | {
+        "steps": steps, "features": len(feature_names), "feature_names": list(feature_names),
+        "length_from": "given" if length else "the longest", "shortest": int(lengths.min()),
+        "longest": longest, "padded": padded, "cut": cut, "pad": PAD_RULE,
+        "scaling": "per feature, over every step of the training sequences",
+        "classes": list(class_names), "per_class": counts, "sequences": len(y)}
+    schema = {"sequence": info, "data_notes": notes}
+    if target is not None:
+        schema["target"] = target
+    if classify:
+        majority = np.bincount(y[train]).argmax()
+        references = (Reference(float(np.mean(y[test] == majority)), "majority class for every "
+                                "sequence", f"baseline, computed on the same {len(test)} test "
+                                "sequences"),)
+    else:
+        rmse = float(np.sqrt(np.mean((y[test] - y[train].mean()) ** 2)))
+        references = (Reference(rmse, "training mean for every sequence", f"baseline, computed "
+                                f"on the same {len(test)} test sequences"),)
+    return Problem(
+        name=name, title=f"sequences in {origin.removeprefix('the ')}", task=task, kind="tabular",
+        metric="accuracy" if classify else "rmse",
+        split=f"{'stratified ' if classify else ''}{1 - TEST_SIZE:.0%}/{TEST_SIZE:.0%} train/test "
+              f"(seed {SPLIT_SEED}); {len(train)} + {len(test)} sequences",
+        origin=origin,
+        size=f"{len(y)} sequences ({what}) of {steps} steps x {len(feature_names)} feature(s)"
+             + (f", {n_classes} classes" if classify else ""),
+        load_raw=lambda **_: dataset, class_names=class_names, references=references,
+        recipe=recipe, recipes=sequence_recipes(recipe), path=path, schema=schema)
+
+
+def sequence_recipes(recipe: dict):
+    """GRU and transformer settings beside the LSTM default, with what docs/sequences.md measured."""
+    from deepstart.problems import Recipe
+
+    base = {k: v for k, v in recipe.items() if k not in ("model", "hidden_size")}
+    return (Recipe(dict(base, model="gru", hidden_size=64),
+                   claim="a GRU of 64 units with the LSTM's training settings: test accuracy "
+                         "0.958 on digits as 8x8 sequences, 0.969 on JapaneseVowels (CPU)"),
+            Recipe(dict(base, model="transformer", dim=64, lr=1e-3),
+                   claim="an attention encoder over the steps (one token per step), dim 64, "
+                         "lr 1e-3: 0.967 on digits as 8x8 sequences, 0.969 on JapaneseVowels (CPU)"))
+
+
+def _read_series_file(path: Path) -> tuple[np.ndarray, list[str] | None]:
+    """One example: (steps, features) float64 and the header's names (None without a header).
+    Anything but numbers in rows of equal width is a DataError naming the file."""
+    import csv
+
+    import pandas as pd
+
+    data = path.read_bytes()
+    if b"\0" in data[:4096]:
+        raise DataError(f"{path} is not CSV text (a binary file); each file of a folder of series "
+                        "must be a CSV file of numbers, one row per step.")
+    text = data.decode("utf-8-sig", errors="replace")
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise DataError(f"{path} is empty; each file must hold one row per step (numbers, one "
+                        "column per feature), or remove it.")
+    try:
+        sep = csv.Sniffer().sniff("\n".join(lines[:20]), delimiters=",;\t|").delimiter
+    except csv.Error:
+        sep = ","  # one column
+    try:
+        frame = pd.read_csv(io.StringIO("\n".join(lines)), sep=sep, header=None, dtype=str,
+                            skipinitialspace=True)
+    except pd.errors.ParserError as e:
+        detail = str(e).strip().splitlines()[-1].rstrip(".")
+        raise DataError(f"{path} is not a well-formed CSV file ({detail}); every row needs as many "
+                        "fields as the first.") from None
+    numbers = frame.apply(pd.to_numeric, errors="coerce")
+    header = None
+    if numbers.iloc[0].isna().all():  # a header row: names, not numbers
+        header = [str(v).strip() for v in frame.iloc[0]]
+        frame, numbers = frame.iloc[1:], numbers.iloc[1:]
+    if numbers.empty:
+        raise DataError(f"{path} has a header but no rows of numbers; each file must hold one row "
+                        "per step, or remove it.")
+    values = numbers.to_numpy(np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raw = frame.iloc[i, j]
+        what = "is empty" if pd.isna(raw) or not str(raw).strip() else f"holds {str(raw)!r}"
+        raise DataError(f"{path} is not a numeric CSV file: row {i + 1 + (header is not None)}, "
+                        f"column {j + 1} {what}; every value must be a number (fix or remove the "
+                        "file).")
+    return values, header

@@ -3,7 +3,17 @@
     data.csv   + target=COL [task, decimal]     a table (deepstart.problems.tabular)
     data.csv   + forecast=COL [horizon, season]  a series (deepstart.problems.series)
                [decimal]                         the decimal mark: "," reads 6,0 as 6.0
+    data.csv   + target=COL, sequence [features_per_step, length, task, decimal]
+                                                 a table whose rows are sequences (below)
     folder/    [image_size, color, strict]       images, one sub-folder per class (.folder)
+    folder/    [length]                          CSV series, one file per example, one sub-folder
+                                                 per class (.folder: class folders of .csv files)
+
+A table is read as sequences when --sequence is given, never from the model alone: every column
+but the target is a time step, in the file's order (numbers only; each step is `features_per_step`
+consecutive columns, default 1), and missing values at the end of a row mark a shorter sequence.
+Sequences of different lengths are padded or cut to `length` steps (default: the longest) as
+deepstart.problems.folder.PAD_RULE says.
 
 The path and the options are all a run's config.json stores, so `--resume` and the run record build
 the same problem again. A problem is built once per process for the same file, options and
@@ -17,16 +27,23 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deepstart.errors import DataError, DeepstartError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # option -> the command-line flag that sets it (errors name the flag the user typed)
 FLAGS = {"target": "--target", "task": "--task", "forecast": "--forecast", "horizon": "--horizon",
          "season": "--season", "image_size": "--image-size", "color": "--color", "strict": "--strict",
-         "decimal": "--decimal"}
+         "decimal": "--decimal", "sequence": "--sequence", "features_per_step": "--features-per-step",
+         "length": "--length"}
 TABLE_OPTIONS = ("target", "task", "decimal")
+SEQUENCE_OPTIONS = TABLE_OPTIONS + ("sequence", "features_per_step", "length")
 SERIES_OPTIONS = ("forecast", "horizon", "season", "decimal")
 FOLDER_OPTIONS = ("image_size", "color", "strict")
+SERIES_FOLDER_OPTIONS = ("length",)
 
 
 def looks_like_path(name: str, check_disk: bool = True) -> bool:
@@ -72,11 +89,16 @@ def _build(path_text: str, signature: tuple, options: tuple):
     opts = dict(options)
     name = name_for(path)
     if path.is_dir():
-        _only(opts, FOLDER_OPTIONS, f"{path} is a folder of images")
-        from deepstart.problems.folder import image_folder_problem
+        from deepstart.problems import folder
 
-        return image_folder_problem(path, image_size=opts.get("image_size"), color=opts.get("color"),
-                                    strict=bool(opts.get("strict")), name=name)
+        if folder.is_series_folder(path):
+            _only(opts, SERIES_FOLDER_OPTIONS, f"{path} is a folder of CSV series, read as "
+                  "sequences")
+            return folder.series_folder_problem(path, length=opts.get("length"), name=name)
+        _only(opts, FOLDER_OPTIONS, f"{path} is a folder of images")
+        return folder.image_folder_problem(path, image_size=opts.get("image_size"),
+                                           color=opts.get("color"),
+                                           strict=bool(opts.get("strict")), name=name)
 
     from deepstart.problems.tabular import read_csv
 
@@ -88,6 +110,18 @@ def _build(path_text: str, signature: tuple, options: tuple):
             raise DeepstartError(f"{FLAGS[k]} applies to folders of images, and {path} is a file; "
                                  "drop it.")
     frame = read_csv(path, decimal=opts.get("decimal"))
+    if "target" in opts and opts.get("sequence"):
+        _only(opts, SEQUENCE_OPTIONS, "--sequence reads a table's rows as sequences")
+        return table_sequence_problem(frame, opts["target"], features_per_step=opts.get(
+            "features_per_step", 1), length=opts.get("length"), task=opts.get("task"), name=name,
+            origin=f"the file {path}", path=path_text)
+    for k in ("sequence", "features_per_step", "length"):
+        if k in opts:
+            raise DeepstartError(f"{FLAGS[k]} applies to a table read as sequences (--target COLUMN "
+                                 f"--sequence) or to a folder of CSV series, and {path} is read "
+                                 f"{'as a series (--forecast)' if 'forecast' in opts else 'as a table'}"
+                                 f"{'' if 'forecast' in opts or k == 'sequence' else '; add --sequence'}"
+                                 f"{'; add --target COLUMN' if k == 'sequence' else ''}.")
     if "target" in opts:
         _only(opts, TABLE_OPTIONS, "--target makes a table problem")
         from deepstart.problems.tabular import tabular_problem
@@ -104,6 +138,91 @@ def _build(path_text: str, signature: tuple, options: tuple):
     columns = ", ".join(list(frame.columns)[:30])
     raise DeepstartError(f"say what to learn from {path}: --target COLUMN to predict a column from the "
                          f"others, or --forecast COLUMN to forecast a series; its columns are: {columns}.")
+
+
+def table_sequence_problem(frame, target: str, *, features_per_step: int = 1,
+                           length: int | None = None, task: str | None = None, name: str = "table",
+                           origin: str = "a table given from Python", path: str | None = None):
+    """A Problem for a table whose rows are sequences: every column but `target` is a step (or
+    `features_per_step` consecutive columns are one), in order; trailing gaps end a row early."""
+    from deepstart.problems.folder import SEQUENCE_RECIPE, sequence_problem
+    from deepstart.problems.tabular import MIN_ROWS, _target, as_frame, check_column
+
+    source = path or "the table"
+    frame = as_frame(frame)
+    check_column(frame, str(target), "the target", source)
+    steps = [c for c in frame.columns if c != target]
+    k = int(features_per_step)
+    if k < 1 or len(steps) % k:
+        raise DeepstartError(f"--features-per-step {k} does not divide the {len(steps)} step columns "
+                             f"of {source}; give a divisor of {len(steps)}.")
+    values = step_values(frame, steps, k, source)
+    has_target = frame[target].notna().to_numpy()
+    frame, values = frame[has_target].reset_index(drop=True), values[has_target]
+    if len(frame) < MIN_ROWS:
+        raise DataError(f"{source} has {len(frame)} rows with a target; deepstart needs at least "
+                        f"{MIN_ROWS} to train and test.")
+    y, task, class_names, why = _target(frame[target], task, target)
+    features = steps[:k] if k > 1 else ["value"]
+    schema_target = {"name": target, "task": task, "classes": list(class_names), "inferred": why,
+                     "rows_without_target": int((~has_target).sum())}
+    problem = sequence_problem(
+        values, y, class_names, [str(f) for f in features], length=length, name=name,
+        origin=origin, path=path or source, task=task, target=schema_target,
+        source={"from": "table", "columns": [str(c) for c in steps], "features_per_step": k,
+                "rule": "--sequence: every column but the target is a time step, in order"},
+        recipe=dict(SEQUENCE_RECIPE))
+    return problem
+
+
+def step_values(frame, steps: list[str], k: int, source) -> np.ndarray:
+    """The step columns of a table as (rows, steps, k) float64, NaN after each row's end. Text, or
+    a gap before a row's last value (a hole, not a shorter sequence), is a DataError naming it."""
+    import numpy as np
+
+    text = [c for c in steps if frame[c].dtype.kind not in "biuf"]
+    if text:
+        c = text[0]
+        import pandas as pd
+
+        numbers = pd.to_numeric(frame[c], errors="coerce")
+        i = int(np.flatnonzero(numbers.isna().to_numpy() & frame[c].notna().to_numpy())[0])
+        example = frame[c].iloc[i]
+        raise DataError(f"--sequence reads every column of {source} but the target as a time step, "
+                        f"and the column '{c}' holds text ({example!r} in row {i + 1}); remove it "
+                        "from the file, or drop --sequence to read the columns as a table's features.")
+    values = frame[steps].to_numpy(np.float64).reshape(len(frame), len(steps) // k, k)
+    finite = np.isfinite(values)
+    present, partial = finite.all(axis=2), finite.any(axis=2) & ~finite.all(axis=2)
+    lengths = present.sum(axis=1)
+    last = np.where(present.any(axis=1), present.shape[1] - np.argmax(present[:, ::-1], axis=1), 0)
+    bad = np.flatnonzero((lengths < last) | (lengths == 0) | partial.any(axis=1))
+    if len(bad):
+        i = int(bad[0])
+        gap = int(np.argmax(~present[i] | partial[i])) + 1
+        where = "has no values" if lengths[i] == 0 else f"has a gap at step {gap} before its end"
+        raise DataError(f"row {i + 1} of {source} {where}; --sequence reads missing (or infinite) "
+                        "values only at the end of a row, as a shorter sequence: fill the gap or "
+                        "remove the row.")
+    return np.where(present[:, :, None], values, np.nan)
+
+
+def sequence_rows(spec: dict, frame, source) -> np.ndarray:
+    """New rows of a table read as sequences (`deepstart export --input`) as the model's raw
+    inputs (rows, steps, features): the run's step columns by name, padded or cut as it was."""
+    import numpy as np
+
+    from deepstart.problems.folder import fit_lengths
+
+    info = spec["sequence"]
+    missing = [c for c in info["columns"] if c not in frame.columns]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise DataError(f"{source} lacks the step column(s) {shown}; the model reads the columns "
+                        f"{info['columns'][0]} to {info['columns'][-1]} as its steps.")
+    values = step_values(frame, info["columns"], info["features_per_step"], source)
+    lengths = np.isfinite(values).all(axis=2).sum(axis=1)
+    return fit_lengths(values, lengths, int(spec["input_shape"][0])).astype(np.float32)
 
 
 def _only(options: dict, allowed: tuple[str, ...], why: str) -> None:

@@ -1,5 +1,5 @@
 // deepstart serve: the page builds its input from GET schema (a canvas for images, a form for
-// tables and series) and shows POST predict's answer as bars. Requests go to this server only.
+// tables and series, a text box for sequences) and shows POST predict's answer as bars. Requests go to this server only.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -216,6 +216,26 @@ function formInput(fields, toBody) {
   clearResult("Fill in the form and press Predict.");
 }
 
+// --- sequences: pasted CSV rows, one step per line ---
+
+function sequenceInput(input) {
+  const names = input.features.join(", ");
+  const form = el("form", { class: "features", id: "features" });
+  const area = el("textarea", { id: "sequence", rows: "10", spellcheck: "false",
+    placeholder: `one step per line, oldest first: ${names}` });
+  form.append(el("label", { for: "sequence" }, `steps (${names}; the model reads ${input.steps})`),
+    area, el("button", { type: "submit", class: "primary" }, "Predict"));
+  $("input").append(form);
+  const send = latestOnly(() => {
+    const lines = area.value.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+    // a line's values go as numbers; one that is not a number goes as text, which serve names
+    const steps = lines.map((l) => l.split(/[,;\t ]+/).map((v) => (v === "" || isNaN(Number(v)) ? v : Number(v))));
+    return predict({ sequence: input.features.length === 1 ? steps.map((s) => s[0]) : steps });
+  });
+  form.addEventListener("submit", (e) => { e.preventDefault(); send(); });
+  clearResult("Paste the steps and press Predict.");
+}
+
 async function start() {
   let schema;
   try {
@@ -233,6 +253,8 @@ async function start() {
   const input = schema.input;
   if (input.kind === "image") {
     imageInput(input);
+  } else if (input.kind === "sequence") {
+    sequenceInput(input);
   } else if (input.kind === "table") {
     formInput(input.features, (v) => ({
       features: Object.fromEntries(input.features.map((f, i) => [f.name, v[i]])),
