@@ -45,6 +45,10 @@ class WrongOut(nn.Module):
 
 
 helper = 3
+
+
+class BadPaper(Tiny):
+    PAPER = {"score": "high"}
 '''
 
 
@@ -140,8 +144,8 @@ def test_a_changed_or_missing_source_file_is_one_line_naming_it(tmp_path):
 @pytest.mark.parametrize("model, options, expected", [
     ("nets/none.py:Tiny", [], "the file nets/none.py does not exist; expected a Python file "
                              "holding class Tiny"),
-    ("nets/tiny.py:Tinny", [], "nets/tiny.py has no class Tinny; expected one of its nn.Module "
-                              "classes: Tiny, WrongOut"),
+    ("nets/tiny.py:Tinny", [], "nets/tiny.py has no class Tinny (did you mean Tiny?); expected "
+                              "one of its nn.Module classes: BadPaper, Tiny, WrongOut"),
     ("nets/tiny.py:helper", [], "helper in nets/tiny.py is an int, not a torch.nn.Module"),
     ("nets/tiny.py:math", [], "math in nets/tiny.py is a module, not a torch.nn.Module"),
     ("nets/tiny.py:Tiny", ["--option", "depth=3"],
@@ -152,6 +156,9 @@ def test_a_changed_or_missing_source_file_is_one_line_naming_it(tmp_path):
                                   "(1, 8, 8); this multiclass problem expects (2, 10)"),
     ("nets/tiny.py:Tiny", ["--option", "n_outputs=3"], "--option n_outputs: deepstart passes "
                                                        "n_outputs from the problem"),
+    ("nomodule.nets:Tiny", [], "the module nomodule.nets cannot be imported (No module named "
+                               "'nomodule'); expected an importable module"),
+    ("nets/tiny.py:BadPaper", [], "BadPaper.PAPER['score'] is 'high'; expected a number."),
 ])
 def test_bad_model_references_are_one_line_and_write_nothing(tmp_path, capsys, model, options,
                                                               expected):
@@ -159,6 +166,22 @@ def test_bad_model_references_are_one_line_and_write_nothing(tmp_path, capsys, m
                     "--out", "runs")
     assert expected in line, line
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_binary_problem_wants_one_logit(tmp_path, capsys):
+    (tmp_path / "nets" / "two.py").write_text(TINY + textwrap.dedent('''
+
+        class TwoWay(nn.Module):
+            def __init__(self, in_shape):
+                super().__init__()
+                self.fc = nn.Linear(in_shape[0], 2)
+
+            def forward(self, x):
+                return self.fc(x)
+        '''))
+    line = one_line(capsys, "run", "breast-cancer", "--model", "nets/two.py:TwoWay", "--out", "runs")
+    assert "gives (2, 2) for a batch of 2 inputs of shape (30,); this binary problem expects " \
+           "(2, 1), one logit per input" in line, line
 
 
 def test_an_error_while_importing_the_file_names_its_line(tmp_path, capsys):
@@ -248,6 +271,16 @@ def test_an_instance_whose_arguments_cannot_be_read_back_names_the_attribute(tmp
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_reference_string_works_from_python_too(tmp_path):
+    from deepstart import Learner
+
+    learner = Learner("nets/tiny.py:Tiny", "digits", model_options={"width": 4}, verbose=0)
+    learner.fit(1)
+    folder = learner.save("runs")
+    assert json.loads((folder / "config.json").read_text())["model_options"] == {"width": 4}
+    assert load_model(folder)[0].width == 4
+
+
 def test_zoo_instances_still_save_and_rebuild(tmp_path):
     from deepstart import Learner
     from deepstart.models.mlp import MLP, MLPConfig
@@ -306,6 +339,7 @@ def test_every_command_that_reads_a_run_takes_a_custom_one(tmp_path, capsys):
     assert main(["diagnose", str(first)]) == 0
     steps = [s for s in capsys.readouterr().out.splitlines() if s.strip().startswith("deepstart ")]
     assert any("--model nets/paper.py:PaperNet" in s for s in steps), steps
+    assert all("--paper-score 0.97" in s for s in steps if "run digits --model nets/paper" in s)
     assert main(["diagnose", str(second)]) == 0
     steps = [s for s in capsys.readouterr().out.splitlines() if "--model nets/tiny.py" in s]
     assert steps and all("--option width=8" in s for s in steps), steps  # run and tune alike

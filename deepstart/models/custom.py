@@ -133,8 +133,12 @@ def load_class(reference: str, base: Path | None = None):
     if cls is None:
         found = sorted(n for n, v in vars(module).items() if inspect.isclass(v)
                        and issubclass(v, nn.Module) and v.__module__ == module.__name__)
-        raise DeepstartError(f"--model {reference}: {where} has no class {cls_name}; expected one of "
-                             f"its nn.Module classes: {', '.join(found) or 'none defined there'}.")
+        import difflib
+
+        close = difflib.get_close_matches(cls_name, found, n=1, cutoff=0.5)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise DeepstartError(f"--model {reference}: {where} has no class {cls_name}{hint}; expected "
+                             f"one of its nn.Module classes: {', '.join(found) or 'none defined there'}.")
     if not (inspect.isclass(cls) and issubclass(cls, nn.Module)):
         what = f"a class deriving from {cls.__mro__[1].__name__}" if inspect.isclass(cls) \
             else f"{'an' if type(cls).__name__[0] in 'aeiou' else 'a'} {type(cls).__name__}"
@@ -228,10 +232,10 @@ def check_outputs(model, xb, n_outputs: int, task: str) -> None:
     got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
     if got != wanted:
         what = (f"{n_outputs} class scores" if task == "multiclass"
-                else "1 value (a logit)" if task == "binary" else "1 value")
+                else "one logit" if task == "binary" else "one value")
         raise DeepstartError(f"{name}: its forward pass gives {got} for a batch of {len(xb)} "
-                             f"inputs of shape {shape}; this {task} problem expects {wanted} "
-                             f"({what} per input): size the last layer with n_outputs.")
+                             f"inputs of shape {shape}; this {task} problem expects {wanted}, "
+                             f"{what} per input: size the last layer with n_outputs.")
 
 
 def _construct(cls, kwargs: dict, reference: str):
