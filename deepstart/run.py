@@ -391,6 +391,9 @@ def save_learner(learner, out: str | Path = "runs") -> Path:
         raise DeepstartError("Learner.save writes the run folder of a problem, and this learner was "
                              "given arrays or a Prepared; give Learner a problem name (e.g. "
                              "'fashion-mnist') or a CSV path instead.")
+    if learner.epoch == 0:
+        raise DeepstartError("Learner.save writes the run folder of a trained model, and this "
+                             "learner has not trained yet; call learner.fit(epochs) first.")
     spec = model_spec(learner.model)  # a model that cannot be recorded fails before any file
     model = (spec["custom"]["reference"] if spec["family"] == "custom" else spec["family"])
     config = RunConfig(

@@ -242,6 +242,8 @@ def test_learner_save_writes_the_run_folder_the_command_line_writes(tmp_path, mo
 
 
 def test_an_instance_whose_arguments_cannot_be_read_back_names_the_attribute(tmp_path, monkeypatch):
+    from torch import nn
+
     from deepstart import Learner
 
     (tmp_path / "nets" / "forgetful.py").write_text(TINY + textwrap.dedent('''
@@ -250,6 +252,12 @@ def test_an_instance_whose_arguments_cannot_be_read_back_names_the_attribute(tmp
             def __init__(self, in_shape, n_outputs, width=16):
                 super().__init__(in_shape, n_outputs, width)
                 del self.width
+
+
+        class WithModule(Tiny):
+            def __init__(self, in_shape, n_outputs, act=None):
+                super().__init__(in_shape, n_outputs)
+                self.act = act
 
 
         class NoShape(nn.Module):
@@ -261,12 +269,22 @@ def test_an_instance_whose_arguments_cannot_be_read_back_names_the_attribute(tmp
                 return self.fc(x.flatten(1))
         '''))
     monkeypatch.syspath_prepend(str(tmp_path / "nets"))
-    from forgetful import Forgetful, NoShape
+    from forgetful import Forgetful, NoShape, WithModule
+
+    def trained(model):
+        learner = Learner(model, "digits", verbose=0)
+        learner.fit(1)
+        return learner
 
     with pytest.raises(ValueError, match=r"net.1.weight: \(16, 64\) against \(12, 64\)\); store "
                                          r"width in __init__ as self.width = width"):
-        Learner(Forgetful((1, 8, 8), 10, width=12), "digits", verbose=0).save("runs")
+        trained(Forgetful((1, 8, 8), 10, width=12)).save("runs")
     with pytest.raises(ValueError, match="takes size, but the instance has no attribute size"):
+        trained(NoShape(3)).save("runs")
+    with pytest.raises(ValueError, match=r"the constructor argument act=ReLU\(\) cannot be "
+                                         r"recorded in model.json"):
+        trained(WithModule((1, 8, 8), 10, act=nn.ReLU())).save("runs")
+    with pytest.raises(ValueError, match="has not trained yet; call learner.fit"):
         Learner(NoShape(3), "digits", verbose=0).save("runs")
     assert not (tmp_path / "runs").exists()
 

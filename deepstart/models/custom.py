@@ -197,7 +197,7 @@ def build(reference: str, input_shape, n_outputs: int, task: str, **options):
     cls = load_class(reference)
     kwargs = arguments(cls, input_shape, n_outputs, task, options, reference)
     model = _construct(cls, kwargs, reference)
-    setattr(model, ATTRIBUTE, source(reference, cls) | {"arguments": _jsonable(kwargs)})
+    setattr(model, ATTRIBUTE, source(reference, cls) | {"arguments": _recorded(kwargs)})
     import torch
 
     # a model that cannot read these inputs fails here, wherever it is built (run, show, tune)
@@ -267,6 +267,20 @@ def source(reference: str, cls) -> dict:
     return entry
 
 
+def _recorded(kwargs: dict) -> dict:
+    """The constructor arguments as JSON values, or a DeepstartError naming the one that is not."""
+    out = {}
+    for name, value in kwargs.items():
+        try:
+            out[name] = _jsonable(value)
+        except DeepstartError:
+            raise DeepstartError(f"the constructor argument {name}={value!r} cannot be recorded in "
+                                 "model.json (JSON holds numbers, text, lists and dicts); pass a "
+                                 f"name or number instead (e.g. {name}='relu') and build the "
+                                 "object inside __init__.") from None
+    return out
+
+
 def _jsonable(value):
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]
@@ -314,7 +328,7 @@ def _describe_instance(model) -> dict:
     for p_name, p in params.items():
         if p.kind is p.VAR_KEYWORD:
             continue
-        if hasattr(model, p_name) and not callable(getattr(model, p_name)):
+        if hasattr(model, p_name) and not inspect.isroutine(getattr(model, p_name)):
             kwargs[p_name] = getattr(model, p_name)
         elif p.default is p.empty:
             absent.append(p_name)
@@ -346,7 +360,7 @@ def _describe_instance(model) -> dict:
                              f"weights than this instance ({key}: {theirs.get(key)} against "
                              f"{mine.get(key)}); {hint} (the scikit-learn convention), so the run "
                              "can be loaded again.")
-    return source(reference, cls) | {"arguments": _jsonable(kwargs)}
+    return source(reference, cls) | {"arguments": _recorded(kwargs)}
 
 
 def _shown(kwargs: dict) -> str:
