@@ -80,7 +80,7 @@ def one_line(capsys, *argv: str) -> str:
 def tiny_run(tmp_path, *extra: str) -> Path:
     assert main(["run", "digits", "--model", "nets/tiny.py:Tiny", "--option", "width=8",
                  "--epochs", "1", "--quiet", "--out", "runs", *extra]) == 0
-    return next((tmp_path / "runs").iterdir())
+    return max((tmp_path / "runs").glob("*-digits-tiny-*"), key=lambda p: p.stat().st_mtime)
 
 
 def test_run_builds_the_class_by_argument_name_and_records_where_it_came_from(tmp_path, capsys):
@@ -334,7 +334,7 @@ def test_every_command_that_reads_a_run_takes_a_custom_one(tmp_path, capsys):
     assert main(["run", "digits", "--model", "nets/paper.py:PaperNet", "--epochs", "2",
                  "--quiet", "--out", "runs", "--paper-score", "0.97"]) == 0
     printed = capsys.readouterr().out
-    first = next((tmp_path / "runs").iterdir())
+    first = next((tmp_path / "runs").glob("*-papernet-1"))
     metrics = json.loads((first / "metrics.json").read_text())
     size = metrics["model_size"]
     assert size["parameters"] == 64 * 16 + 16 + 16 * 10 + 10
@@ -359,8 +359,9 @@ def test_every_command_that_reads_a_run_takes_a_custom_one(tmp_path, capsys):
     assert any("--model nets/paper.py:PaperNet" in s for s in steps), steps
     assert all("--paper-score 0.97" in s for s in steps if "run digits --model nets/paper" in s)
     assert main(["diagnose", str(second)]) == 0
-    steps = [s for s in capsys.readouterr().out.splitlines() if "--model nets/tiny.py" in s]
-    assert steps and all("--option width=8" in s for s in steps), steps  # run and tune alike
+    out = capsys.readouterr().out
+    steps = [s for s in out.splitlines() if "--model nets/tiny.py" in s]
+    assert steps and all("--option width=8" in s for s in steps), out  # run and tune alike
 
     assert main(["export", str(first)]) == 0
     out = capsys.readouterr().out

@@ -67,20 +67,26 @@ def _module_name(path: Path) -> str:
 def _import_file(path: Path, reference: str):
     path = path.resolve()
     name = _module_name(path)
-    if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path):
-        return sys.modules[name]
+    digest = sha256_file(path)
+    cached = sys.modules.get(name)
+    if cached is not None and getattr(cached, "__deepstart_sha256__", None) == digest:
+        return cached  # imported once per process, again only if the file changed
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    module.__deepstart_sha256__ = digest
     sys.modules[name] = module  # dataclasses and typing look the module up while it runs
     sys.path.insert(0, str(path.parent))  # the file may import its neighbours
     try:
         spec.loader.exec_module(module)
-    except Exception as e:  # the user's code: one line naming where it failed
+    except (Exception, SystemExit) as e:  # the user's code: one line naming where it failed
         sys.modules.pop(name, None)
+        hint = (" (the file runs a script when imported: put that under `if __name__ == "
+                "\"__main__\":`)" if isinstance(e, SystemExit) else "")
         raise DeepstartError(f"importing {path} (for --model {reference}) raised "
-                             f"{_where(e, path)}; fix the file and run again.") from None
+                             f"{_where(e, path)}{hint}; fix the file and run again.") from None
     finally:
-        sys.path.remove(str(path.parent))
+        if str(path.parent) in sys.path:
+            sys.path.remove(str(path.parent))
     return module
 
 
@@ -124,7 +130,7 @@ def load_class(reference: str, base: Path | None = None):
             raise DeepstartError(f"--model {reference}: the module {module_name} cannot be imported "
                                  f"({e}); expected an importable module (on PYTHONPATH, or "
                                  "installed), or pass a file path PATH.py:Class.") from None
-        except Exception as e:
+        except (Exception, SystemExit) as e:
             raise DeepstartError(f"importing {module_name} (for --model {reference}) raised "
                                  f"{_where(e, _module_file(sys.modules.get(module_name)))}; fix the "
                                  "module and run again.") from None
