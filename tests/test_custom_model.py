@@ -466,3 +466,17 @@ def test_the_lenet5_example_is_the_paper_s_network_and_runs_on_tiny_settings(tmp
     assert "your implementation: 60K parameters (paper 60K)" in out
     folder = next((tmp_path / "runs").iterdir())
     assert json.loads((folder / "model.json").read_text())["custom"]["path"] == str(EXAMPLE)
+
+
+def test_zoo_runs_record_their_size_too_and_say_when_flops_cannot_be_counted():
+    from deepstart.models import build_model
+    from deepstart.models.custom import size_line
+    from deepstart.summary import model_size
+
+    mlp = model_size(build_model("mlp", (1, 8, 8), 10, "multiclass", hidden=[32]), (1, 8, 8))
+    assert mlp["parameters"] == 64 * 32 + 32 + 32 * 10 + 10
+    assert mlp["flops_per_sample"] == 2 * (64 * 32 + 32 * 10)
+    lstm = model_size(build_model("lstm", (12,), 1, "forecast"), (12,))
+    assert lstm["flops_per_sample"] is None and lstm["flops_not_counted"] == ["LSTM"]
+    assert "FLOPs not counted (torch's FlopCounterMode does not see inside LSTM)" in \
+        size_line(lstm)

@@ -517,8 +517,10 @@ def size_line(size: dict) -> str:
     """'model: 1.21K parameters, 2.37K FLOPs per sample (counted by ...)'."""
     from deepstart.summary import short_count
 
-    flops = (f"{short_count(size['flops_per_sample'])} FLOPs per sample"
-             if size.get("flops_per_sample") else "FLOPs not counted (none of its operations are "
-             "ones the counter knows)")
-    return (f"model: {short_count(size['parameters'])} parameters, {flops} (torch's "
-            "FlopCounterMode on one input; a multiply-add is 2 FLOPs)")
+    hidden = size.get("flops_not_counted")
+    flops = (f"{short_count(size['flops_per_sample'])} FLOPs per sample (torch's FlopCounterMode "
+             "on one input; a multiply-add is 2 FLOPs)" if size.get("flops_per_sample") else
+             f"FLOPs not counted (torch's FlopCounterMode does not see inside {', '.join(hidden)})"
+             if hidden else "FLOPs not counted (none of its operations are ones torch's "
+             "FlopCounterMode counts)")
+    return f"model: {short_count(size['parameters'])} parameters, {flops}"
