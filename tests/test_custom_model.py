@@ -211,6 +211,25 @@ def test_interrupted_custom_run_resumes_to_the_uninterrupted_result(tmp_path, mo
     assert a["test"] == b["test"] and b["epochs"] == 3
 
 
+def test_resuming_after_the_class_file_changed_is_refused(tmp_path, monkeypatch, capsys):
+    import deepstart.learner as learner_module
+
+    real_end = learner_module.Learner._end_epoch
+
+    def end_epoch(self, *a):
+        real_end(self, *a)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(learner_module.Learner, "_end_epoch", end_epoch)
+    assert main(["run", "digits", "--model", "nets/tiny.py:Tiny", "--epochs", "2", "--quiet",
+                 "--out", "cut"]) == 130
+    monkeypatch.setattr(learner_module.Learner, "_end_epoch", real_end)
+    cut = next((tmp_path / "cut").iterdir())
+    (tmp_path / "nets" / "tiny.py").write_text(TINY.replace("width=16", "width=24"))
+    line = one_line(capsys, "run", "--resume", str(cut), "--quiet")
+    assert f"{tmp_path / 'nets' / 'tiny.py'} has changed since the run {cut} started" in line
+    assert not (cut / "metrics.json").exists() and (cut / "checkpoint.safetensors").is_file()
+
+
 def test_learner_save_writes_the_run_folder_the_command_line_writes(tmp_path, monkeypatch):
     from deepstart import Learner
 
