@@ -513,6 +513,17 @@ def paper_line(paper: dict, parameters: int, value: float, metric: str) -> str:
     return f"your implementation: {params}, {score}; paper: {source}"
 
 
+def result_lines(metrics: dict) -> tuple[str | None, str | None]:
+    """(the size line, the paper line) that the run's output and its report print, from
+    metrics.json: None where the run recorded no size, or no paper."""
+    size, paper = metrics.get("model_size"), metrics.get("paper")
+    if not size:
+        return None, None
+    metric = metrics["metric"]
+    return size_line(size), (paper_line(paper, size["parameters"], metrics["test"][metric], metric)
+                             if paper else None)
+
+
 def size_line(size: dict) -> str:
     """'model: 1.21K parameters, 2.37K FLOPs per sample (counted by ...)'."""
     from deepstart.summary import short_count
