@@ -494,7 +494,7 @@ def _say_custom(config, problem: str, console) -> None:
     settings = ", ".join(f"{k} {getattr(config, k)}" for k in (
         "epochs", "batch_size", "lr", "optimizer", "schedule", "weight_decay") if getattr(config, k))
     console.print(f"{cls} has no recipe of its own: it trains with the training settings of "
-                  f"{problem}'s default recipe ({settings}; flags override them).",
+                  f"{problem}'s default recipe, your flags on top: {settings}.",
                   highlight=False, soft_wrap=True)
     console.print(f"note: this run imports {path or module}, and so will every command that loads "
                   "it (report, export, serve, ...): that runs your own code.", highlight=False,

@@ -114,7 +114,8 @@ RUN_FLAGS = {"epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr",
              "warmup_epochs": "--warmup", "clip_grad": "--clip-grad",
              "label_smoothing": "--label-smoothing", "device": "--device",
              "precision": "--precision", "compile": "--compile", "augment": "--augment",
-             "tta": "--tta", "seed": "--seed", "nproc": "--nproc"}
+             "tta": "--tta", "seed": "--seed", "nproc": "--nproc",
+             "paper_score": "--paper-score"}
 # what lr-find accepts of them (it has no --epochs, --lr, --schedule, ...)
 LR_FIND_FIELDS = ("batch_size", "optimizer", "weight_decay", "val_split", "scale", "lookback",
                   "device", "precision", "seed")

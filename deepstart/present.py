@@ -26,14 +26,11 @@ def print_result(folder: Path) -> str:
     console.print(f"\n[bold]test {metric} {_fmt(ours, metric)}[/bold] on {metrics['problem']} "
                   f"({config['model']}, {metrics['epochs']} epochs, "
                   f"{metrics['train_seconds']:.1f} s){status}")
-    size = metrics.get("model_size")
-    if size:
-        from deepstart.models.custom import paper_line, size_line
+    from deepstart.models.custom import result_lines
 
-        console.print(size_line(size), soft_wrap=True, highlight=False)
-        if metrics.get("paper"):
-            console.print(paper_line(metrics["paper"], size["parameters"], ours, metric),
-                          soft_wrap=True, highlight=False)
+    for line in result_lines(metrics):  # parameters and FLOPs; the paper's figures when stated
+        if line:
+            console.print(line, soft_wrap=True, highlight=False)
     refs = metrics["references"]
     # the user's own data has no published scores, only baselines computed on its test part
     from deepstart.problems.user import looks_like_path

@@ -134,13 +134,9 @@ def context(record: RunRecord, written: str | None = None) -> dict:
     ctx["headline"] = {"metric": metric, "value": m["test"][metric],
                        "text": _fmt(m["test"][metric], metric), "status": m.get("status", "finished"),
                        "best": _best_reference(m)}
-    if m.get("model_size"):  # parameters and FLOPs, and the paper's figures when stated
-        from deepstart.models.custom import paper_line, size_line
+    from deepstart.models.custom import result_lines
 
-        ctx["size_line"] = size_line(m["model_size"])
-        if m.get("paper"):
-            ctx["paper_line"] = paper_line(m["paper"], m["model_size"]["parameters"],
-                                           m["test"][metric], metric)
+    ctx["size_line"], ctx["paper_line"] = result_lines(m)  # parameters, FLOPs; the paper's figures
     try:
         problem = load_problem(record)
     except (DeepstartError, OSError) as e:

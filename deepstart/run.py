@@ -306,7 +306,7 @@ def run(config: RunConfig, out: str | Path = "runs", data_dir: Path | None = Non
     if main:
         folder = claim_run_dir(out, problem.name, model_label(config.model))
         write_json(folder / "config.json", {"format": RUN_FORMAT, **dataclasses.asdict(config)})
-        write_json(folder / "env.json", environment())
+        write_json(folder / "env.json", environment() | _model_source(learner.model))
     return _train_and_record(learner, config, folder, problem)
 
 
@@ -347,10 +347,41 @@ def resume(folder: str | Path, epochs: int | None = None, data_dir: Path | None 
         if distributed.is_main():
             write_json(folder / "config.json", {"format": RUN_FORMAT, **dataclasses.asdict(config)})
     read_meta(folder / "checkpoint")  # a damaged checkpoint fails before the data is loaded
+    _check_model_source(folder)
     learner = _learner(config, verbose, data_dir, download)
     learner.resume(folder / "checkpoint")
     return _train_and_record(learner, config, folder if distributed.is_main() else None,
                              learner.problem)
+
+
+def _model_source(model) -> dict:
+    """For a class of your own, its file and sha256 as the run starts (env.json): --resume checks
+    that it trains on the same code."""
+    from deepstart.models.custom import ATTRIBUTE
+
+    entry = getattr(model, ATTRIBUTE, None)
+    if entry is None or not entry.get("file"):
+        return {}
+    return {"model_source": {"file": entry["file"], "sha256": entry["sha256"]}}
+
+
+def _check_model_source(folder: Path) -> None:
+    from deepstart.files import read_json
+    from deepstart.models.custom import sha256_file
+
+    env = read_json(folder / "env.json") if (folder / "env.json").is_file() else {}
+    source = env.get("model_source")
+    if not isinstance(source, dict) or not source.get("file"):
+        return
+    file = Path(source["file"])
+    if not file.is_file():
+        raise DeepstartError(f"{file} is missing, and the run {folder} trains the class it holds; "
+                             "put the file back to resume, or start the run again.")
+    if sha256_file(file) != source.get("sha256"):
+        raise DeepstartError(f"{file} has changed since the run {folder} started (its sha256 "
+                             "differs from the one in env.json), so resuming would continue "
+                             "other code's training; restore the file as it was to resume, or "
+                             "start the run again.")
 
 
 def _train_and_record(learner, config: RunConfig, folder: Path | None, problem) -> Path | None:
@@ -395,6 +426,9 @@ def save_learner(learner, out: str | Path = "runs") -> Path:
         raise DeepstartError("Learner.save writes the run folder of a problem, and this learner was "
                              "given arrays or a Prepared; give Learner a problem name (e.g. "
                              "'fashion-mnist') or a CSV path instead.")
+    if learner.epoch == 0:
+        raise DeepstartError("Learner.save writes the run folder of a trained model, and this "
+                             "learner has not trained yet; call learner.fit(epochs) first.")
     spec = model_spec(learner.model)  # a model that cannot be recorded fails before any file
     model = (spec["custom"]["reference"] if spec["family"] == "custom" else spec["family"])
     config = RunConfig(

@@ -45,6 +45,10 @@ class WrongOut(nn.Module):
 
 
 helper = 3
+
+
+class BadPaper(Tiny):
+    PAPER = {"score": "high"}
 '''
 
 
@@ -76,7 +80,7 @@ def one_line(capsys, *argv: str) -> str:
 def tiny_run(tmp_path, *extra: str) -> Path:
     assert main(["run", "digits", "--model", "nets/tiny.py:Tiny", "--option", "width=8",
                  "--epochs", "1", "--quiet", "--out", "runs", *extra]) == 0
-    return next((tmp_path / "runs").iterdir())
+    return max((tmp_path / "runs").glob("*-digits-tiny-*"), key=lambda p: p.stat().st_mtime)
 
 
 def test_run_builds_the_class_by_argument_name_and_records_where_it_came_from(tmp_path, capsys):
@@ -140,8 +144,8 @@ def test_a_changed_or_missing_source_file_is_one_line_naming_it(tmp_path):
 @pytest.mark.parametrize("model, options, expected", [
     ("nets/none.py:Tiny", [], "the file nets/none.py does not exist; expected a Python file "
                              "holding class Tiny"),
-    ("nets/tiny.py:Tinny", [], "nets/tiny.py has no class Tinny; expected one of its nn.Module "
-                              "classes: Tiny, WrongOut"),
+    ("nets/tiny.py:Tinny", [], "nets/tiny.py has no class Tinny (did you mean Tiny?); expected "
+                              "one of its nn.Module classes: BadPaper, Tiny, WrongOut"),
     ("nets/tiny.py:helper", [], "helper in nets/tiny.py is an int, not a torch.nn.Module"),
     ("nets/tiny.py:math", [], "math in nets/tiny.py is a module, not a torch.nn.Module"),
     ("nets/tiny.py:Tiny", ["--option", "depth=3"],
@@ -152,6 +156,9 @@ def test_a_changed_or_missing_source_file_is_one_line_naming_it(tmp_path):
                                   "(1, 8, 8); this multiclass problem expects (2, 10)"),
     ("nets/tiny.py:Tiny", ["--option", "n_outputs=3"], "--option n_outputs: deepstart passes "
                                                        "n_outputs from the problem"),
+    ("nomodule.nets:Tiny", [], "the module nomodule.nets cannot be imported (No module named "
+                               "'nomodule'); expected an importable module"),
+    ("nets/tiny.py:BadPaper", [], "BadPaper.PAPER['score'] is 'high'; expected a number."),
 ])
 def test_bad_model_references_are_one_line_and_write_nothing(tmp_path, capsys, model, options,
                                                               expected):
@@ -159,6 +166,22 @@ def test_bad_model_references_are_one_line_and_write_nothing(tmp_path, capsys, m
                     "--out", "runs")
     assert expected in line, line
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_binary_problem_wants_one_logit(tmp_path, capsys):
+    (tmp_path / "nets" / "two.py").write_text(TINY + textwrap.dedent('''
+
+        class TwoWay(nn.Module):
+            def __init__(self, in_shape):
+                super().__init__()
+                self.fc = nn.Linear(in_shape[0], 2)
+
+            def forward(self, x):
+                return self.fc(x)
+        '''))
+    line = one_line(capsys, "run", "breast-cancer", "--model", "nets/two.py:TwoWay", "--out", "runs")
+    assert "gives (2, 2) for a batch of 2 inputs of shape (30,); this binary problem expects " \
+           "(2, 1), one logit per input" in line, line
 
 
 def test_an_error_while_importing_the_file_names_its_line(tmp_path, capsys):
@@ -186,6 +209,25 @@ def test_interrupted_custom_run_resumes_to_the_uninterrupted_result(tmp_path, mo
     straight = next((tmp_path / "straight").iterdir())
     a, b = (json.loads((f / "metrics.json").read_text()) for f in (straight, cut))
     assert a["test"] == b["test"] and b["epochs"] == 3
+
+
+def test_resuming_after_the_class_file_changed_is_refused(tmp_path, monkeypatch, capsys):
+    import deepstart.learner as learner_module
+
+    real_end = learner_module.Learner._end_epoch
+
+    def end_epoch(self, *a):
+        real_end(self, *a)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(learner_module.Learner, "_end_epoch", end_epoch)
+    assert main(["run", "digits", "--model", "nets/tiny.py:Tiny", "--epochs", "2", "--quiet",
+                 "--out", "cut"]) == 130
+    monkeypatch.setattr(learner_module.Learner, "_end_epoch", real_end)
+    cut = next((tmp_path / "cut").iterdir())
+    (tmp_path / "nets" / "tiny.py").write_text(TINY.replace("width=16", "width=24"))
+    line = one_line(capsys, "run", "--resume", str(cut), "--quiet")
+    assert f"{tmp_path / 'nets' / 'tiny.py'} has changed since the run {cut} started" in line
+    assert not (cut / "metrics.json").exists() and (cut / "checkpoint.safetensors").is_file()
 
 
 def test_learner_save_writes_the_run_folder_the_command_line_writes(tmp_path, monkeypatch):
@@ -219,6 +261,8 @@ def test_learner_save_writes_the_run_folder_the_command_line_writes(tmp_path, mo
 
 
 def test_an_instance_whose_arguments_cannot_be_read_back_names_the_attribute(tmp_path, monkeypatch):
+    from torch import nn
+
     from deepstart import Learner
 
     (tmp_path / "nets" / "forgetful.py").write_text(TINY + textwrap.dedent('''
@@ -227,6 +271,12 @@ def test_an_instance_whose_arguments_cannot_be_read_back_names_the_attribute(tmp
             def __init__(self, in_shape, n_outputs, width=16):
                 super().__init__(in_shape, n_outputs, width)
                 del self.width
+
+
+        class WithModule(Tiny):
+            def __init__(self, in_shape, n_outputs, act=None):
+                super().__init__(in_shape, n_outputs)
+                self.act = act
 
 
         class NoShape(nn.Module):
@@ -238,14 +288,34 @@ def test_an_instance_whose_arguments_cannot_be_read_back_names_the_attribute(tmp
                 return self.fc(x.flatten(1))
         '''))
     monkeypatch.syspath_prepend(str(tmp_path / "nets"))
-    from forgetful import Forgetful, NoShape
+    from forgetful import Forgetful, NoShape, WithModule
+
+    def trained(model):
+        learner = Learner(model, "digits", verbose=0)
+        learner.fit(1)
+        return learner
 
     with pytest.raises(ValueError, match=r"net.1.weight: \(16, 64\) against \(12, 64\)\); store "
                                          r"width in __init__ as self.width = width"):
-        Learner(Forgetful((1, 8, 8), 10, width=12), "digits", verbose=0).save("runs")
+        trained(Forgetful((1, 8, 8), 10, width=12)).save("runs")
     with pytest.raises(ValueError, match="takes size, but the instance has no attribute size"):
+        trained(NoShape(3)).save("runs")
+    with pytest.raises(ValueError, match=r"the constructor argument act=ReLU\(\) cannot be "
+                                         r"recorded in model.json"):
+        trained(WithModule((1, 8, 8), 10, act=nn.ReLU())).save("runs")
+    with pytest.raises(ValueError, match="has not trained yet; call learner.fit"):
         Learner(NoShape(3), "digits", verbose=0).save("runs")
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_reference_string_works_from_python_too(tmp_path):
+    from deepstart import Learner
+
+    learner = Learner("nets/tiny.py:Tiny", "digits", model_options={"width": 4}, verbose=0)
+    learner.fit(1)
+    folder = learner.save("runs")
+    assert json.loads((folder / "config.json").read_text())["model_options"] == {"width": 4}
+    assert load_model(folder)[0].width == 4
 
 
 def test_zoo_instances_still_save_and_rebuild(tmp_path):
@@ -283,7 +353,7 @@ def test_every_command_that_reads_a_run_takes_a_custom_one(tmp_path, capsys):
     assert main(["run", "digits", "--model", "nets/paper.py:PaperNet", "--epochs", "2",
                  "--quiet", "--out", "runs", "--paper-score", "0.97"]) == 0
     printed = capsys.readouterr().out
-    first = next((tmp_path / "runs").iterdir())
+    first = next((tmp_path / "runs").glob("*-papernet-1"))
     metrics = json.loads((first / "metrics.json").read_text())
     size = metrics["model_size"]
     assert size["parameters"] == 64 * 16 + 16 + 16 * 10 + 10
@@ -306,9 +376,11 @@ def test_every_command_that_reads_a_run_takes_a_custom_one(tmp_path, capsys):
     assert main(["diagnose", str(first)]) == 0
     steps = [s for s in capsys.readouterr().out.splitlines() if s.strip().startswith("deepstart ")]
     assert any("--model nets/paper.py:PaperNet" in s for s in steps), steps
+    assert all("--paper-score 0.97" in s for s in steps if "run digits --model nets/paper" in s)
     assert main(["diagnose", str(second)]) == 0
-    steps = [s for s in capsys.readouterr().out.splitlines() if "--model nets/tiny.py" in s]
-    assert steps and all("--option width=8" in s for s in steps), steps  # run and tune alike
+    out = capsys.readouterr().out
+    steps = [s for s in out.splitlines() if "--model nets/tiny.py" in s]
+    assert steps and all("--option width=8" in s for s in steps), out  # run and tune alike
 
     assert main(["export", str(first)]) == 0
     out = capsys.readouterr().out
@@ -413,3 +485,17 @@ def test_the_lenet5_example_is_the_paper_s_network_and_runs_on_tiny_settings(tmp
     assert "your implementation: 60K parameters (paper 60K)" in out
     folder = next((tmp_path / "runs").iterdir())
     assert json.loads((folder / "model.json").read_text())["custom"]["path"] == str(EXAMPLE)
+
+
+def test_zoo_runs_record_their_size_too_and_say_when_flops_cannot_be_counted():
+    from deepstart.models import build_model
+    from deepstart.models.custom import size_line
+    from deepstart.summary import model_size
+
+    mlp = model_size(build_model("mlp", (1, 8, 8), 10, "multiclass", hidden=[32]), (1, 8, 8))
+    assert mlp["parameters"] == 64 * 32 + 32 + 32 * 10 + 10
+    assert mlp["flops_per_sample"] == 2 * (64 * 32 + 32 * 10)
+    lstm = model_size(build_model("lstm", (12,), 1, "forecast"), (12,))
+    assert lstm["flops_per_sample"] is None and lstm["flops_not_counted"] == ["LSTM"]
+    assert "FLOPs not counted (torch's FlopCounterMode does not see inside LSTM)" in \
+        size_line(lstm)

@@ -67,20 +67,26 @@ def _module_name(path: Path) -> str:
 def _import_file(path: Path, reference: str):
     path = path.resolve()
     name = _module_name(path)
-    if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path):
-        return sys.modules[name]
+    digest = sha256_file(path)
+    cached = sys.modules.get(name)
+    if cached is not None and getattr(cached, "__deepstart_sha256__", None) == digest:
+        return cached  # imported once per process, again only if the file changed
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    module.__deepstart_sha256__ = digest
     sys.modules[name] = module  # dataclasses and typing look the module up while it runs
     sys.path.insert(0, str(path.parent))  # the file may import its neighbours
     try:
         spec.loader.exec_module(module)
-    except Exception as e:  # the user's code: one line naming where it failed
+    except (Exception, SystemExit) as e:  # the user's code: one line naming where it failed
         sys.modules.pop(name, None)
+        hint = (" (the file runs a script when imported: put that under `if __name__ == "
+                "\"__main__\":`)" if isinstance(e, SystemExit) else "")
         raise DeepstartError(f"importing {path} (for --model {reference}) raised "
-                             f"{_where(e, path)}; fix the file and run again.") from None
+                             f"{_where(e, path)}{hint}; fix the file and run again.") from None
     finally:
-        sys.path.remove(str(path.parent))
+        if str(path.parent) in sys.path:
+            sys.path.remove(str(path.parent))
     return module
 
 
@@ -124,7 +130,7 @@ def load_class(reference: str, base: Path | None = None):
             raise DeepstartError(f"--model {reference}: the module {module_name} cannot be imported "
                                  f"({e}); expected an importable module (on PYTHONPATH, or "
                                  "installed), or pass a file path PATH.py:Class.") from None
-        except Exception as e:
+        except (Exception, SystemExit) as e:
             raise DeepstartError(f"importing {module_name} (for --model {reference}) raised "
                                  f"{_where(e, _module_file(sys.modules.get(module_name)))}; fix the "
                                  "module and run again.") from None
@@ -133,8 +139,12 @@ def load_class(reference: str, base: Path | None = None):
     if cls is None:
         found = sorted(n for n, v in vars(module).items() if inspect.isclass(v)
                        and issubclass(v, nn.Module) and v.__module__ == module.__name__)
-        raise DeepstartError(f"--model {reference}: {where} has no class {cls_name}; expected one of "
-                             f"its nn.Module classes: {', '.join(found) or 'none defined there'}.")
+        import difflib
+
+        close = difflib.get_close_matches(cls_name, found, n=1, cutoff=0.5)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise DeepstartError(f"--model {reference}: {where} has no class {cls_name}{hint}; expected "
+                             f"one of its nn.Module classes: {', '.join(found) or 'none defined there'}.")
     if not (inspect.isclass(cls) and issubclass(cls, nn.Module)):
         what = f"a class deriving from {cls.__mro__[1].__name__}" if inspect.isclass(cls) \
             else f"{'an' if type(cls).__name__[0] in 'aeiou' else 'a'} {type(cls).__name__}"
@@ -193,7 +203,7 @@ def build(reference: str, input_shape, n_outputs: int, task: str, **options):
     cls = load_class(reference)
     kwargs = arguments(cls, input_shape, n_outputs, task, options, reference)
     model = _construct(cls, kwargs, reference)
-    setattr(model, ATTRIBUTE, source(reference, cls) | {"arguments": _jsonable(kwargs)})
+    setattr(model, ATTRIBUTE, source(reference, cls) | {"arguments": _recorded(kwargs)})
     import torch
 
     # a model that cannot read these inputs fails here, wherever it is built (run, show, tune)
@@ -228,10 +238,10 @@ def check_outputs(model, xb, n_outputs: int, task: str) -> None:
     got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
     if got != wanted:
         what = (f"{n_outputs} class scores" if task == "multiclass"
-                else "1 value (a logit)" if task == "binary" else "1 value")
+                else "one logit" if task == "binary" else "one value")
         raise DeepstartError(f"{name}: its forward pass gives {got} for a batch of {len(xb)} "
-                             f"inputs of shape {shape}; this {task} problem expects {wanted} "
-                             f"({what} per input): size the last layer with n_outputs.")
+                             f"inputs of shape {shape}; this {task} problem expects {wanted}, "
+                             f"{what} per input: size the last layer with n_outputs.")
 
 
 def _construct(cls, kwargs: dict, reference: str):
@@ -261,6 +271,20 @@ def source(reference: str, cls) -> dict:
              "relative_path": os.path.relpath(file, Path.cwd()) if file else None,
              "sha256": sha256_file(file) if file else None}
     return entry
+
+
+def _recorded(kwargs: dict) -> dict:
+    """The constructor arguments as JSON values, or a DeepstartError naming the one that is not."""
+    out = {}
+    for name, value in kwargs.items():
+        try:
+            out[name] = _jsonable(value)
+        except DeepstartError:
+            raise DeepstartError(f"the constructor argument {name}={value!r} cannot be recorded in "
+                                 "model.json (JSON holds numbers, text, lists and dicts); pass a "
+                                 f"name or number instead (e.g. {name}='relu') and build the "
+                                 "object inside __init__.") from None
+    return out
 
 
 def _jsonable(value):
@@ -310,7 +334,7 @@ def _describe_instance(model) -> dict:
     for p_name, p in params.items():
         if p.kind is p.VAR_KEYWORD:
             continue
-        if hasattr(model, p_name) and not callable(getattr(model, p_name)):
+        if hasattr(model, p_name) and not inspect.isroutine(getattr(model, p_name)):
             kwargs[p_name] = getattr(model, p_name)
         elif p.default is p.empty:
             absent.append(p_name)
@@ -342,7 +366,7 @@ def _describe_instance(model) -> dict:
                              f"weights than this instance ({key}: {theirs.get(key)} against "
                              f"{mine.get(key)}); {hint} (the scikit-learn convention), so the run "
                              "can be loaded again.")
-    return source(reference, cls) | {"arguments": _jsonable(kwargs)}
+    return source(reference, cls) | {"arguments": _recorded(kwargs)}
 
 
 def _shown(kwargs: dict) -> str:
@@ -489,12 +513,25 @@ def paper_line(paper: dict, parameters: int, value: float, metric: str) -> str:
     return f"your implementation: {params}, {score}; paper: {source}"
 
 
+def result_lines(metrics: dict) -> tuple[str | None, str | None]:
+    """(the size line, the paper line) that the run's output and its report print, from
+    metrics.json: None where the run recorded no size, or no paper."""
+    size, paper = metrics.get("model_size"), metrics.get("paper")
+    if not size:
+        return None, None
+    metric = metrics["metric"]
+    return size_line(size), (paper_line(paper, size["parameters"], metrics["test"][metric], metric)
+                             if paper else None)
+
+
 def size_line(size: dict) -> str:
     """'model: 1.21K parameters, 2.37K FLOPs per sample (counted by ...)'."""
     from deepstart.summary import short_count
 
-    flops = (f"{short_count(size['flops_per_sample'])} FLOPs per sample"
-             if size.get("flops_per_sample") else "FLOPs not counted (none of its operations are "
-             "ones the counter knows)")
-    return (f"model: {short_count(size['parameters'])} parameters, {flops} (torch's "
-            "FlopCounterMode on one input; a multiply-add is 2 FLOPs)")
+    hidden = size.get("flops_not_counted")
+    flops = (f"{short_count(size['flops_per_sample'])} FLOPs per sample (torch's FlopCounterMode "
+             "on one input; a multiply-add is 2 FLOPs)" if size.get("flops_per_sample") else
+             f"FLOPs not counted (torch's FlopCounterMode does not see inside {', '.join(hidden)})"
+             if hidden else "FLOPs not counted (none of its operations are ones torch's "
+             "FlopCounterMode counts)")
+    return f"model: {short_count(size['parameters'])} parameters, {flops}"
