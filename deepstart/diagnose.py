@@ -255,6 +255,17 @@ def _recipe_defaults(problem: str, data_options: dict, model: str) -> dict:
 _OPTION_FLAGS = {"hidden": "--hidden", "activation": "--activation", "dropout": "--dropout"}
 
 
+def _fits_flag(key: str, value) -> bool:
+    """Whether the option's own flag reads `value` back as it is: --hidden parses sizes into a
+    list and --dropout a fraction, so a class of your own whose `hidden` is one int goes through
+    --option hidden=16 (--hidden 16 would build it with [16])."""
+    if key == "hidden":
+        return isinstance(value, list) and all(isinstance(h, int) for h in value)
+    if key == "dropout":
+        return isinstance(value, float) and 0 <= value < 1
+    return isinstance(value, str)
+
+
 def _apply(settings: dict, changes: dict) -> dict:
     out = dict(settings)
     out["model_options"] = dict(settings.get("model_options") or {})
@@ -274,7 +285,7 @@ def _flags(settings: dict, defaults: dict, fields: dict, shown: set = frozenset(
     for k, v in options.items():
         if defaults and base.get(k) == v and k not in shown:
             continue
-        if k in _OPTION_FLAGS:
+        if k in _OPTION_FLAGS and _fits_flag(k, v):
             parts += [_OPTION_FLAGS[k], _text(v)]
         else:
             parts += ["--option", f"{k}={json.dumps(v)}"]
@@ -543,7 +554,12 @@ class _Rules:
         if self.has_target and self.e_train is not None:
             gap = self.e_train - u.err(self.target.value)
             if gap > BIAS_GAP[f.metric] * u.unit:
-                bias_text = (f"training {f.metric} {self.fmt(f.train)} is {u.gap(gap)} short of "
+                # a series' training error is compared in the test part's units: say both
+                level = f.level or {}
+                scaled = (f" ({self.fmt(self.e_train)} in the test part's units: x"
+                          f"{level['test'] / level['train']:.2f}, the ratio of the persistence "
+                          "errors on the two parts)" if self.rescaled and level.get("train") else "")
+                bias_text = (f"training {f.metric} {self.fmt(f.train)}{scaled} is {u.gap(gap)} short of "
                              f"the target {self.fmt(self.target.value)} ({self.target.model}): the "
                              "model does not fit even the rows it learns from")
         if below_text:

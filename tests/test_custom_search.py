@@ -9,12 +9,10 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from deepstart.cli import main
-from deepstart.errors import DeepstartError
 from deepstart.evaluate import parse_algorithms
 from deepstart.tune import parse_space, space_entry
 

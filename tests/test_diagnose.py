@@ -618,3 +618,14 @@ def test_a_handful_of_test_rows_at_the_baseline_is_too_few_to_tell_not_nothing_l
     assert "between test and the baseline" in d.findings[0].evidence
     assert "below baseline" not in d.names
     assert d.steps[0].command.startswith("deepstart evaluate digits")
+
+
+def test_an_option_goes_through_its_own_flag_only_when_the_flag_reads_it_back():
+    # --hidden parses sizes into a list: a class of your own whose `hidden` is one int must get
+    # --option hidden=16, or the suggested command builds it with [16]
+    from deepstart.diagnose import _flags
+
+    assert _flags({"model_options": {"hidden": 16}}, {}, {}) == ["--option", "hidden=16"]
+    assert _flags({"model_options": {"hidden": [64, 32]}}, {}, {}) == ["--hidden", "64,32"]
+    assert _flags({"model_options": {"dropout": 0.2, "activation": "tanh"}}, {}, {}) == [
+        "--dropout", "0.2", "--activation", "tanh"]

@@ -85,3 +85,11 @@ def test_a_damaged_shipped_file_is_named_and_nothing_runs(monkeypatch, tmp_path,
     err = capsys.readouterr().err
     assert "reinstall deepstart" in err and "Traceback" not in err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_problem_with_only_computed_references_does_not_call_them_published(tmp_path, capsys):
+    from deepstart.cli import main
+
+    assert main(["run", "nile", "--model", "linear", "--epochs", "1", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "references computed here: best" in out and "published: best" not in out

@@ -50,7 +50,7 @@ DESCRIPTIONS = {
 REFERENCE_INPUTS = {
     "fashion-mnist": ((1, 28, 28), 10, "multiclass", "1x28x28 images, 10 classes"),
     "mnist": ((1, 28, 28), 10, "multiclass", "1x28x28 images, 10 classes"),
-    "airline-passengers": ((13,), 1, "forecast", "windows of 13 months, its recipe's look-back"),
+    "airline-passengers": ((13,), 1, "forecast", "windows of 13 months, the default model's look-back"),
     "iris": ((4,), 3, "multiclass", "4 columns, 3 classes"),
     "or-gate": ((2,), 1, "binary", "2 inputs, 1 output"),
 }
