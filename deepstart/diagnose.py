@@ -679,7 +679,9 @@ class _Rules:
         """When no rule fired: good fit, or short of the target when small gaps add up."""
         f, u = self.f, self.u
         close = (f"train {self.fmt(f.train)}, validation {self.fmt(f.val)} and test "
-                 f"{self.fmt(f.test)} are close together")
+                 f"{self.fmt(f.test)} are close together" if f.val is not None else
+                 f"train {self.fmt(f.train)} and test {self.fmt(f.test)} (no validation split) "
+                 "are close together")
         short = (self.e_test - u.err(self.target.value)
                  if self.has_target and self.e_test is not None else None)
         if self.noisy:
