@@ -167,7 +167,7 @@ def test_two_workers_share_one_sqlite_study(tmp_path):
 
 def test_a_killed_worker_loses_only_its_running_trial(tmp_path):
     url = f"sqlite:///{tmp_path / 'out' / 'tune-digits-mlp.db'}"
-    args = ["tune", "digits", "--model", "mlp", "--epochs", "12", "--batch-size", "32", "--trials",
+    args = ["tune", "digits", "--model", "mlp", "--epochs", "30", "--batch-size", "32", "--trials",
             "1", "--out", "out"]
     proc = subprocess.Popen([sys.executable, "-m", "deepstart.cli", *args], text=True, env=ONE_THREAD,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
