@@ -263,7 +263,7 @@ def tabular_problem(data, target: str, *, task: str | None = None, name: str = "
             from deepstart.errors import unknown_name
 
             raise unknown_name("metric", metric, METRICS)
-    if recipe is None:
+    if not recipe:  # none given (a built-in entry may have an empty one): the default
         if text_entry is not None:
             from deepstart.text import RECIPE as TEXT_RECIPE
 
