@@ -362,3 +362,10 @@ def test_deepstart_run_on_a_review_table_says_what_was_done_to_the_text(tmp_path
     cells = " ".join(out.replace("│", " ").split())
     assert f"300 texts; {entry['vocab_size']:,} tokens, {entry['length']} per text" in cells
     assert "review text 0 text: median >= 4 words" in cells  # the column table's row
+
+
+def test_a_text_problem_takes_the_metric_its_references_use(reviews):
+    problem = text_problem(reviews, text="review", target="score", metric="roc_auc")
+    assert problem.metric == "roc_auc" and problem.greater_is_better
+    with pytest.raises(DeepstartError, match="does not score a binary problem"):
+        text_problem(reviews, text="review", target="score", metric="mae")
