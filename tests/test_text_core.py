@@ -233,6 +233,22 @@ def test_batches_are_bucketed_by_length_deterministically_and_cover_every_row(le
         learner.bucket_batches = 50
 
 
+def test_an_epochs_training_scores_pair_each_bucketed_batch_with_its_own_targets(learner):
+    # lr 0: the weights stay, so the epoch's scores must be those of the training rows scored
+    # after it, though the batches came sorted by length, not in the permutation's order
+    for group in learner.opt.param_groups:
+        group["lr"] = 0.0
+    try:
+        learner.fit(1)
+    finally:
+        for group in learner.opt.param_groups:
+            group["lr"] = learner.lr
+    row = learner.history.rows[-1]
+    after = learner.evaluate("train")
+    assert row["roc_auc"] == pytest.approx(after["roc_auc"], abs=1e-6) and after["roc_auc"] > 0.6
+    assert row["accuracy"] == pytest.approx(after["accuracy"], abs=1e-6)
+
+
 # --- folders of texts and bad input -------------------------------------------------------------
 
 def test_a_folder_of_txt_files_per_class_is_a_text_problem_with_its_encodings_said():
