@@ -17,8 +17,10 @@ import pytest
 from conftest import require_path
 from test_sources import Server, server  # noqa: F401  (the 127.0.0.1 server and its fixture)
 
+import deepstart.problems
 from deepstart.errors import DataError
-from deepstart.problems import rdata_db, text
+from deepstart.problems import get_problem, rdata_db, text
+from deepstart.problems.catalog import PROBLEMS
 from deepstart.problems.sources import RemoteFile, data_home
 
 MODELDATA = Path("/usr/lib/R/site-library/modeldata")
@@ -68,6 +70,25 @@ def test_fine_foods_is_the_shipped_split(fine_foods, home: Path) -> None:
     assert (home / "fine-foods" / "arrays-modeldata-1.1.0").is_dir()
     again, _ = text.fine_foods()
     assert again.equals(train)
+
+
+def test_the_catalog_entry_builds_its_problem_from_the_data(fine_foods, monkeypatch) -> None:
+    train, test = fine_foods
+    # a slice of the real reviews, so that the tokenizer is fitted in a moment
+    monkeypatch.setitem(text.LOADERS, "fine-foods", (lambda: (train[:300], test[:100]), "review", "score"))
+    monkeypatch.setattr(deepstart.problems, "_MATERIALIZED", {})
+    entry = PROBLEMS["fine-foods"]
+    assert entry.kind == "text" and entry.available_offline()
+    problem = get_problem("fine-foods")
+    assert problem is not entry and get_problem("fine-foods") is problem  # built once
+    assert (problem.kind, problem.metric, problem.title) == ("text", "roc_auc", entry.title)
+    assert problem.class_names == ("great", "other")
+    assert problem.references[: len(entry.references)] == entry.references
+    data = entry.load()  # the entry loads through the problem it builds
+    layout = [c for c in problem.schema["columns"] if c["kind"] == "text"]
+    assert [c["columns"] for c in layout] == [["review"]]
+    assert data.x_train.shape == (300, layout[0]["length"]) and len(data.y_test) == 100
+    assert data.y_train.tolist() == [problem.class_names.index(v) for v in train["score"][:300]]
 
 
 def test_read_modeldata_reads_other_tables_too() -> None:

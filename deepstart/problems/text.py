@@ -411,7 +411,8 @@ def _materialize(name: str) -> Problem:
     load, text, target = LOADERS[name]
     train, test = load()
     return text_problem(train, text=text, target=target, test=test, name=entry.name,
-                        title=entry.title, references=entry.references, recipe=entry.recipe,
+                        title=entry.title, task=entry.task, metric=entry.metric,
+                        origin=entry.origin, references=entry.references, recipe=entry.recipe,
                         recipes=entry.recipes)
 
 
