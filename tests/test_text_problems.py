@@ -83,7 +83,7 @@ def test_the_catalog_entry_builds_its_problem_from_the_data(fine_foods, monkeypa
     assert problem is not entry and get_problem("fine-foods") is problem  # built once
     assert (problem.kind, problem.metric, problem.title) == ("text", "roc_auc", entry.title)
     assert problem.class_names == ("great", "other")
-    assert problem.references[: len(entry.references)] == entry.references
+    assert problem.references == entry.references and problem.split == entry.split
     data = entry.load()  # the entry loads through the problem it builds
     layout = [c for c in problem.schema["columns"] if c["kind"] == "text"]
     assert [c["columns"] for c in layout] == [["review"]]
