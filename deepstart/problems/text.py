@@ -197,6 +197,7 @@ def spam_assassin(folder: Path | None = None):
         places = ", ".join(str(root / SPAM_PACKAGE) for root in NPM_ROOTS)
         raise DataError(f"spam-assassin is not available offline: {SPAM_PACKAGE} is not in {places}; "
                         f"{SPAM_HINT}.")
+    # the key's v1 names this module's reading of the messages: change it with email_text
     return _cached_frames("spam-assassin", f"stdlib-{SPAM_VERSION}-v1", lambda: _spam_build(folder),
                           "text", "label", SPAM_CLASSES)
 
