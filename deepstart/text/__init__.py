@@ -38,6 +38,15 @@ VOCAB_SIZE = 20_000  # words kept, [PAD] and [UNK] included
 MIN_FREQUENCY = 2  # a word seen once in training teaches nothing its [UNK] would not
 LENGTH_QUANTILE = 0.95
 MAX_LENGTH = 512
+# Tokenizing is where building a text problem spends its time: Hugging Face's word-level tokenizer
+# reads about a million characters a second on a 2-core machine, and one SpamAssassin message holds
+# 130,000. No model reads past MAX_LENGTH tokens, so a text is tokenized from its first CUT_CHARS
+# characters, and whole only when those give fewer than MAX_LENGTH + MARGIN tokens (a text of long
+# "words", such as base64). A cut changes only the tokens at its end (a split word, a split
+# <br />), so the first MAX_LENGTH + MARGIN ids are exactly the whole text's either way; the
+# vocabulary is counted on these first characters, the part of each text a model can read.
+CUT_CHARS = 8 * MAX_LENGTH
+MARGIN = 8
 TOKENIZER = "word-level (lower case, punctuation split)"
 LENGTH_RULE = f"the {LENGTH_QUANTILE:.0%} quantile of the training texts' token counts, at most {MAX_LENGTH}"
 # Families that read token ids (branch textmodels); a text problem trains `bag` by default: a
@@ -75,20 +84,24 @@ def fit_text_entry(name: str, columns: Sequence[str], texts: Sequence[str | None
         example = present[0] if len(present[0]) <= 40 else present[0][:40] + "..."
         raise DataError(f"{where} holds the same text ({example!r}) in all {len(present)} training "
                         "rows, which cannot tell the rows apart; give varied texts or drop the column.")
-    tokenizer = fit_tokenizer(present)
+    tokenizer = fit_tokenizer([t[:CUT_CHARS] for t in present])
     vocab = tokenizer.get_vocab_size()
     if vocab <= 2:
         raise DataError(f"no word occurs {MIN_FREQUENCY} times in the {len(present)} training texts "
                         f"of {where}, so there is no vocabulary to learn from; give more texts.")
-    counts = np.array([len(e.ids) for e in tokenizer.encode_batch(present)], dtype=np.int64)
+    ids = _token_ids(tokenizer, present)
+    # a count is exact up to MAX_LENGTH + MARGIN tokens and a lower bound beyond (see CUT_CHARS),
+    # which is all that L (at most MAX_LENGTH) and the truncation count need
+    counts = np.array([len(i) for i in ids], dtype=np.int64)
     if length is None:
         length = int(min(MAX_LENGTH, max(1, math.ceil(np.quantile(counts, LENGTH_QUANTILE)))))
     elif not isinstance(length, int) or length < 1:
         raise DeepstartError(f"the text length must be a positive number of tokens; received {length!r}.")
     tokenizer.enable_truncation(length)
     tokenizer.enable_padding(length=length, pad_id=PAD_ID, pad_token=PAD)
-    tokens = counts.sum()
-    unknown = sum(e.ids.count(UNK_ID) for e in tokenizer.encode_batch(present))
+    read = np.minimum(counts, length).sum()  # the tokens a model reads
+    unknown = sum(i[:length].count(UNK_ID) for i in ids)
+    cut = any(len(t) > CUT_CHARS for t in present)
     return {
         "name": name, "kind": "text", "columns": list(columns),
         "missing": len(texts) - len(present),
@@ -97,25 +110,30 @@ def fit_text_entry(name: str, columns: Sequence[str], texts: Sequence[str | None
         "length_rule": LENGTH_RULE, "pad_id": PAD_ID, "unk_id": UNK_ID,
         "texts": len(present), "truncated": int((counts > length).sum()),
         "token_counts": {"median": float(np.median(counts)), "p95": float(np.quantile(counts, 0.95)),
-                         "max": int(counts.max())},
-        "unknown_share": float(unknown / tokens) if tokens else 0.0,
+                         "max": int(counts.max()), "max_at_least": bool(cut and counts.max() >= MAX_LENGTH + MARGIN)},
+        "unknown_share": float(unknown / read) if read else 0.0,
         "features": [f"{name}#{i}" for i in range(length)],
     }
 
 
-def tokenizer_of(entry: dict) -> "tokenizers.Tokenizer":
-    """The entry's tokenizer, padding and cutting to its length (cached on the entry's JSON)."""
+def tokenizer_of(entry: dict, raw: bool = False) -> "tokenizers.Tokenizer":
+    """The entry's tokenizer, padding and cutting to its length (cached on the entry's JSON);
+    `raw`: the same tokenizer without padding and truncation."""
     from tokenizers import Tokenizer
 
-    key = json.dumps(entry["tokenizer"], sort_keys=True)
+    key = (json.dumps(entry["tokenizer"], sort_keys=True), raw)
     if key not in _TOKENIZERS:
         if len(_TOKENIZERS) > 16:
             _TOKENIZERS.clear()
-        _TOKENIZERS[key] = Tokenizer.from_str(json.dumps(entry["tokenizer"]))
+        tokenizer = Tokenizer.from_str(json.dumps(entry["tokenizer"]))
+        if raw:
+            tokenizer.no_truncation()
+            tokenizer.no_padding()
+        _TOKENIZERS[key] = tokenizer
     return _TOKENIZERS[key]
 
 
-_TOKENIZERS: dict[str, object] = {}
+_TOKENIZERS: dict[tuple, object] = {}
 
 
 def encode_texts(entry: dict, texts: Sequence[str | None]) -> np.ndarray:
@@ -123,10 +141,20 @@ def encode_texts(entry: dict, texts: Sequence[str | None]) -> np.ndarray:
     all padding."""
     texts = ["" if t is None else str(t) for t in texts]
     length = int(entry["length"])
-    if not texts:
-        return np.zeros((0, length), dtype=np.int64)
-    encodings = tokenizer_of(entry).encode_batch(texts)
-    return np.array([e.ids for e in encodings], dtype=np.int64).reshape(len(texts), length)
+    out = np.zeros((len(texts), length), dtype=np.int64)
+    for row, ids in enumerate(_token_ids(tokenizer_of(entry, raw=True), texts)):
+        out[row, :min(len(ids), length)] = ids[:length]
+    return out
+
+
+def _token_ids(tokenizer, texts: list[str]) -> list[list[int]]:
+    """Each text's token ids, neither padded nor cut by the tokenizer; exact for the first
+    MAX_LENGTH + MARGIN tokens, which is more than any model reads (see CUT_CHARS)."""
+    ids = [e.ids for e in tokenizer.encode_batch([t[:CUT_CHARS] for t in texts])]
+    redo = [i for i, t in enumerate(texts) if len(t) > CUT_CHARS and len(ids[i]) < MAX_LENGTH + MARGIN]
+    for i, e in zip(redo, tokenizer.encode_batch([texts[i] for i in redo]) if redo else ()):
+        ids[i] = e.ids
+    return ids
 
 
 def decode(entry: dict, ids) -> list[str]:
