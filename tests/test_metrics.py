@@ -257,3 +257,14 @@ def test_the_report_shows_every_metric_with_the_rows_it_was_computed_on(cancer_r
     test = metrics["test"]
     assert (f'<td>test</td><td class="num">143</td><td class="num">{test["loss"]:.4f}</td>'
             f'<td class="num">{test["accuracy"]:.4f}</td><td class="num">{test["roc_auc"]:.4f}</td>') in page
+
+
+def test_a_forecasts_mae_is_in_the_series_units():
+    learner = Learner("linear", "airline-passengers", lr=1e-2, verbose=0, metric="mae")
+    learner.fit(2)
+    scores = learner.evaluate("test")
+    true = learner.data.target_values(learner.data.y_test)  # passengers, thousands
+    predicted = learner.predict()
+    assert list(scores) == ["rmse", "mae", "loss"] and len(true) == 46
+    assert scores["mae"] == pytest.approx(sk.mean_absolute_error(true, predicted), rel=1e-6)
+    assert scores["rmse"] == pytest.approx(sk.root_mean_squared_error(true, predicted), rel=1e-6)
