@@ -125,6 +125,7 @@ class Context:
         return int(self.problem.recipe.get("lookback") or 1)
 
 
+# the test rows' answers: predictions, or for a problem scored by ROC AUC the probability of class 1
 Predict = Callable[[], np.ndarray]
 
 
@@ -158,12 +159,20 @@ def _quiet_fit(estimator, x, y):
         return estimator.fit(x, y)
 
 
+def _answers(model, x, ctx: Context) -> np.ndarray:
+    """What the problem's metric scores: ROC AUC ranks rows by the probability of class 1 (a
+    class-of-every-row baseline ties them all: 0.5); every other metric takes predictions."""
+    if ctx.problem.metric == "roc_auc":
+        return model.predict_proba(x)[:, 1]
+    return model.predict(x)
+
+
 def _sklearn(make: Callable[[Context, bool], object]) -> Callable[[Fold, Context], Predict]:
     """An algorithm from a scikit-learn estimator factory: StandardScaler, then the estimator."""
     def fit(fold: Fold, ctx: Context) -> Predict:
         model = make_pipeline(StandardScaler(), make(ctx, ctx.problem.task in CLASSIFY))
         _quiet_fit(model, _flat(fold.x_train), fold.y_train)
-        return lambda: model.predict(_flat(fold.x_test))
+        return lambda: _answers(model, _flat(fold.x_test), ctx)
     return fit
 
 
@@ -171,7 +180,7 @@ def _baseline(fold: Fold, ctx: Context) -> Predict:
     model = (DummyClassifier(strategy="most_frequent") if ctx.problem.task in CLASSIFY
              else DummyRegressor(strategy="mean"))
     model.fit(_flat(fold.x_train), fold.y_train)
-    return lambda: model.predict(_flat(fold.x_test))
+    return lambda: _answers(model, _flat(fold.x_test), ctx)
 
 
 def _logistic(ctx, classify):
@@ -226,7 +235,7 @@ def _network(family: str) -> Callable[[Fold, Context], Predict]:
                           precision=config.precision, augment=config.augment, tta=config.tta,
                           model_options=config.model_options, callbacks=callbacks, verbose=0)
         learner.fit(config.epochs)
-        return lambda: learner.predict("test")
+        return lambda: _answers(learner, "test", ctx)
     return fit
 
 
