@@ -46,8 +46,11 @@ def print_result(folder: Path) -> str:
     from deepstart.problems.user import looks_like_path
 
     kind = "baselines" if looks_like_path(config["problem"], check_disk=False) else "published"
-    if kind == "published" and refs and all("computed here" in r["source"] for r in refs):
+    computed = sum("computed here" in r["source"] for r in refs)
+    if kind == "published" and refs and computed == len(refs):
         kind = "references computed here"  # a problem with no published score on its split
+    elif kind == "published" and computed:
+        kind = "references, published and computed here"
     if refs:
         pick = max if metrics["greater_is_better"] else min
         best = pick(refs, key=lambda r: r["value"])
@@ -101,7 +104,7 @@ def print_problems() -> None:
 
     table = Table(title="built-in problems (deepstart problems NAME for details)", title_justify="left")
     table.add_column("name", no_wrap=True)
-    for column in ("task", "size", "metric", "best published", "practical reference"):
+    for column in ("task", "size", "metric", "best reference", "practical reference"):
         table.add_column(column, overflow="fold")
     table.add_column("offline now")
     missing = []
@@ -135,7 +138,10 @@ def print_problem(p) -> None:
         settings = " ".join(f"{k}={v}" for k, v in recipe.settings.items() if k != "model")
         console.print(f"  {'recipe':<12} --model {recipe.model}: {settings}", soft_wrap=True)
         console.print(f"  {'':<12} [dim]{recipe.claim}[/dim]", soft_wrap=True)
-    table = Table(title="published references", title_justify="left")
+    computed = sum("computed here" in r.source for r in p.references)
+    title = ("references computed here" if computed == len(p.references) else "published references"
+             + (" and ones computed here" if computed else ""))
+    table = Table(title=title, title_justify="left")
     for column in ("score", "model", "source"):
         table.add_column(column, overflow="fold")
     for ref in p.references:

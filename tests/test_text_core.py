@@ -388,7 +388,8 @@ def test_deepstart_run_on_a_review_table_says_what_was_done_to_the_text(tmp_path
                     f"{entry['truncated']} of 240 training texts cut; "
                     f"{entry['unknown_share']:.1%} of their tokens [UNK]")
     cells = " ".join(out.replace("│", " ").split())
-    assert f"300 texts; {entry['vocab_size']:,} tokens, {entry['length']} per text" in cells
+    assert (f"300 texts; a vocabulary of {entry['vocab_size']:,} words, texts cut at "
+            f"{entry['length']} tokens") in cells
     assert "review text 0 text: median >= 4 words" in cells  # the column table's row
 
 

@@ -254,8 +254,9 @@ def tabular_problem(data, target: str, *, task: str | None = None, name: str = "
     size = f"{len(frame)} rows x {len(features.columns)} columns -> {len(names)} features"
     if text_entry is not None:
         others = sum(1 for e in entries if e["kind"] != "text" and not e.get("dropped"))
-        size = (f"{len(frame)} texts" + (f" + {others} other column(s)" if others else "") +
-                f"; {text_entry['vocab_size']:,} tokens, {text_entry['length']} per text")
+        size = (f"{len(frame):,} texts" + (f" + {others} other column(s)" if others else "") +
+                f"; a vocabulary of {text_entry['vocab_size']:,} words, texts cut at "
+                f"{text_entry['length']} tokens")
     if metric is not None:
         from deepstart.problems import check_metric
 
