@@ -148,14 +148,18 @@ def export_run(folder: str | Path, opset: int | None = None, input_csv: str | Pa
     predictions_path = record.folder / "predictions.csv"
     write_text(predictions_path, text)
     result = ExportResult(onnx_path, used_opset, len(data.x_test), diff, scale, predictions_path,
-                          len(data.x_test), metric, score(outputs, metric),
-                          float(record.metrics["test"][metric]), onnx_score,
+                          len(data.x_test), metric, _or_nan(score(outputs, metric)),
+                          _or_nan(record.metrics["test"][metric]), onnx_score,
                           tuple(item["name"] for item in layout), tokenizer_path=tokenizer_path)
     if given is not None:
         out_path, out_text, result.input_rows = given
         write_text(out_path, out_text)
         result.input_predictions = out_path
     return result
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else value
 
 
 # --- the raw inputs -------------------------------------------------------------------------------
@@ -522,8 +526,8 @@ def _check_onnx(proto, spec: dict, layout: list[dict], feeds: dict, expected, me
     from deepstart.record import Outputs
 
     mine = Outputs(None, predicted, values if classify else None, expected.true)
-    onnx_score = score(mine, metric) if n else math.nan
-    return diff, scale, onnx_score
+    onnx_score = score(mine, metric) if n else None
+    return diff, scale, math.nan if onnx_score is None else onnx_score  # None: undefined
 
 
 @contextlib.contextmanager

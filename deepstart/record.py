@@ -256,9 +256,11 @@ def model_outputs(model, spec: dict, x, y=None, scaling: dict | None = None) -> 
     return Outputs(out, np.asarray(predicted), proba, true, loss)
 
 
-def score(outputs: Outputs, metric: str) -> float:
-    import numpy as np
+def score(outputs: Outputs, metric: str) -> float | None:
+    """`metric` of outputs with their true values, as the run computed it (problems/metrics.py);
+    ROC AUC ranks by the probability of class 1, which orders the rows as the logits do."""
+    from deepstart.problems.metrics import compute
 
-    if metric == "accuracy":
-        return float(np.mean(outputs.predicted == outputs.true))
-    return math.sqrt(float(np.mean((outputs.predicted - outputs.true) ** 2)))
+    proba = outputs.proba
+    return compute(metric, outputs.true, outputs.predicted,
+                   proba[:, 1] if proba is not None and proba.shape[1] == 2 else None)
