@@ -18,6 +18,7 @@ from deepstart.models.googlenet import GoogLeNet, GoogLeNetConfig
 from deepstart.models.mlp import MLP, MLPConfig
 from deepstart.models.recurrent import RecurrentConfig, RecurrentNet
 from deepstart.models.resnet import ResNet, ResNetConfig
+from deepstart.models.text import BagConfig, TextBag
 from deepstart.models.transformer import Transformer, TransformerConfig
 
 # family -> (module class, config class, tasks it suits)
@@ -32,6 +33,7 @@ FAMILIES: dict[str, tuple[type[nn.Module], type, tuple[str, ...]]] = {
     "lstm": (RecurrentNet, RecurrentConfig, ("binary", "multiclass", "regression", "forecast")),
     "gru": (RecurrentNet, RecurrentConfig, ("binary", "multiclass", "regression", "forecast")),
     "transformer": (Transformer, TransformerConfig, ("binary", "multiclass", "regression", "forecast")),
+    "bag": (TextBag, BagConfig, ("binary", "multiclass", "regression")),
 }
 SEQUENCE_ONLY = ("lstm", "gru")
 IMAGE_ONLY = ("convnet", "resnet", "googlenet")
