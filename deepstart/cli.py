@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--paper-score", type=_number(float, lambda v: True, "a number"),
                      metavar="SCORE", help="your model's published score, in the problem's metric "
                      "(e.g. 0.937 accuracy): recorded in config.json and shown beside yours")
+    run.add_argument("--metric", help="what early stopping (--patience) and diagnose judge, one of "
+                     "the task's: accuracy, roc_auc, f1 (two classes), macro_f1 (several), rmse, "
+                     "mae (numbers); default: the problem's own, which is reported first")
     run.add_argument("--out", type=Path, default=Path("runs"), help="folder for run folders (runs/)")
     run.add_argument("--resume", type=Path, metavar="RUN",
                      help="continue an interrupted run folder from its checkpoint")
@@ -415,6 +418,7 @@ def _config(args, **fixed):
     given["warmup_epochs"] = getattr(args, "warmup", None)
     given["compile"] = getattr(args, "compile", None) or None
     given["paper_score"] = getattr(args, "paper_score", None)
+    given["metric"] = getattr(args, "metric", None)
     data_options = {name: getattr(args, name, None) for name in (
         "target", "task", "forecast", "horizon", "season", "image_size", "color", "strict",
         "decimal", "sequence", "features_per_step", "length")}

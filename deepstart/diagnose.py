@@ -115,13 +115,13 @@ RUN_FLAGS = {"epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr",
              "label_smoothing": "--label-smoothing", "device": "--device",
              "precision": "--precision", "compile": "--compile", "augment": "--augment",
              "tta": "--tta", "seed": "--seed", "nproc": "--nproc",
-             "paper_score": "--paper-score"}
+             "paper_score": "--paper-score", "metric": "--metric"}
 # what lr-find accepts of them (it has no --epochs, --lr, --schedule, ...)
 LR_FIND_FIELDS = ("batch_size", "optimizer", "weight_decay", "val_split", "scale", "lookback",
                   "device", "precision", "seed")
 # kept when a step changes the model family: they are not the old model's hyper-parameters, and
 # the validation split must stay the same for the scores to compare
-KEPT_ON_MODEL_CHANGE = ("val_split", "seed", "device", "precision", "nproc", "compile")
+KEPT_ON_MODEL_CHANGE = ("val_split", "seed", "device", "precision", "nproc", "compile", "metric")
 
 
 @dataclass

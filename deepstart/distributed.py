@@ -1,9 +1,10 @@
 """Several processes, GPUs or machines with PyTorch's DistributedDataParallel, launched by torchrun.
 
 torchrun sets RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT in each process; this
-module reads them, joins the process group (gloo on CPUs, NCCL on GPUs) and offers the two
-collective operations the Learner needs. No launcher or communication layer of our own: on several
-machines, run torchrun on each with its rendezvous options (see docs/distributed.md).
+module reads them, joins the process group (gloo on CPUs, NCCL on GPUs) and offers the collective
+operations the Learner needs (sums, and the rows that metrics which are no sums gather). No
+launcher or communication layer of our own: on several machines, run torchrun on each with its
+rendezvous options (see docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -68,6 +69,22 @@ def all_sum(values: list[float], device: torch.device) -> list[float]:
     t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return t.tolist()
+
+
+def gather_rows(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """The rows of `t` (1-D) from all ranks, rank 0's first, on every rank; the ranks may hold
+    different counts (all_gather wants equal sizes, so each share is padded to the longest)."""
+    if world_size() == 1:
+        return t
+    count = torch.tensor([len(t)], device=device)
+    counts = [torch.zeros_like(count) for _ in range(world_size())]
+    dist.all_gather(counts, count)
+    longest = int(max(counts))
+    padded = torch.zeros(longest, dtype=t.dtype, device=device)
+    padded[:len(t)] = t
+    parts = [torch.empty_like(padded) for _ in counts]
+    dist.all_gather(parts, padded)
+    return torch.cat([p[:int(n)] for p, n in zip(parts, counts)])
 
 
 def check_nproc(nproc: int, device_name: str) -> None:

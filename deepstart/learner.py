@@ -24,7 +24,8 @@ from deepstart.errors import DeepstartError, unknown_name
 from deepstart.history import History
 from deepstart.models import tta as tta_module
 from deepstart.prepare import Prepared, numeric_inputs, prepare, prepare_arrays
-from deepstart.problems import Problem, get_problem
+from deepstart.problems import TASK_METRICS, Problem, check_metric, get_problem
+from deepstart.problems import metrics as metrics_module
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 LOSSES = ("cross_entropy", "bce", "mse", "sse")
@@ -102,12 +103,15 @@ class Learner:
 
     >>> learner = Learner("mlp", "digits", lr=1e-3, batch_size=32)   # doctest: +SKIP
     >>> learner.fit(20); learner.evaluate()                          # doctest: +SKIP
-    {'loss': 0.09, 'accuracy': 0.97}
+    {'accuracy': 0.97, 'macro_f1': 0.97, 'loss': 0.09}
 
     `model` may be a zoo name ("mlp", "logistic", ...; `model_options` go to its config) or any
     module that maps a batch of inputs to logits (classification) or values (regression).
     `augment` transforms training batches; `tta="flip"` scores (validation, test, predictions) an
     image classifier by its mean probabilities over each image and its mirror image.
+    `metric` (one of the task's, deepstart.problems.TASK_METRICS) is the one the history's
+    training and validation score columns lead with and that callbacks judge; by default the
+    problem's own.
     """
 
     def __init__(self, model: nn.Module | str, data, *, optimizer: str = "adam", lr: float = 1e-3,
@@ -116,7 +120,8 @@ class Learner:
                  label_smoothing: float = 0.0, seed: int = 0, callbacks: Sequence = (),
                  device: str = "auto", precision: str = "auto", channels_last: bool | str = "auto",
                  compile: bool = False, augment: str | None = None, tta: str | None = None,
-                 verbose: int = 1, model_options: dict | None = None, lookback: int | None = None):
+                 verbose: int = 1, model_options: dict | None = None, lookback: int | None = None,
+                 metric: str | None = None):
         from deepstart.schedules import check_schedule
 
         check_positive("lr", lr)
@@ -193,7 +198,9 @@ class Learner:
         self._scheduler_state: dict | None = None
         self.planned_epochs: int | None = None  # the schedule's length, set by the first fit
         self.generator = torch.Generator().manual_seed(seed)  # the epochs' permutations
-        self.metric = "accuracy" if self.data.is_classifier else "rmse"
+        self.metric = metric or (self.problem.metric if self.problem is not None
+                                 else TASK_METRICS[self.data.task][0])
+        check_metric(self.metric, self.data.task)
         self.history = History(metric=self.metric)
         self.epoch = 0  # completed epochs
         self.stop_training = False
@@ -232,19 +239,35 @@ class Learner:
             if method is not None:
                 method(self, *args)
 
-    def _batch_score(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Sum over the batch of what the metric averages: correct answers or squared errors."""
-        if self.data.task == "multiclass":
-            return (out.argmax(1) == y).sum()
-        if self.data.task == "binary":
-            return ((out > self.threshold) == (y > 0.5)).sum()
-        return (out - y).square().sum()
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The metrics evaluate() reports: the problem's first (the one its references use), then
+        the task's others (with the judged `metric` among them)."""
+        first = self.problem.metric if self.problem is not None else self.metric
+        return (first, *(m for m in TASK_METRICS[self.data.task] if m != first))
 
-    def _finish_score(self, total: float, n: int) -> float:
-        if self.metric == "accuracy":
-            return total / n
-        scale = self.data.scaling.get("y", {"scale": 1.0})["scale"]
-        return math.sqrt(total / n) * scale  # RMSE in the target's units
+    def _rows(self, out: torch.Tensor) -> torch.Tensor:
+        """What the metrics need of each row's output: the class index of several classes, else
+        the output itself (a logit or value; ROC AUC ranks rows by it)."""
+        if self.data.task == "multiclass":
+            return out.argmax(1)
+        return out.float().reshape(-1)
+
+    def _score_rows(self, rows: torch.Tensor, y: torch.Tensor) -> dict[str, float | None]:
+        """Each of `metrics` over all rows, from `_rows` and the targets. With several processes
+        each holds a share of the rows: they are gathered, since ROC AUC and F1 are no sums over
+        rows, so every rank gets what one process scoring all rows would. None: undefined."""
+        rows = distributed.gather_rows(rows, self.device).cpu().numpy()
+        true = distributed.gather_rows(y if y.dim() == 1 else y[:, 0], self.device).cpu().numpy()
+        score = None
+        if self.data.task == "multiclass":
+            predicted = rows
+        elif self.data.task == "binary":
+            predicted, score, true = (rows > self.threshold).astype(np.int64), rows, true > 0.5
+        else:  # in the target's units (the offset cancels in a difference)
+            scale = self.data.scaling.get("y", {"scale": 1.0})["scale"]
+            predicted, true = rows.astype(np.float64) * scale, true.astype(np.float64) * scale
+        return {m: metrics_module.compute(m, true, predicted, score) for m in self.metrics}
 
     def _shard(self, perm: torch.Tensor) -> torch.Tensor:
         """This process's part of an epoch's permutation: every world_size-th index from its rank,
@@ -340,7 +363,7 @@ class Learner:
                     task = progress.add_task(f"epoch {self.epoch + 1}/{last}", total=steps)
                     self._train_model.train()
                     loss_sum = torch.zeros((), device=self.device)
-                    score_sum = torch.zeros((), device=self.device)
+                    rows = []  # each batch's outputs as the metrics need them
                     perm = self._shard(torch.randperm(n, generator=self.generator)).to(self.device)
                     every = max(1, steps // 50)  # a bar refresh costs more than a step on tiny models
                     for step, (xb, yb) in enumerate(self._batches(perm), 1):
@@ -352,13 +375,14 @@ class Learner:
                             out, loss = self._train_step(xb, yb)
                         with torch.no_grad():
                             loss_sum += loss.float() * len(yb)
-                            score_sum += self._batch_score(out.float(), yb)
+                            rows.append(self._rows(out))
                         if step % every == 0:
                             progress.update(task, completed=step)
                     progress.remove_task(task)
-                    total_loss, total_score, count = distributed.all_sum(
-                        [float(loss_sum), float(score_sum), float(len(perm))], self.device)
-                    self._end_epoch(total_loss / count, total_score, int(count), started)
+                    total_loss, count = distributed.all_sum([float(loss_sum), float(len(perm))],
+                                                            self.device)
+                    train = self._score_rows(torch.cat(rows), self._tensors["y_train"][perm])
+                    self._end_epoch(total_loss / count, train, started)
         except KeyboardInterrupt:
             if len(self.history.rows) == self.epoch > self._snapshot["epoch"]:
                 # Ctrl-C came after the epoch's row (and its printed line), while the callbacks
@@ -378,7 +402,7 @@ class Learner:
 
         return find_lr(self, start_lr=start_lr, end_lr=end_lr, steps=steps)
 
-    def _end_epoch(self, loss: float, score: float, n: int, started: float) -> None:
+    def _end_epoch(self, loss: float, train: dict, started: float) -> None:
         self.epoch += 1
         if not math.isfinite(loss):
             epoch = self.epoch
@@ -387,10 +411,12 @@ class Learner:
             raise TrainingDiverged(
                 f"training diverged in epoch {epoch}: the loss became {loss}; lower the "
                 f"learning rate (e.g. --lr {self.lr / 10:g}) or normalise the inputs.")
-        row = {"epoch": self.epoch, "loss": loss, self.metric: self._finish_score(score, n)}
+        # history.csv is a table of numbers: an undefined score (one class only) is NaN there
+        number = lambda v: math.nan if v is None else v  # noqa: E731
+        row = {"epoch": self.epoch, "loss": loss} | {m: number(train[m]) for m in self._columns()}
         if len(self._tensors["x_val"]):
             val = self._evaluate_tensors(self._tensors["x_val"], self._tensors["y_val"])
-            row |= {"val_loss": val["loss"], f"val_{self.metric}": val[self.metric]}
+            row |= {"val_loss": val["loss"]} | {f"val_{m}": number(val[m]) for m in self._columns()}
         row |= {"lr": self.opt.param_groups[0]["lr"], "seconds": time.perf_counter() - started}
         self.history.append(row)
         self._log(row)
@@ -425,22 +451,30 @@ class Learner:
                 outs.append(out.float())
         return torch.cat(outs) if outs else torch.zeros(0)
 
-    def _evaluate_tensors(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-        """Loss and metric over all rows; with several processes each scores its share of the rows
-        and the sums are added up, so the result equals one process scoring them all."""
+    def _columns(self) -> tuple[str, ...]:
+        """The history's score columns: the judged metric first, then the others."""
+        return (self.metric, *(m for m in self.metrics if m != self.metric))
+
+    def _evaluate_tensors(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float | None]:
+        """The metrics and the loss over all rows; with several processes each scores its share of
+        the rows: the losses are summed and the outputs gathered (_score_rows), so the result
+        equals one process scoring them all."""
         n = len(x)
         if self.world_size > 1:
             x, y = x[self.rank::self.world_size], y[self.rank::self.world_size]
         out = self._outputs(x)
         summed = self.loss_name == "sse"  # a sum over rows; every other loss is a mean over rows
         loss = float(self.loss_fn(out, y)) if len(x) else 0.0
-        score = float(self._batch_score(out, y)) if len(x) else 0.0
-        loss_total, score = distributed.all_sum([loss if summed else loss * len(x), score], self.device)
-        loss = loss_total if summed else loss_total / n
-        return {"loss": loss, self.metric: self._finish_score(score, n)}
+        loss_total, = distributed.all_sum([loss if summed else loss * len(x)], self.device)
+        rows = self._rows(out) if len(x) else torch.zeros(  # a rank whose share is empty
+            0, dtype=torch.long if self.data.task == "multiclass" else torch.float32, device=self.device)
+        scores = self._score_rows(rows, y)
+        return scores | {"loss": loss_total if summed else loss_total / n}
 
-    def evaluate(self, split: str = "test", max_rows: int | None = None) -> dict[str, float]:
-        """Loss and metric on 'train', 'val' or 'test' (accuracy, or RMSE in the target's units).
+    def evaluate(self, split: str = "test", max_rows: int | None = None) -> dict[str, float | None]:
+        """The metrics (`metrics`: the problem's first; RMSE and MAE in the target's units) and
+        the loss on 'train', 'val' or 'test'; None for a score undefined on these rows (ROC AUC of
+        one class only).
         `max_rows`: score a random sample of that many rows when the split is larger (the same
         rows for a given seed), for a quick estimate."""
         if split not in ("train", "val", "test"):
@@ -603,6 +637,8 @@ class Learner:
         parts = [f"epoch {row['epoch']:>3}"]
         for key in ("loss", self.metric, "val_loss", f"val_{self.metric}"):
             if key in row:
-                parts.append(f"{key} {row[key]:.4f}")
+                value = row[key]
+                parts.append(f"{key} {value:.4f}" if math.isfinite(value) or key.endswith("loss")
+                             else f"{key} {metrics_module.UNDEFINED}")
         parts.append(f"{row['seconds']:.2f}s")
         console.print("  ".join(parts), highlight=False, soft_wrap=True)

@@ -11,8 +11,7 @@ from deepstart.console import console
 from deepstart.files import read_json
 
 
-def _fmt(value: float, metric: str) -> str:
-    return f"{value:.4f}" if metric == "accuracy" else f"{value:.2f}"
+from deepstart.problems.metrics import split_text, text as _fmt  # noqa: F401 (used below)
 
 
 def print_result(folder: Path) -> str:
@@ -23,9 +22,16 @@ def print_result(folder: Path) -> str:
     metric = metrics["metric"]
     ours = metrics["test"][metric]
     status = "" if metrics["status"] == "finished" else f" [red]({metrics['status']})[/red]"
+    rows = metrics.get("test_rows")
     console.print(f"\n[bold]test {metric} {_fmt(ours, metric)}[/bold] on {metrics['problem']} "
-                  f"({config['model']}, {metrics['epochs']} epochs, "
-                  f"{metrics['train_seconds']:.1f} s){status}")
+                  f"({f'{rows:,} test rows, ' if rows else ''}{config['model']}, "
+                  f"{metrics['epochs']} epochs, {metrics['train_seconds']:.1f} s){status}")
+    others = [n for n in metrics.get("metrics", [metric]) if n != metric]
+    if others:  # the task's other metrics, then the validation scores, each saying its rows
+        console.print("also: " + "; ".join(
+            [split_text(metrics["test"], others, "test", rows)] +
+            [split_text(metrics[s], metrics["metrics"], s, metrics.get(f"{s}_rows"))
+             for s in ("val",) if metrics.get(s)]), soft_wrap=True, highlight=False)
     from deepstart.models.custom import result_lines
 
     for line in result_lines(metrics):  # parameters and FLOPs; the paper's figures when stated

@@ -117,14 +117,23 @@ def read_metrics(path: Path) -> dict:
                                         "greater_is_better": bool, "references": list,
                                         "epochs": int},
                         optional={"train": dict, "val": dict, "train_seconds": float,
-                                  "baselines": dict})
+                                  "baselines": dict, "metrics": list, "judged_by": str,
+                                  "test_rows": int, "val_rows": int})
+    from deepstart.problems import METRICS
+
     metric = metrics["metric"]
-    if metric not in ("accuracy", "rmse"):
-        raise DeepstartError(f"{path}: \"metric\" is {metric!r}, not accuracy or rmse; {RESTORE}.")
+    # runs before the metrics of 2026-12 have only "metric" (accuracy or rmse) and no "metrics"
+    names = metrics.setdefault("metrics", [metric])
+    for name in (metric, *names, metrics.get("judged_by", metric)):
+        if name not in METRICS:
+            raise DeepstartError(f"{path}: names the metric {name!r}, which is not one of "
+                                 f"{', '.join(METRICS)}; {RESTORE}.")
+    if metrics["test"].get(metric, "missing") == "missing":
+        raise DeepstartError(f"{path}: \"test\" has no \"{metric}\" score; {RESTORE}.")
     for split in ("test", "train", "val"):
-        if metrics.get(split) is not None:
-            check_type(path, f"{split}.{metric}", metrics[split].get(metric), float,
-                       optional=split != "test")
+        for name in names if metrics.get(split) is not None else ():
+            # None: undefined on the split's rows (ROC AUC of one class)
+            check_type(path, f"{split}.{name}", metrics[split].get(name), float, optional=True)
     for ref in metrics["references"]:
         check_type(path, "references", ref, dict)
         for key, types in (("value", float), ("model", str), ("source", str), ("difference", float),

@@ -74,6 +74,9 @@ class RunConfig:
     # the published score of the architecture, for a model class of your own (its PAPER attribute
     # may state it too): shown beside the test score in the output and the report
     paper_score: float | None = None
+    # the metric early stopping, the best epoch and diagnose judge (one of the task's,
+    # deepstart.problems.TASK_METRICS); None: the problem's own, which its references use
+    metric: str | None = None
     seed: int = 0
     command: str = ""
 
@@ -109,7 +112,11 @@ class RunConfig:
 
         from deepstart.models import custom
 
-        get_problem(self.problem, self.data_options)
+        problem = get_problem(self.problem, self.data_options)
+        if self.metric is not None:
+            from deepstart.problems import check_metric
+
+            check_metric(self.metric, problem.task)
         if custom.is_reference(self.model):  # the user's own class: imported and checked here
             custom.check(self.model, self.model_options)
         elif self.model not in FAMILIES:
@@ -248,9 +255,12 @@ def is_run_dir(folder: Path) -> bool:
     return not isinstance(data, dict) or data.get("format") == RUN_FORMAT
 
 
-def comparison(problem, value: float) -> list[dict]:
-    """Each published reference beside our score: difference, and whether ours is at least as good."""
+def comparison(problem, value: float | None) -> list[dict]:
+    """Each published reference beside our score: difference, and whether ours is at least as good
+    (none when our score is undefined: a test split of one class has no ROC AUC)."""
     rows = []
+    if value is None:
+        return rows
     for ref in problem.references:
         better = value >= ref.value if problem.greater_is_better else value <= ref.value
         rows.append({"value": ref.value, "model": ref.model, "source": ref.source,
@@ -274,7 +284,7 @@ def _learner(config: RunConfig, verbose: int, data_dir: Path | None, download: b
                       warmup_epochs=config.warmup_epochs, clip_grad=config.clip_grad,
                       label_smoothing=config.label_smoothing, device=config.device,
                       precision=config.precision, compile=config.compile, augment=config.augment,
-                      tta=config.tta,
+                      tta=config.tta, metric=config.metric or problem.metric,
                       model_options=config.model_options, verbose=verbose)
     learner.problem = problem
     return learner
@@ -438,6 +448,7 @@ def save_learner(learner, out: str | Path = "runs") -> Path:
         scale=None, weight_decay=learner.weight_decay,
         schedule=learner.schedule, warmup_epochs=learner.warmup_epochs,
         clip_grad=learner.clip_grad, tta=learner.tta, nproc=learner.world_size, seed=learner.seed,
+        metric=learner.metric if learner.metric != problem.metric else None,
         **learner.settings)
     config.validate()
     out = Path(out)
@@ -500,16 +511,23 @@ def _score_and_write(learner, config: RunConfig, folder: Path | None, problem, w
         # own data: how raw input became features ("columns"/"target", "image" or "series"), so the
         # model folder alone can take raw rows, images or values
         **problem.schema})
-    test_value = scores["test"][learner.metric]
+    metric = learner.metrics[0]  # the problem's, which its references use
+    test_value = scores["test"][metric]
     metrics = {
         "status": status,
         "problem": problem.name,
-        "metric": learner.metric,
+        "metric": metric,
         "greater_is_better": problem.greater_is_better,
+        # every split's scores, in this order: the problem's metric, the task's others (None: a
+        # score undefined on the split's rows), and the loss
+        "metrics": list(learner.metrics),
+        "judged_by": learner.metric,  # what early stopping and the best epoch went by
         "test": scores["test"],
+        "test_rows": len(data.x_test),
         "train": scores.get("train"),
         "train_rows": min(len(data.x_train), TRAIN_SCORE_ROWS),
         "val": scores.get("val"),
+        "val_rows": len(data.x_val),
         "epochs": learner.epoch,
         "train_seconds": seconds,
         "compile_seconds": learner.compile_seconds,

@@ -14,8 +14,25 @@ from deepstart.errors import unknown_name
 
 TASKS = ("binary", "multiclass", "regression", "forecast")
 KINDS = ("tabular", "image", "series")
-# metric -> True when greater is better
-METRICS = {"accuracy": True, "rmse": False}
+# metric -> True when greater is better. roc_auc and f1 are for two classes (the positive class is
+# class 1), macro_f1 for several, mae and rmse in the target's units; each is computed over all rows
+# of a split as scikit-learn computes it (deepstart.problems.metrics).
+METRICS = {"accuracy": True, "rmse": False, "roc_auc": True, "f1": True, "macro_f1": True,
+           "mae": False}
+# The metrics each task is scored by, its default first (the one a problem without its own uses).
+TASK_METRICS = {"binary": ("accuracy", "roc_auc", "f1"), "multiclass": ("accuracy", "macro_f1"),
+                "regression": ("rmse", "mae"), "forecast": ("rmse", "mae")}
+
+
+def check_metric(metric: str, task: str) -> None:
+    """A DeepstartError unless `metric` is one that scores `task`."""
+    from deepstart.errors import DeepstartError
+
+    if metric not in METRICS:
+        raise unknown_name("metric", metric, tuple(METRICS))
+    if metric not in TASK_METRICS.get(task, ()):
+        raise DeepstartError(f"the metric {metric!r} does not score a {task} problem; use one of "
+                             f"{', '.join(TASK_METRICS.get(task, ()))}.")
 
 
 @dataclass(frozen=True)
@@ -95,9 +112,17 @@ class Problem:
     path: str | None = None
     schema: dict = field(default_factory=dict, repr=False)
 
+    def __post_init__(self):
+        check_metric(self.metric, self.task)  # a catalog entry or a loader that got it wrong
+
     @property
     def greater_is_better(self) -> bool:
         return METRICS[self.metric]
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """What a run on this problem reports: the problem's metric first, then the task's others."""
+        return (self.metric, *(m for m in TASK_METRICS[self.task] if m != self.metric))
 
     @property
     def n_classes(self) -> int:

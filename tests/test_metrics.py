@@ -1,0 +1,174 @@
+"""The metrics of deepstart.problems.METRICS against scikit-learn's, on real data through the
+Learner, and as run folders record and print them."""
+
+import dataclasses
+import json
+import warnings
+
+import numpy as np
+import pytest
+from sklearn import metrics as sk
+from sklearn.datasets import load_diabetes
+
+from deepstart import Learner
+from deepstart.errors import DeepstartError
+from deepstart.problems import METRICS, TASK_METRICS, get_problem
+from deepstart.problems import metrics as m
+from deepstart.problems.tabular import tabular_problem
+
+
+def test_the_metrics_equal_scikit_learns_with_ties_and_absent_classes():
+    rng = np.random.default_rng(0)
+    for _ in range(40):  # scikit-learn checks its inputs for milliseconds a call
+        n = int(rng.integers(1, 80))
+        y = rng.integers(0, 2, n)
+        s = rng.integers(0, 6, n) / 5.0  # few distinct scores: many ties
+        if len(set(y)) == 2:
+            assert m.roc_auc(y, s) == pytest.approx(sk.roc_auc_score(y, s), abs=1e-9)
+        else:
+            assert m.roc_auc(y, s) is None  # scikit-learn raises: undefined
+        p = rng.integers(0, 2, n)
+        y4, p5 = rng.integers(0, 4, n), rng.integers(0, 5, n)  # a predicted class never true
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scikit-learn's ill-defined F-score warning
+            assert m.f1(y, p) == pytest.approx(sk.f1_score(y, p), abs=1e-9)
+            assert m.macro_f1(y4, p5) == pytest.approx(sk.f1_score(y4, p5, average="macro"), abs=1e-9)
+        v, w = rng.normal(size=n), rng.normal(size=n)
+        assert m.compute("mae", v, w) == pytest.approx(sk.mean_absolute_error(v, w), abs=1e-9)
+        assert m.compute("rmse", v, w) == pytest.approx(sk.root_mean_squared_error(v, w), abs=1e-9)
+    assert m.f1([0, 0], [0, 0]) == 0.0  # class 1 neither true nor predicted: scikit-learn's 0
+    assert m.text(None, "roc_auc") == m.text(float("nan"), "roc_auc") == m.UNDEFINED
+
+
+def test_each_task_has_its_metrics_and_a_wrong_one_is_one_sentence():
+    assert set(METRICS) == {"accuracy", "rmse", "roc_auc", "f1", "macro_f1", "mae"}
+    assert {m for ms in TASK_METRICS.values() for m in ms} == set(METRICS)
+    cancer = get_problem("breast-cancer")
+    assert cancer.metrics == ("accuracy", "roc_auc", "f1")
+    with pytest.raises(DeepstartError, match="the metric 'mae' does not score a binary problem; "
+                                             "use one of accuracy, roc_auc, f1"):
+        dataclasses.replace(cancer, metric="mae")
+    with pytest.raises(DeepstartError, match="unknown metric 'auc'"):
+        Learner("logistic", "breast-cancer", metric="auc", verbose=0)
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    """Breast cancer (569 rows, 114 test) with ROC AUC as the problem's metric, F1 judged."""
+    problem = dataclasses.replace(get_problem("breast-cancer"), metric="roc_auc")
+    learner = Learner("logistic", problem, lr=1e-2, batch_size=32, verbose=0, metric="f1")
+    learner.fit(3)
+    return learner
+
+
+def test_binary_scores_are_scikit_learns_on_the_test_rows(cancer):
+    scores = cancer.evaluate("test")
+    assert list(scores) == ["roc_auc", "accuracy", "f1", "loss"]  # the problem's metric first
+    true = cancer.data.target_values(cancer.data.y_test)
+    proba = cancer.predict_proba()[:, 1]
+    predicted = cancer.predict()
+    assert len(set(proba)) > 50  # a real ranking, not a constant
+    assert scores["roc_auc"] == pytest.approx(sk.roc_auc_score(true, proba), abs=1e-9)
+    assert scores["f1"] == pytest.approx(sk.f1_score(true, predicted), abs=1e-9)
+    assert scores["accuracy"] == pytest.approx(sk.accuracy_score(true, predicted), abs=1e-12)
+    # the history leads with the judged metric, and every metric of the task is in it
+    row = cancer.history.rows[-1]
+    assert [k for k in row if k not in ("epoch", "lr", "seconds")] == [
+        "loss", "f1", "roc_auc", "accuracy", "val_loss", "val_f1", "val_roc_auc", "val_accuracy"]
+    assert row["val_f1"] == cancer.evaluate("val")["f1"]
+
+
+def test_roc_auc_of_rows_of_one_class_is_undefined_not_nan(cancer):
+    y = cancer._tensors["y_test"]
+    benign = (y.reshape(-1) > 0.5).nonzero().reshape(-1)
+    scores = cancer._evaluate_tensors(cancer._tensors["x_test"][benign], y[benign])
+    assert scores["roc_auc"] is None and scores["accuracy"] > 0.5
+
+
+def test_macro_f1_on_digits_is_scikit_learns():
+    learner = Learner("mlp", "digits", lr=3e-3, verbose=0, model_options={"hidden": [32]})
+    learner.fit(1)
+    scores = learner.evaluate("test")
+    assert list(scores) == ["accuracy", "macro_f1", "loss"]
+    true = learner.data.target_values(learner.data.y_test)
+    assert scores["macro_f1"] == pytest.approx(
+        sk.f1_score(true, learner.predict(), average="macro"), abs=1e-9)
+    assert 0.3 < scores["macro_f1"] < 1
+
+
+def test_mae_is_in_the_targets_units():
+    frame = load_diabetes(as_frame=True).frame
+    learner = Learner("mlp", tabular_problem(frame, target="target"), lr=1e-2, verbose=0,
+                      model_options={"hidden": [16]}, metric="mae")
+    learner.fit(3)
+    scores = learner.evaluate("test")
+    assert list(scores) == ["rmse", "mae", "loss"]
+    true = learner.data.target_values(learner.data.y_test)
+    assert scores["mae"] == pytest.approx(sk.mean_absolute_error(true, learner.predict()), rel=1e-6)
+    assert scores["rmse"] == pytest.approx(sk.root_mean_squared_error(true, learner.predict()), rel=1e-6)
+    assert 20 < scores["mae"] < scores["rmse"]  # the target runs from 25 to 346
+    assert learner.history.rows[-1]["val_mae"] == pytest.approx(learner.evaluate("val")["mae"])
+
+
+@pytest.fixture(scope="module")
+def cancer_run(tmp_path_factory):
+    """`deepstart run breast-cancer --metric roc_auc`, 2 epochs, in this process."""
+    import contextlib
+    import io
+
+    from deepstart.cli import main
+
+    out = tmp_path_factory.mktemp("runs")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["run", "breast-cancer", "--epochs", "2", "--metric", "roc_auc", "--quiet",
+                     "--out", str(out)]) == 0
+    folder, = out.iterdir()
+    return folder, printed.getvalue()
+
+
+def test_a_run_records_every_metric_with_its_rows_and_keeps_metric(cancer_run):
+    folder, printed = cancer_run
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["metric"] == "accuracy"  # the problem's: its reference is an accuracy
+    assert metrics["metrics"] == ["accuracy", "roc_auc", "f1"] and metrics["judged_by"] == "roc_auc"
+    assert list(metrics["test"]) == ["accuracy", "roc_auc", "f1", "loss"]
+    assert (metrics["test_rows"], metrics["val_rows"], metrics["train_rows"]) == (143, 43, 383)
+    assert json.loads((folder / "config.json").read_text())["metric"] == "roc_auc"
+    test = metrics["test"]
+    assert f"test accuracy {test['accuracy']:.4f} on breast-cancer (143 test rows, mlp" in printed
+    assert (f"also: roc_auc {test['roc_auc']:.4f}, f1 {test['f1']:.4f} (test, 143 rows); "
+            f"accuracy {metrics['val']['accuracy']:.4f}") in printed
+    # the suggested commands keep the metric the run was judged by
+    commands = [line.strip() for line in printed.splitlines() if line.strip().startswith("deepstart run")]
+    assert commands and all("--metric roc_auc" in c for c in commands)
+
+
+def test_an_older_run_folder_without_the_new_keys_still_reads(cancer_run, tmp_path):
+    import shutil
+
+    from deepstart.record import read_run
+
+    folder = tmp_path / "old"
+    shutil.copytree(cancer_run[0], folder)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    for key in ("metrics", "judged_by", "test_rows", "val_rows"):
+        del metrics[key]
+    for split in ("train", "val", "test"):
+        metrics[split] = {k: metrics[split][k] for k in ("loss", "accuracy")}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    config = json.loads((folder / "config.json").read_text())
+    del config["metric"]
+    (folder / "config.json").write_text(json.dumps(config))
+    record = read_run(folder)
+    assert record.metric == "accuracy" and record.metrics["metrics"] == ["accuracy"]
+
+
+def test_a_metric_that_does_not_fit_the_task_is_one_line(capsys, tmp_path):
+    from deepstart.cli import main
+
+    code = main(["run", "breast-cancer", "--metric", "mae", "--out", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == ["deepstart: error: the metric 'mae' does not score a binary problem; "
+                                 "use one of accuracy, roc_auc, f1."]
+    assert not (tmp_path / "runs").exists()
