@@ -638,8 +638,7 @@ class NetRegressor(RegressorMixin, _NetEstimator):
     ----------------
     hidden, activation, dropout, model_options, epochs, batch_size, lr, optimizer, weight_decay, \
 schedule, early_stopping, validation_fraction, n_iter_no_change, scale, image_shape, text, \
-warm_start, \
-random_state, verbose, device
+warm_start, random_state, verbose, device
         As for NetClassifier (the validation rows of early stopping are drawn at random, not
         stratified).
 

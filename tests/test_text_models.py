@@ -65,22 +65,30 @@ def encode(texts, vocab) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def messages():
-    """600 messages (250 easy and 100 hard ham, 250 spam) shuffled, 400 to train and 200 to test,
-    in the text layout after two other columns (the message's length in words, standardised, and
-    noise) for the mixed table: (x_train, y_train, x_test, y_test)."""
+def raw_messages():
+    """600 messages (250 easy and 100 hard ham, 250 spam) shuffled, 400 to train and 200 to test:
+    (texts_train, y_train, texts_test, y_test), y 0 = ham, 1 = spam."""
     data = spam_assassin()
     ham = bodies(data / "easy-ham-1", 250) + bodies(data / "hard-ham-1", 100)
     spam = bodies(data / "spam-1", 250)
     texts = np.array(ham + spam, dtype=object)
-    y = np.array([0.0] * len(ham) + [1.0] * len(spam), np.float32)[:, None]
-    rng = np.random.default_rng(0)
-    order = rng.permutation(len(texts))
+    y = np.array([0] * len(ham) + [1] * len(spam))
+    order = np.random.default_rng(0).permutation(len(texts))
     texts, y = texts[order], y[order]
+    return texts[:N_TRAIN], y[:N_TRAIN], texts[N_TRAIN:], y[N_TRAIN:]
+
+
+@pytest.fixture(scope="module")
+def messages(raw_messages):
+    """The messages in the text layout after two other columns (the message's length in words,
+    standardised, and noise) for the mixed table: (x_train, y_train, x_test, y_test)."""
+    texts = np.concatenate([raw_messages[0], raw_messages[2]])
+    y = np.concatenate([raw_messages[1], raw_messages[3]]).astype(np.float32)[:, None]
     counts = collections.Counter(w for t in texts[:N_TRAIN] for w in words(t))
     vocab = {w: i + 2 for i, (w, _) in enumerate(counts.most_common(VOCAB - 2))}
     n = np.log1p([len(words(t)) for t in texts]).astype(np.float32)
-    other = np.stack([(n - n.mean()) / n.std(), rng.normal(size=len(n)).astype(np.float32)], 1)
+    noise = np.random.default_rng(1).normal(size=len(n)).astype(np.float32)
+    other = np.stack([(n - n.mean()) / n.std(), noise], 1)
     x = np.concatenate([other, encode(texts, vocab)], axis=1)
     return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
 

@@ -44,16 +44,16 @@ def check_layout(family: str, config) -> bool:
     return True
 
 
-def split_text(x: torch.Tensor, start: int, length: int,
-               trim: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def split_text(x: torch.Tensor, start: int,
+               length: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(other features (B, F), token ids (B, T) long, lengths (B,)) of a batch x (B, F + L), the
     tokens cut to the batch's longest text (T <= L). Pads are 0 and come last, so a text's length
-    is its count of non-zero ids. `trim=False` keeps all L columns (a traced export must not bake
-    one batch's longest length into the graph; the models' outputs do not depend on it)."""
+    is its count of non-zero ids. Traced (ONNX export) or compiled, all L columns are kept: a
+    graph must not bake one batch's longest length in, and the outputs do not depend on it."""
     other = x[:, :start]
     tokens = x[:, start:start + length].long()
     lengths = (tokens != 0).sum(1)
-    if trim and not torch.jit.is_tracing() and len(tokens):
+    if len(tokens) and not torch.jit.is_tracing() and not torch.compiler.is_compiling():
         tokens = tokens[:, :max(1, int(lengths.max()))]
     return other, tokens, lengths
 
