@@ -229,3 +229,74 @@ def test_a_text_model_without_text_or_with_part_of_a_layout_is_refused():
         RecurrentConfig(in_channels=1, out_features=1, text_start=0, vocab_size=100)
     with pytest.raises(DeepstartError, match="text_start must be an integer >= 0"):
         BagConfig(out_features=1, text_start=-1, text_length=4, vocab_size=10)
+
+
+# --- through the text core: scikit-learn estimators and evaluate ---------------------------------
+
+@pytest.fixture(scope="module")
+def frames(raw_messages):
+    import pandas as pd
+
+    texts_tr, y_tr, texts_te, y_te = raw_messages
+    names = np.array(["ham", "spam"])
+    return (pd.DataFrame({"text": list(texts_tr), "label": names[y_tr]}),
+            pd.DataFrame({"text": list(texts_te), "label": names[y_te]}))
+
+
+def test_the_sklearn_classifier_takes_a_column_of_strings(raw_messages):
+    from deepstart.sklearn import NetClassifier
+
+    texts_tr, y_tr, texts_te, y_te = raw_messages
+    clf = NetClassifier(model="bag", epochs=3, lr=2e-2, random_state=0,
+                        model_options={"dim": 16, "buckets": 4000})
+    clf.fit(list(texts_tr), y_tr)
+    assert clf.text_layout_["text_start"] == 0 and clf.text_layout_["vocab_size"] > 100
+    accuracy = float(np.mean(clf.predict(list(texts_te)) == y_te))
+    assert accuracy > max(y_te.mean(), 1 - y_te.mean()) + 0.1, accuracy
+    # one text alone is scored as it is in a batch (its batch is trimmed to its own length)
+    np.testing.assert_allclose(clf.predict_proba([texts_te[3]]), clf.predict_proba(list(texts_te))[[3]],
+                               atol=1e-9)
+    with pytest.raises(DeepstartError, match="fitted on texts"):
+        clf.predict(np.zeros((2, 5)))
+
+
+def test_the_sklearn_classifier_takes_a_table_with_a_text_column(frames):
+    import pandas as pd
+
+    from deepstart.sklearn import NetClassifier
+
+    train, test = frames
+    def table(frame):
+        return pd.DataFrame({"words": frame["text"].str.split().str.len(), "body": frame["text"]})
+
+    clf = NetClassifier(model="bag", epochs=3, lr=2e-2, random_state=0, text="body",
+                        model_options={"dim": 16, "buckets": 4000})
+    clf.fit(table(train), train["label"])
+    assert clf.text_layout_["text_start"] == 1  # the word count, standardised, before the tokens
+    assert clf.score(table(test), test["label"]) > 0.8
+    with pytest.raises(DeepstartError, match="no text column"):
+        NetClassifier(model="bag").fit(pd.DataFrame({"kind": ["a", "b"] * 20}), [0, 1] * 20)
+
+
+def test_evaluate_compares_the_text_baselines_and_networks_on_the_same_fold(frames):
+    from deepstart.evaluate import evaluate
+    from deepstart.spotcheck import fold_texts
+    from deepstart.text import text_problem
+
+    train, test = frames
+    problem = text_problem(train, text="text", target="label", test=test, name="spam-slice",
+                           recipes=(), recipe={"model": "bag", "epochs": 3, "batch_size": 32,
+                                               "lr": 2e-2})
+    record = evaluate(problem, algorithms=["baseline", "naive-bayes", "tfidf-logistic", "bag"],
+                      holdout=True, verbose=0)
+    scores = {r["algorithm"]: r["mean"] for r in record["results"]}
+    assert all(r["status"] == "done" for r in record["results"]), record["results"]
+    assert scores["baseline"] == pytest.approx(float((test["label"] == "ham").mean()))
+    for name in ("naive-bayes", "tfidf-logistic", "bag"):
+        assert scores[name] > scores["baseline"] + 0.15, (name, scores)
+    # the scikit-learn algorithms read the texts the networks read: the token ids, decoded
+    data = problem.load()
+    texts, other = fold_texts(data.x_train[:2], problem)
+    read, original = texts[0].split(), train["text"][0].lower()
+    assert other.shape == (2, 0) and len(read) > 3 and "[PAD]" not in read
+    assert all(w in original for w in read if w != "[UNK]")
