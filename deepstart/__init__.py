@@ -4,6 +4,7 @@ The public API is small and imported lazily, so `deepstart --help` never waits f
 
     from deepstart import Learner, get_problem, load_model
     from deepstart import tabular_problem, image_folder_problem, series_problem   # your own data
+    from deepstart import text_problem                                             # your texts
     from deepstart import NetClassifier, NetRegressor                              # scikit-learn
 """
 
@@ -35,6 +36,7 @@ _LAZY = {
     "tabular_problem": "deepstart.problems.tabular",
     "image_folder_problem": "deepstart.problems.folder",
     "series_problem": "deepstart.problems.series",
+    "text_problem": "deepstart.text",
     "all_problems": "deepstart.problems",
     "build_model": "deepstart.models",
     "load_model": "deepstart.models",

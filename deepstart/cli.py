@@ -421,7 +421,7 @@ def _config(args, **fixed):
     given["metric"] = getattr(args, "metric", None)
     data_options = {name: getattr(args, name, None) for name in (
         "target", "task", "forecast", "horizon", "season", "image_size", "color", "strict",
-        "decimal", "sequence", "features_per_step", "length")}
+        "decimal", "sequence", "features_per_step", "length", "text")}
     data_options = {k: v for k, v in data_options.items() if v is not None and v is not False}
     config = RunConfig.for_problem(args.problem or "digits", data_options=data_options,
                                    model_options=options or None, **given, **fixed)
@@ -566,7 +566,8 @@ def _cmd_show(args) -> int:
                        scale=config.scale)
         options = config.model_options | {k: v for k, v in (
             ("hidden", args.hidden), ("activation", args.activation)) if v is not None} | dict(args.option)
-        model = build_model(args.name, data.input_shape, data.n_outputs, data.task, **options)
+        model = build_model(args.name, data.input_shape, data.n_outputs, data.task, text=data.text,
+                            **options)
         shape, names = data.input_shape, data.feature_names
         shown = " ".join(f"{k}={v}" for k, v in options.items())
         title = f"{args.name} for {problem.name}" + (f" ({shown})" if shown else "")
@@ -609,6 +610,10 @@ def _own_data_options(p: argparse.ArgumentParser) -> None:
     own.add_argument("--decimal", choices=(",", "."), metavar="MARK",
                      help="CSV: the decimal mark, ',' or '.'; ',' reads 6,0 as 6.0 (default: decimal "
                           "commas are read as numbers in files separated by ; tab or |)")
+    own.add_argument("--text", metavar="COLUMN[,COLUMN]",
+                     help="CSV table: read these columns as text (tokenized), whatever the rule says "
+                          "(by default a column is text when its median value has >= 4 words and "
+                          ">= 50%% of its values are distinct)")
     own.add_argument("--forecast", metavar="COLUMN", help="CSV series: the numeric column to forecast")
     own.add_argument("--horizon", type=_positive_int, metavar="H",
                      help="series: predict the value H steps after each window (default 1)")
@@ -642,7 +647,7 @@ def _cmd_evaluate(args) -> int:
     check_writable(args.out)
     data_options = {name: getattr(args, name) for name in (
         "target", "task", "forecast", "horizon", "season", "image_size", "color", "strict",
-        "decimal", "sequence", "features_per_step", "length")}
+        "decimal", "sequence", "features_per_step", "length", "text")}
     data_options = {k: v for k, v in data_options.items() if v is not None and v is not False}
     try:
         record = evaluate(args.problem, algorithms=names, folds=args.folds, holdout=args.holdout,

@@ -37,6 +37,13 @@ EVAL_BATCH = 4096  # rows per forward pass when evaluating: big enough to amorti
 CONV_CPU_EVAL_BATCH = 256
 
 
+# Text: a batch costs what its longest text costs (a text model trims the padding after it), so
+# training rows are shuffled, sorted by length within chunks of this many batches, cut into
+# batches, and the batches shuffled: each batch holds texts of like lengths, and the mix still
+# changes every epoch (benchmarks/text_batches.py measures what it saves).
+BUCKET_BATCHES = 50
+
+
 class TrainingDiverged(DeepstartError):
     pass
 
@@ -166,7 +173,7 @@ class Learner:
             from deepstart.models import build_model
 
             model = build_model(model, self.data.input_shape, self.data.n_outputs, self.data.task,
-                                **(model_options or {}))
+                                text=self.data.text, **(model_options or {}))
         if not isinstance(model, nn.Module):
             raise DeepstartError(f"model must be a torch.nn.Module or a zoo name; received "
                                  f"{type(model).__name__}.")
@@ -207,6 +214,10 @@ class Learner:
         self.checkpoint_path: Path | None = None  # where Ctrl-C saves the state, if set
         self._tensors = {k: getattr(self.data, k).to(self.device) for k in
                          ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
+        # 1 sorts within single batches, i.e. no bucketing at all
+        self.bucket_batches = BUCKET_BATCHES
+        self._lengths = (self._text_lengths(self._tensors["x_train"]) if self.data.text is not None
+                         else None)
         self._snapshot = self.state()
 
     def _check_outputs(self, model: nn.Module) -> None:
@@ -330,10 +341,27 @@ class Learner:
     def _autocast(self):
         return devices.autocast(self.precision, self.device)
 
+    def _text_lengths(self, x: torch.Tensor) -> torch.Tensor:
+        """Each row's text length in tokens: padding (id 0) comes only after a text's tokens."""
+        start, length = self.data.text["text_start"], self.data.text["text_length"]
+        return (x[:, start:start + length] != 0).sum(1)
+
+    def _batch_indices(self, perm: torch.Tensor) -> list[torch.Tensor]:
+        """The epoch's batches as index slices of `perm`; for text bucketed by length (above)."""
+        b = self.batch_size
+        if self._lengths is None:
+            return [perm[i:i + b] for i in range(0, len(perm), b)]
+        lengths, chunk, batches = self._lengths.index_select(0, perm), b * self.bucket_batches, []
+        for start in range(0, len(perm), chunk):
+            part = perm[start:start + chunk]
+            part = part[torch.argsort(lengths[start:start + chunk], stable=True)]
+            batches += [part[i:i + b] for i in range(0, len(part), b)]
+        order = torch.randperm(len(batches), generator=self.generator).tolist()
+        return [batches[i] for i in order]
+
     def _batches(self, perm: torch.Tensor):
         x, y = self._tensors["x_train"], self._tensors["y_train"]
-        for start in range(0, len(perm), self.batch_size):
-            idx = perm[start:start + self.batch_size]
+        for idx in self._batch_indices(perm):
             xb = x.index_select(0, idx)
             if self.augment:
                 xb = augment_module.augment(xb, self.augment, self.generator)
@@ -439,6 +467,11 @@ class Learner:
     @torch.inference_mode()
     def _outputs(self, x: torch.Tensor) -> torch.Tensor:
         self.model.eval()
+        order = None
+        if self.data.text is not None and len(x) > self.eval_batch:
+            # texts of like lengths in each batch, as in training; outputs back in row order
+            order = torch.argsort(self._text_lengths(x), stable=True)
+            x = x.index_select(0, order)
         outs = []
         for i in range(0, len(x), self.eval_batch):
             xb = x[i:i + self.eval_batch]
@@ -449,7 +482,10 @@ class Learner:
                 if self.tta:
                     out = tta_module.average(out, self.model(tta_module.mirrored(xb)), self.loss_name)
                 outs.append(out.float())
-        return torch.cat(outs) if outs else torch.zeros(0)
+        if not outs:
+            return torch.zeros(0)
+        out = torch.cat(outs)
+        return out if order is None else out.index_select(0, torch.argsort(order))
 
     def _columns(self) -> tuple[str, ...]:
         """The history's score columns: the judged metric first, then the others."""
@@ -505,6 +541,8 @@ class Learner:
         DataFrame, a mapping of columns, a list of row dicts; one row as a dict or a Series) go
         through the problem's column schema exactly as the training rows did: text, gaps and all."""
         schema = self.problem.schema if self.problem is not None else {}
+        if isinstance(x, str) or isinstance(x, (list, tuple)) and x and all(isinstance(r, str) for r in x):
+            x = self._texts_as_rows([x] if isinstance(x, str) else list(x), schema)
         if isinstance(x, list) and x and all(isinstance(r, Mapping) for r in x):
             x = {k: [r.get(k) for r in x] for k in dict.fromkeys(k for r in x for k in r)}
         elif "columns" in schema and hasattr(x, "to_dict") and not hasattr(x, "columns"):
@@ -523,6 +561,18 @@ class Learner:
         if isinstance(x, Mapping):
             x = np.column_stack([np.asarray(v) for v in x.values()])
         return numeric_inputs(x, "x")
+
+    @staticmethod
+    def _texts_as_rows(texts: list[str], schema: dict) -> dict:
+        """Strings for a problem whose only input is one text column: that column's rows."""
+        used = [c for e in schema.get("columns", ()) if not e.get("dropped")
+                for c in e.get("columns", [e["name"]])]
+        if not any(e.get("kind") == "text" for e in schema.get("columns", ())) or len(used) != 1:
+            what = (f"the columns {', '.join(used)}" if len(used) > 1 else "no text")
+            raise DeepstartError(f"a list of strings is read as texts of a problem whose only input "
+                                 f"is one text column, and this one takes {what}; give rows by "
+                                 "column name (a DataFrame or a list of dicts).")
+        return {used[0]: texts}
 
     def predict_proba(self, x=None) -> np.ndarray:
         """Class probabilities, (N, classes); `x` raw inputs as the problem stores them (for a

@@ -42,6 +42,9 @@ class Prepared:
     # images: the stored pixel maximum (digits 16, MNIST 255), so that new images in 0..255 (a PNG,
     # a canvas) can be brought to the units the scaling above expects
     pixel_max: float | None = None
+    # text: where the token ids lie in each row, {"text_start": F, "text_length": L,
+    # "vocab_size": V} (deepstart.text.text_layout); None without text
+    text: dict | None = None
 
     @property
     def is_classifier(self) -> bool:
@@ -166,6 +169,12 @@ def prepare(data: Dataset, problem: Problem, *, val_split: float = 0.1, seed: in
     classify = problem.task in ("binary", "multiclass")
     x_tr, y_tr, x_val, y_val = _split_val(data.x_train, data.y_train, val_split, seed, classify)
     scale = scale or ("unit" if problem.kind == "image" else "standard")
+    from deepstart.text import text_layout
+
+    layout = text_layout(problem.schema)
+    if layout is not None and scale != "standard":
+        raise DeepstartError(f"a problem with text is scaled 'standard' (its token ids are left as "
+                             f"they are); drop --scale {scale}.")
     if scale not in SCALINGS:
         raise unknown_name("scaling", scale, SCALINGS)
     if scale == "unit":
@@ -176,7 +185,12 @@ def prepare(data: Dataset, problem: Problem, *, val_split: float = 0.1, seed: in
         axes = (0, 1) if "sequence" in problem.schema else 0
         mean = np.broadcast_to(x_tr.mean(axis=axes), x_tr.shape[1:])
         std = np.broadcast_to(x_tr.std(axis=axes), x_tr.shape[1:])
-        sx = {"offset": mean.tolist(), "scale": np.where(std > 0, std, 1.0).tolist()}
+        std = np.where(std > 0, std, 1.0)
+        if layout is not None:  # token ids are indices into an embedding, not quantities
+            mean, std = mean.copy(), std.copy()
+            tokens = slice(layout["text_start"], layout["text_start"] + layout["text_length"])
+            mean[tokens], std[tokens] = 0.0, 1.0
+        sx = {"offset": mean.tolist(), "scale": std.tolist()}
     scaling = {"x": sx}
 
     if problem.task == "multiclass":
@@ -203,7 +217,7 @@ def prepare(data: Dataset, problem: Problem, *, val_split: float = 0.1, seed: in
         x_train=tx(x_tr), y_train=ty(y_tr), x_val=tx(x_val), y_val=ty(y_val),
         x_test=tx(data.x_test), y_test=ty(data.y_test), class_names=problem.class_names,
         feature_names=data.feature_names, scaling=scaling, problem=problem.name,
-        pixel_max=float(data.pixel_max) if problem.kind == "image" else None)
+        pixel_max=float(data.pixel_max) if problem.kind == "image" else None, text=layout)
 
 
 def _prepare_series(data: Dataset, problem: Problem, *, val_split: float, lookback: int) -> Prepared:

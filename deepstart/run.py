@@ -466,7 +466,8 @@ def _options(spec: dict) -> dict:
     a zoo config's fields less the ones build_model derives from the data."""
     if spec["family"] == "custom":
         return dict(spec["config"])
-    derived = {"in_features", "out_features", "in_channels", "image_size", "input_shape", "cell"}
+    derived = {"in_features", "out_features", "in_channels", "image_size", "input_shape", "cell",
+               "text_start", "text_length", "vocab_size"}
     return {k: v for k, v in spec["config"].items() if k not in derived}
 
 

@@ -662,7 +662,7 @@ def _bad_files(root: Path) -> None:
     Image.new("L", (4, 4)).save(root / "one_class" / "cats" / "a.png")
     for label in ("a", "b"):
         (root / "no_images" / label).mkdir(parents=True)
-        (root / "no_images" / label / "x.txt").write_text("text")
+        (root / "no_images" / label / "x.md").write_text("text")
     cancer_frame().to_csv(root / "cancer.csv", index=False)
     (root / "air.csv").write_text(AIRLINE.read_text())
 

@@ -45,9 +45,19 @@ def model_names() -> list[str]:
     return sorted(FAMILIES)
 
 
-def data_settings(name: str, input_shape: tuple[int, ...], n_outputs: int) -> dict:
+TEXT_FIELDS = ("text_start", "text_length", "vocab_size")
+
+
+def reads_text(name: str) -> bool:
+    """A family whose config has the text layout's fields (deepstart.text.text_layout)."""
+    return set(TEXT_FIELDS) <= {f.name for f in dataclasses.fields(FAMILIES[name][1])}
+
+
+def data_settings(name: str, input_shape: tuple[int, ...], n_outputs: int,
+                  text: dict | None = None) -> dict:
     """The config fields of family `name` that the data (and the family's name) fill in, so they
-    are not options: sizes of the input and the output, the image size, the recurrent cell."""
+    are not options: sizes of the input and the output, the image size, the recurrent cell, and
+    on a text problem where the token ids lie and how many there are (`text`, the layout)."""
     fields = {f.name for f in dataclasses.fields(FAMILIES[name][1])}
     derived = {"in_features": math.prod(input_shape), "out_features": n_outputs,
                "in_channels": input_shape[0]}
@@ -58,21 +68,30 @@ def data_settings(name: str, input_shape: tuple[int, ...], n_outputs: int) -> di
                    "out_features": n_outputs, "cell": name}
     if name in SHAPE_AWARE:
         derived = {"input_shape": list(input_shape), "out_features": n_outputs}
+    if text is not None:
+        derived |= {k: int(text[k]) for k in TEXT_FIELDS}
     return {k: v for k, v in derived.items() if k in fields}
 
 
 def build_model(name: str, input_shape: tuple[int, ...], n_outputs: int, task: str, /,
-                **options) -> nn.Module:
+                text: dict | None = None, **options) -> nn.Module:
     """A new model of family `name` for inputs of `input_shape` (one sample) and `n_outputs`; a
     reference `PATH.py:Class` or `package.module:Class` builds the user's own class
-    (deepstart.models.custom). (Positional-only, so that `--option input_shape=...` is refused as
+    (deepstart.models.custom). `text` is a text problem's layout (Prepared.text): only families
+    that read token ids take it. (Positional-only, so that `--option input_shape=...` is refused as
     no option, not a TypeError.)"""
     from deepstart.models import custom
 
     if custom.is_reference(name):
-        return custom.build(name, input_shape, n_outputs, task, **options)
+        return custom.build(name, input_shape, n_outputs, task, text=text, **options)
     if name not in FAMILIES:
         raise unknown_name("model", name, FAMILIES)
+    if text is not None and not reads_text(name):
+        from deepstart.text import TEXT_FAMILIES
+
+        raise DeepstartError(f"model '{name}' cannot read text (its inputs would be token ids "
+                             f"taken as numbers); on a text problem use one of: "
+                             f"{', '.join(TEXT_FAMILIES)}.")
     cls, config_cls, tasks = FAMILIES[name]
     if task not in tasks:
         sequences = task == "forecast" or len(input_shape) == 2
@@ -93,7 +112,7 @@ def build_model(name: str, input_shape: tuple[int, ...], n_outputs: int, task: s
                              f"(steps,) or (steps, features); these inputs have shape "
                              f"{tuple(input_shape)}.")
     fields = {f.name for f in dataclasses.fields(config_cls)}
-    derived = data_settings(name, input_shape, n_outputs)
+    derived = data_settings(name, input_shape, n_outputs, text)
     unknown = sorted(set(options) - (fields - set(derived)))
     if unknown:
         allowed = sorted(fields - set(derived))

@@ -2,7 +2,8 @@
 that trains, saves and loads like a zoo family.
 
 The class is built with keyword arguments by name: `in_shape` (one sample's shape, a tuple),
-`n_outputs` (int) and `task` (str), each only if its constructor takes it, plus the options
+`n_outputs` (int) and `task` (str), on a text problem `vocab_size`, `text_start` and `text_length`
+(deepstart.text.text_layout), each only if its constructor takes it, plus the options
 (`--option k=v`). model.json records where the class came from (the path as given, relative to the
 working folder and to the run folder, the module, the class), the arguments it was built with and
 the sha256 of its source file. Loading a run imports that file again, which runs its code: load only
@@ -24,7 +25,9 @@ from deepstart.errors import DeepstartError
 
 FAMILY = "custom"
 # What deepstart passes by name when the constructor takes it; everything else is an option.
-GIVEN = ("in_shape", "n_outputs", "task")
+GIVEN = ("in_shape", "n_outputs", "task", "vocab_size", "text_start", "text_length")
+# what `check` builds a text-reading class with before any data is loaded
+_TEXT_PLACEHOLDER = {"vocab_size": 2, "text_start": 0, "text_length": 1}
 _REFERENCE = re.compile(r"^(?P<where>.+):(?P<cls>[A-Za-z_][A-Za-z0-9_]*)$")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 ATTRIBUTE = "_deepstart_custom"  # set on each instance deepstart builds: how to build it again
@@ -154,16 +157,19 @@ def load_class(reference: str, base: Path | None = None):
     return cls
 
 
-def arguments(cls, input_shape, n_outputs: int, task: str, options: dict, reference: str) -> dict:
-    """The keyword arguments `cls` is called with: in_shape, n_outputs, task where its constructor
-    takes them, then the options; a DeepstartError if the constructor cannot take them."""
+def arguments(cls, input_shape, n_outputs: int, task: str, options: dict, reference: str,
+              text: dict | None = None) -> dict:
+    """The keyword arguments `cls` is called with: in_shape, n_outputs, task (and a text
+    problem's layout) where its constructor takes them, then the options; a DeepstartError if the
+    constructor cannot take them."""
     params = _parameters(cls)
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
     given = {"in_shape": tuple(input_shape), "n_outputs": int(n_outputs), "task": task}
+    given |= {k: int(v) for k, v in (text or {}).items() if k in GIVEN}
     clash = sorted(set(options) & set(GIVEN))
     if clash:
         raise DeepstartError(f"--option {clash[0]}: deepstart passes {clash[0]} from the problem "
-                             f"({given[clash[0]]!r}); drop the option.")
+                             f"({given.get(clash[0], 'on a text problem')!r}); drop the option.")
     kwargs = {k: v for k, v in given.items() if k in params} | dict(options)
     unknown = sorted(k for k in options if k not in params and not takes_any)
     named = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
@@ -194,14 +200,15 @@ def _parameters(cls) -> dict:
 def check(reference: str, options: dict) -> None:
     """Before any data loads: the file, the class and the options are ones that can build it."""
     cls = load_class(reference)
-    arguments(cls, (1,), 1, "multiclass", options, reference)
+    arguments(cls, (1,), 1, "multiclass", options, reference, text=_TEXT_PLACEHOLDER)
     paper_claim(cls)
 
 
-def build(reference: str, input_shape, n_outputs: int, task: str, **options):
+def build(reference: str, input_shape, n_outputs: int, task: str, text: dict | None = None,
+          **options):
     """A new instance of the class `reference` names, remembering how it was built."""
     cls = load_class(reference)
-    kwargs = arguments(cls, input_shape, n_outputs, task, options, reference)
+    kwargs = arguments(cls, input_shape, n_outputs, task, options, reference, text=text)
     model = _construct(cls, kwargs, reference)
     setattr(model, ATTRIBUTE, source(reference, cls) | {"arguments": _recorded(kwargs)})
     import torch

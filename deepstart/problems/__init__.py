@@ -13,7 +13,7 @@ import numpy as np
 from deepstart.errors import unknown_name
 
 TASKS = ("binary", "multiclass", "regression", "forecast")
-KINDS = ("tabular", "image", "series")
+KINDS = ("tabular", "image", "series", "text")
 # metric -> True when greater is better. roc_auc and f1 are for two classes (the positive class is
 # class 1), macro_f1 for several, mae and rmse in the target's units; each is computed over all rows
 # of a split as scikit-learn computes it (deepstart.problems.metrics).
@@ -111,6 +111,10 @@ class Problem:
     # column schema, image size and colour, series settings), saved in model.json.
     path: str | None = None
     schema: dict = field(default_factory=dict, repr=False)
+    # A built-in problem whose Problem is built from its data (the text problems: the tokenizer and
+    # the column schema are fitted on the training texts): get_problem returns what this returns,
+    # built once per process; listing the catalog uses the entry as it is, without loading data.
+    materialize: Callable[[], "Problem"] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         check_metric(self.metric, self.task)  # a catalog entry or a loader that got it wrong
@@ -133,6 +137,8 @@ class Problem:
 
     def load(self, data_dir: Path | None = None, download: bool = True) -> Dataset:
         """The raw arrays on the canonical split: cache, shipped files, data_dir, then download."""
+        if self.materialize is not None:  # a catalog entry: the Problem built from its data
+            return materialized(self).load(data_dir=data_dir, download=download)
         return self.load_raw(data_dir=data_dir, download=download)
 
     def recipe_for(self, model: str | None) -> dict | None:
@@ -163,14 +169,31 @@ def get_problem(name: str, options: dict | None = None) -> Problem:
     from deepstart.problems.user import looks_like_path, no_options_for_builtin, problem_from_path
 
     if isinstance(name, Problem):
-        return name
+        return materialized(name)
     if name in PROBLEMS and not looks_like_path(name, check_disk=False):
         if options:
             raise no_options_for_builtin(name, options)
-        return PROBLEMS[name]
+        return materialized(PROBLEMS[name])
     if looks_like_path(name):
         return problem_from_path(name, options or {})
     raise unknown_name("problem", name, PROBLEMS)
+
+
+_MATERIALIZED: dict = {}
+
+
+def materialized(problem: Problem) -> Problem:
+    """`problem` itself, or for a catalog entry with `materialize` the Problem it builds (once per
+    process; the build reads and tokenizes the data)."""
+    if problem.materialize is None:
+        return problem
+    if problem.materialize not in _MATERIALIZED:
+        built = problem.materialize()
+        if not isinstance(built, Problem):
+            raise TypeError(f"the materialize of problem '{problem.name}' returned "
+                            f"{type(built).__name__}, not a Problem")
+        _MATERIALIZED[problem.materialize] = built
+    return _MATERIALIZED[problem.materialize]
 
 
 def all_problems() -> list[Problem]:

@@ -33,13 +33,55 @@ ID_MIN_ROWS = 10
 DECIMAL_COMMA = r"[+-]?(?:\d+(?:,\d*)?|,\d+)(?:[eE][+-]?\d+)?"
 DECIMAL_COMMA_THOUSANDS = r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d*)?|" + DECIMAL_COMMA
 DECIMAL_DROP = "numbers with a decimal comma, as text"
+# A column is text (tokenized, deepstart.text) when its values are long and mostly distinct: the
+# median value has at least TEXT_MIN_WORDS words (runs separated by white space) and at least
+# TEXT_DISTINCT_SHARE of the present values are distinct, over at least ID_MIN_ROWS values. Short
+# codes that are all distinct (names, e-mails, UUIDs: one or two "words") stay identifier-like;
+# sentences that recur (a few canned answers) stay categories. `--text COL` forces it.
+TEXT_MIN_WORDS = 4
+TEXT_DISTINCT_SHARE = 0.5
+TEXT_RULE = (f"median >= {TEXT_MIN_WORDS} words and >= {TEXT_DISTINCT_SHARE:.0%} distinct values")
 OTHER = "(other)"
 MISSING = "(missing)"
 
 
-def fit_columns(columns: Mapping[str, object]) -> list[dict]:
-    """Fit one entry per column on the training rows `columns` (name -> values, in row order)."""
-    return [fit_column(str(name), values) for name, values in columns.items()]
+def fit_columns(columns: Mapping[str, object], text: tuple[str, ...] | list[str] = ()) -> list[dict]:
+    """Fit one entry per column on the training rows `columns` (name -> values, in row order).
+    The columns named in `text`, and those the text rule (TEXT_RULE) finds, are joined into one
+    entry of kind "text" (deepstart.text), placed last, as its token ids come after the other
+    features."""
+    from deepstart.errors import unknown_name
+
+    for name in text:
+        if name not in columns:
+            raise unknown_name("text column", name, [str(c) for c in columns])
+    entries, texts = [], [str(n) for n in text]
+    for name, values in columns.items():
+        if str(name) in texts:
+            continue
+        entry = fit_column(str(name), values)
+        if entry["kind"] == "categorical" and entry.get("dropped") in (None, "identifier-like"):
+            if is_text_column(as_text(values)):
+                texts.append(str(name))
+                continue
+        entries.append(entry)
+    if texts:
+        from deepstart.text import fit_text_entry, join_columns
+
+        name = texts[0] if len(texts) == 1 else "+".join(texts)
+        entries.append(fit_text_entry(name, texts, join_columns({c: columns[c] for c in texts}))
+                       | {"forced": [c for c in texts if c in text]})
+    return entries
+
+
+def is_text_column(text: np.ndarray) -> bool:
+    """TEXT_RULE on a column's values (as_text: None where missing)."""
+    present = pd.Series(text[~pd.isna(text)], dtype=object)
+    if len(present) < ID_MIN_ROWS:
+        return False
+    words = present.str.split().str.len()
+    return bool(words.median() >= TEXT_MIN_WORDS and
+                present.nunique() >= TEXT_DISTINCT_SHARE * len(present))
 
 
 def fit_column(name: str, values) -> dict:
@@ -90,11 +132,17 @@ def encode(entries: list[dict], columns: Mapping[str, object]) -> np.ndarray:
     Missing values are imputed, unseen categories get all-zero one-hot columns (or "(other)")."""
     n = _n_rows(columns)
     blocks: list[np.ndarray] = []
+    needed = [c for x in entries if not x.get("dropped") for c in x.get("columns", [x["name"]])]
     for e in entries:
         if e.get("dropped"):
             continue
+        if e["kind"] == "text":
+            absent = [c for c in e["columns"] if c not in columns]
+            if absent:
+                raise DeepstartError(f"column '{absent[0]}' is missing from the input; the model "
+                                     f"needs the columns {', '.join(needed)}.")
+            continue  # its token ids come last, after every other column's features
         if e["name"] not in columns:
-            needed = [x["name"] for x in entries if not x.get("dropped")]
             raise DeepstartError(f"column '{e['name']}' is missing from the input; the model needs "
                                  f"the columns {', '.join(needed)}.")
         values = _array(columns[e["name"]])
@@ -114,9 +162,16 @@ def encode(entries: list[dict], columns: Mapping[str, object]) -> np.ndarray:
                 blocks.append(~miss & ~np.isin(text, np.asarray(e["categories"], dtype=object)))
             if e["missing_category"]:
                 blocks.append(miss)
-    if not blocks:
-        return np.zeros((n, 0), dtype=np.float32)
-    return np.stack([np.asarray(b, dtype=np.float32) for b in blocks], axis=1)
+    x = np.stack([np.asarray(b, dtype=np.float32) for b in blocks], axis=1) if blocks else \
+        np.zeros((n, 0), dtype=np.float32)
+    text = next((e for e in entries if e["kind"] == "text" and not e.get("dropped")), None)
+    if text is None:
+        return x
+    from deepstart.text import encode_texts, join_columns
+
+    # token ids as float32 are exact up to 2**24, far beyond any vocabulary kept
+    ids = encode_texts(text, join_columns({c: columns[c] for c in text["columns"]}))
+    return np.concatenate([x, ids.astype(np.float32)], axis=1)
 
 
 def feature_names(entries: list[dict]) -> tuple[str, ...]:
@@ -127,6 +182,13 @@ def action_text(entry: dict, standardised: bool = True) -> str:
     """What was done to a column, in words, for the data report."""
     if entry.get("dropped"):
         return f"dropped: {entry['dropped']}"
+    if entry["kind"] == "text":
+        from deepstart.text import action_text as text_action
+
+        joined = f"{', '.join(entry['columns'])} joined, each part after its name; " \
+            if len(entry["columns"]) > 1 else ""
+        why = "named as text" if entry.get("forced") else f"text: {TEXT_RULE}"
+        return f"{joined}{why}; {text_action(entry)}"
     if entry["kind"] == "numeric":
         parts = []
         if entry["indicator"]:

@@ -3,7 +3,11 @@
     photos/cat/001.jpg, photos/cat/002.png, photos/dog/x.jpg, ...  ->  classes ("cat", "dog")
     moves/walk/001.csv, moves/run/002.csv, ...                     ->  sequences, one per file
 
-A folder whose class folders hold .csv files and no images is a folder of series (see
+    reviews/pos/001.txt, reviews/neg/002.txt, ...                   ->  texts, one per file
+
+A folder whose class folders hold .txt files and no images nor .csv files is a folder of texts
+(`text_folder_problem`, below); one whose class folders hold .csv files and no images is a
+folder of series (see
 `series_folder_problem` and `sequence_problem` below, which tables read as sequences share);
 any other is a folder of images. Class names are the sub-folder names, sorted; files in deeper
 folders belong to the class folder above them; hidden files (.DS_Store, ._x.jpg) are ignored.
@@ -241,6 +245,54 @@ def is_series_folder(folder: Path) -> bool:
     suffixes = {f.suffix.lower() for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")
                 for f in _files(d)}
     return ".csv" in suffixes and not suffixes & set(IMAGE_SUFFIXES)
+
+
+def is_text_folder(folder: Path) -> bool:
+    """Class folders that hold .txt files and no images nor CSV series: one text per file."""
+    suffixes = {f.suffix.lower() for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")
+                for f in _files(d)}
+    return ".txt" in suffixes and not suffixes & (set(IMAGE_SUFFIXES) | {".csv"})
+
+
+def text_folder_problem(path: str | Path, *, name: str | None = None) -> Problem:
+    """A Problem for a folder with one sub-folder of .txt files per class, one text per file
+    (UTF-8, or Windows-1252 when a file is not UTF-8 and decodes as it: a note says which files).
+    The texts are a table's one text column `text`, the class its target `label`
+    (deepstart.text.text_problem), so rows by name predict as for a table."""
+    import pandas as pd
+
+    from deepstart.text import FALLBACK, decode_bytes, text_problem
+
+    folder = Path(path)
+    class_dirs = _class_dirs(folder, "the .txt files", "pos/, neg/")
+    texts, labels, fallback, other = [], [], [], []
+    for d in class_dirs:
+        for f in _files(d):
+            if f.suffix.lower() != ".txt":
+                other.append(f)
+                continue
+            text, encoding = decode_bytes(f.read_bytes(), str(f))
+            fallback += [f] if encoding == FALLBACK else []
+            texts.append(text)
+            labels.append(d.name)
+    from deepstart.problems.tabular import MIN_ROWS
+
+    if len(texts) < MIN_ROWS:
+        raise DataError(f"{folder} holds {len(texts)} .txt file(s) in its class folders; deepstart "
+                        f"needs at least {MIN_ROWS} texts to train and test.")
+    notes = []
+    if fallback:
+        notes.append(f"{len(fallback)} of the {len(texts)} files are not UTF-8 and were read as "
+                     f"Windows-1252 ({FALLBACK}), e.g. {fallback[0].relative_to(folder)}; if their "
+                     "accents look wrong, convert them to UTF-8.")
+    if other:
+        notes.append(f"{len(other)} file(s) in the class folders are not .txt and were left out, "
+                     f"e.g. {other[0].relative_to(folder)}.")
+    frame = pd.DataFrame({"text": texts, "label": labels})
+    name = name or folder.name
+    return text_problem(frame, text="text", target="label", name=name,
+                        title=f"{name}: {len(texts)} texts in {len(class_dirs)} classes",
+                        origin=f"the folder {folder}", path=str(folder), notes=notes)
 
 
 def fit_lengths(x: np.ndarray, lengths: np.ndarray, length: int) -> np.ndarray:

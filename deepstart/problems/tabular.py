@@ -56,6 +56,8 @@ def read_csv(path: str | Path, decimal: str | None = None) -> pd.DataFrame:
         what = what or "a binary file"
         raise DataError(f"{path} is {what}, not CSV text; save or export it as CSV (comma-separated "
                         "values) and pass that file.")
+    if encoding == "utf-8":
+        encoding = _utf8_or_windows(path)
     text = head.decode(encoding, errors="replace")
     if not text.strip("\ufeff \t\r\n"):
         raise DataError(f"{path} is empty; give a CSV file with a header row and data rows.")
@@ -76,6 +78,7 @@ def read_csv(path: str | Path, decimal: str | None = None) -> pd.DataFrame:
     if frame.empty:
         raise DataError(f"{path} has a header but no data rows; give a CSV file with data rows.")
     frame.columns = [str(c).strip() for c in frame.columns]
+    frame.attrs["encoding"] = encoding  # problem_from_path notes a file that was not UTF-8
     # A comma inside a comma-separated file's quoted field may be a list ("1,2"), not a decimal:
     # there only --decimal , converts; the column table says when numbers were left as text.
     if decimal == "," or (decimal is None and sep != ","):
@@ -84,6 +87,20 @@ def read_csv(path: str | Path, decimal: str | None = None) -> pd.DataFrame:
             if numbers is not None:
                 frame[c] = numbers
     return frame
+
+
+def _utf8_or_windows(path: Path) -> str:
+    """"utf-8", or "cp1252" for a file that is not UTF-8 and decodes as Windows-1252 (an old
+    Excel or Windows export: "café" as one byte 0xe9); neither is a DataError with the fix.
+    Binary files were refused before (their zero bytes)."""
+    from deepstart.text import FALLBACK, decode_bytes
+
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        return FALLBACK if decode_bytes(data, str(path))[1] == FALLBACK else "utf-8"
 
 
 def _encoding(head: bytes) -> str | None:
@@ -140,7 +157,9 @@ def check_column(frame: pd.DataFrame, column: str, what: str, source: str) -> No
 
 def tabular_problem(data, target: str, *, task: str | None = None, name: str = "table",
                     origin: str = "a table given from Python", path: str | None = None,
-                    columns=None) -> Problem:
+                    columns=None, text=(), test=None, title: str | None = None,
+                    metric: str | None = None, references: tuple = (), recipe: dict | None = None,
+                    recipes: tuple = (), notes: tuple | list = ()) -> Problem:
     """A Problem for a table and the name of its target column.
 
     >>> problem = tabular_problem(frame, target="species")   # doctest: +SKIP
@@ -148,12 +167,25 @@ def tabular_problem(data, target: str, *, task: str | None = None, name: str = "
 
     `data` is a pandas DataFrame, a mapping of column name -> values, or a 2-D NumPy array (pass
     `target` as a column name: x0, x1, ... unless `columns` names them). `task` overrides the
-    inference: binary, multiclass or regression.
+    inference: binary, multiclass or regression. `text`: columns read as text whatever the text
+    rule says (deepstart.problems.columns.TEXT_RULE); `test`: a second frame of the same columns,
+    the canonical test rows (otherwise TEST_SIZE of the rows are held out). `title`, `metric`,
+    `references` (shown before the computed baseline), `recipe` and `recipes` describe a
+    built-in problem made from frames; `notes` come first among the data notes.
     """
     source = path or "the table"
     frame = as_frame(data, columns)
     target = str(target)
     check_column(frame, target, "the target", source)
+    for c in text:
+        check_column(frame, str(c), "a text column", source)
+    n_given_test = 0
+    if test is not None:
+        test = as_frame(test, columns)
+        for c in frame.columns:
+            check_column(test, c, "a column of the test rows", "the test frame")
+        n_given_test = len(test)
+        frame = pd.concat([frame, test[list(frame.columns)]], ignore_index=True)
     if task is not None and task not in TASKS:
         raise DeepstartError(f"unknown task '{task}'; use one of: {', '.join(TASKS)}.")
 
@@ -165,18 +197,27 @@ def tabular_problem(data, target: str, *, task: str | None = None, name: str = "
         raise DataError(f"the target column '{target}' of {source} is empty: all {len(frame)} values "
                         "are missing; pick another column with --target.")
     no_target = int((~has_target).sum())
+    given_test = np.arange(len(frame)) >= len(frame) - n_given_test
     frame = frame[has_target].reset_index(drop=True)
+    given_test = given_test[has_target]
     if len(frame) < MIN_ROWS:
         raise DataError(f"{source} has {len(frame)} rows with a target; deepstart needs at least "
                         f"{MIN_ROWS} to train and test.")
 
     y, task, class_names, why = _target(frame[target], task, target)
-    n_test = max(1, int(np.ceil(len(frame) * TEST_SIZE)))
     classify = task != "regression"
-    train, test = split_indices(y, n_test, SPLIT_SEED, stratify=classify)
+    if n_given_test:
+        train, test = np.flatnonzero(~given_test), np.flatnonzero(given_test)
+        if not len(test) or not len(train):
+            raise DataError(f"the {'test' if not len(test) else 'training'} frame has no rows with "
+                            f"a target '{target}'; give rows with a target in both.")
+    else:
+        n_test = max(1, int(np.ceil(len(frame) * TEST_SIZE)))
+        train, test = split_indices(y, n_test, SPLIT_SEED, stratify=classify)
 
     features = frame.drop(columns=[target])
-    entries = fit_columns({c: features[c].iloc[train] for c in features.columns})
+    entries = fit_columns({c: features[c].iloc[train] for c in features.columns},
+                          text=[str(c) for c in text])
     names = feature_names(entries)
     comma = [e["name"] for e in entries if e.get("dropped", "").startswith(DECIMAL_DROP)]
     shown = ", ".join(comma[:5]) + (f" and {len(comma) - 5} more" if len(comma) > 5 else "")
@@ -193,7 +234,9 @@ def tabular_problem(data, target: str, *, task: str | None = None, name: str = "
 
     split = (f"{'stratified ' if classify else ''}{1 - TEST_SIZE:.0%}/{TEST_SIZE:.0%} train/test "
              f"(seed {SPLIT_SEED}); {len(train)} + {len(test)} rows")
-    notes = _target_notes(frame[target], task, why, target, len(class_names))
+    if n_given_test:
+        split = f"the given training and test frames; {len(train)} + {len(test)} rows"
+    notes = list(notes) + _target_notes(frame[target], task, why, target, len(class_names))
     if comma:
         notes.append(f"{len(comma)} column(s) hold numbers with a decimal comma, read as text, and "
                      f"were dropped ({shown}); pass --decimal , to read them as numbers.")
@@ -207,14 +250,33 @@ def tabular_problem(data, target: str, *, task: str | None = None, name: str = "
     if path is None:  # from Python: no data report is printed, so say it here
         for note in notes:
             warnings.warn(note, DataWarning, stacklevel=2)
+    text_entry = next((e for e in entries if e["kind"] == "text"), None)
+    size = f"{len(frame)} rows x {len(features.columns)} columns -> {len(names)} features"
+    if text_entry is not None:
+        others = sum(1 for e in entries if e["kind"] != "text" and not e.get("dropped"))
+        size = (f"{len(frame)} texts" + (f" + {others} other column(s)" if others else "") +
+                f"; {text_entry['vocab_size']:,} tokens, {text_entry['length']} per text")
+    if metric is not None:
+        from deepstart.problems import METRICS
+
+        if metric not in METRICS:
+            from deepstart.errors import unknown_name
+
+            raise unknown_name("metric", metric, METRICS)
+    if recipe is None:
+        if text_entry is not None:
+            from deepstart.text import RECIPE as TEXT_RECIPE
+
+            recipe = dict(TEXT_RECIPE)
+        else:
+            recipe = default_recipe(len(frame), len(names), len(class_names))
     return Problem(
-        name=name, title=f"{name}: {target} from {len(features.columns)} columns", task=task,
-        kind="tabular", metric="accuracy" if classify else "rmse", split=split, origin=origin,
-        size=f"{len(frame)} rows x {len(features.columns)} columns -> {len(names)} features",
-        load_raw=lambda **_: dataset, class_names=class_names,
-        references=_baseline(task, y[train], y[test]),
-        recipe=default_recipe(len(frame), len(names), len(class_names)), path=path,
-        schema=schema)
+        name=name, title=title or f"{name}: {target} from {len(features.columns)} columns",
+        task=task, kind="tabular" if text_entry is None else "text",
+        metric=metric or ("accuracy" if classify else "rmse"), split=split, origin=origin,
+        size=size, load_raw=lambda **_: dataset, class_names=class_names,
+        references=tuple(references) + _baseline(task, y[train], y[test]), recipe=recipe,
+        recipes=tuple(recipes), path=path, schema=schema)
 
 
 def _target(y: pd.Series, task: str | None, name: str):

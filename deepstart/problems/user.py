@@ -5,7 +5,10 @@
                [decimal]                         the decimal mark: "," reads 6,0 as 6.0
     data.csv   + target=COL, sequence [features_per_step, length, task, decimal]
                                                  a table whose rows are sequences (below)
+    data.csv   + target=COL, text=COL[,COL]        a table whose COL is read as text, whatever
+                                                 the text rule says (deepstart.problems.columns)
     folder/    [image_size, color, strict]       images, one sub-folder per class (.folder)
+    folder/                                      texts, .txt files, one sub-folder per class
     folder/    [length]                          CSV series, one file per example, one sub-folder
                                                  per class (.folder: class folders of .csv files)
 
@@ -38,9 +41,9 @@ if TYPE_CHECKING:
 FLAGS = {"target": "--target", "task": "--task", "forecast": "--forecast", "horizon": "--horizon",
          "season": "--season", "image_size": "--image-size", "color": "--color", "strict": "--strict",
          "decimal": "--decimal", "sequence": "--sequence", "features_per_step": "--features-per-step",
-         "length": "--length"}
-TABLE_OPTIONS = ("target", "task", "decimal")
-SEQUENCE_OPTIONS = TABLE_OPTIONS + ("sequence", "features_per_step", "length")
+         "length": "--length", "text": "--text"}
+TABLE_OPTIONS = ("target", "task", "decimal", "text")
+SEQUENCE_OPTIONS = ("target", "task", "decimal") + ("sequence", "features_per_step", "length")
 SERIES_OPTIONS = ("forecast", "horizon", "season", "decimal")
 FOLDER_OPTIONS = ("image_size", "color", "strict")
 SERIES_FOLDER_OPTIONS = ("length",)
@@ -91,6 +94,9 @@ def _build(path_text: str, signature: tuple, options: tuple):
     if path.is_dir():
         from deepstart.problems import folder
 
+        if folder.is_text_folder(path):
+            _only(opts, (), f"{path} is a folder of texts")
+            return folder.text_folder_problem(path, name=name)
         if folder.is_series_folder(path):
             _only(opts, SERIES_FOLDER_OPTIONS, f"{path} is a folder of CSV series, read as "
                   "sequences")
@@ -102,6 +108,8 @@ def _build(path_text: str, signature: tuple, options: tuple):
 
     from deepstart.problems.tabular import read_csv
 
+    if "text" in opts and "target" not in opts:
+        raise DeepstartError(f"--text names text columns of a table; add --target COLUMN for {path}.")
     if "target" in opts and "forecast" in opts:
         raise DeepstartError(f"give either --target (a table) or --forecast (a series) for {path}, "
                              "not both.")
@@ -126,8 +134,14 @@ def _build(path_text: str, signature: tuple, options: tuple):
         _only(opts, TABLE_OPTIONS, "--target makes a table problem")
         from deepstart.problems.tabular import tabular_problem
 
+        text = tuple(c.strip() for c in opts.get("text", "").split(",") if c.strip())
+        from deepstart.text import FALLBACK
+
+        notes = ([f"{path.name} is not UTF-8 and was read as Windows-1252 ({FALLBACK}); if its "
+                  "accents look wrong, save it as UTF-8."] if frame.attrs.get("encoding") == FALLBACK
+                 else [])
         return tabular_problem(frame, opts["target"], task=opts.get("task"), name=name,
-                               origin=f"the file {path}", path=path_text)
+                               origin=f"the file {path}", path=path_text, text=text, notes=notes)
     if "forecast" in opts:
         _only(opts, SERIES_OPTIONS, "--forecast makes a series problem")
         from deepstart.problems.series import series_problem
