@@ -299,12 +299,20 @@ def _check_settings(problem, chosen, protocol, ctx, by_name: bool) -> None:
 # --- running ------------------------------------------------------------------------------------
 
 def score(metric: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    from sklearn.metrics import accuracy_score, root_mean_squared_error
+    """`metric` of one fold's predictions: class indices or values, or for classifiers that give
+    them (N, classes) probabilities (the class is the likeliest; ROC AUC ranks by class 1's)."""
+    from deepstart.problems.metrics import compute
 
-    y_pred = np.asarray(y_pred).reshape(-1)
-    if metric == "accuracy":
-        return float(accuracy_score(np.asarray(y_true), np.asarray(y_pred)))
-    return float(root_mean_squared_error(np.asarray(y_true, float), np.asarray(y_pred, float)))
+    y_pred = np.asarray(y_pred)
+    if y_pred.ndim == 2 and y_pred.shape[1] > 1:
+        labels, class1 = y_pred.argmax(1), y_pred[:, 1]
+    else:
+        labels = class1 = y_pred.reshape(-1)
+    value = compute(metric, np.asarray(y_true), labels, class1)
+    if value is None:
+        raise DeepstartError(f"{metric} is undefined on a fold whose test rows hold one class "
+                             "only; use fewer folds (--folds) or --holdout.")
+    return value
 
 
 def evaluate(problem, *, algorithms: Sequence[str | Algorithm] | None = None,

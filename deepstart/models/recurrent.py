@@ -6,6 +6,12 @@ lag of a season (12 for months) it starts from seasonal naive and learns what th
 airline series this takes the LSTM's test RMSE from 78.9 (the plain 13-month window) to 14.65
 (docs/recipes.md). It is part of the model, so model.json records it, and export and serve, which
 feed the model the scaled window, need nothing else.
+
+On a text problem (build_model fills in text_start, text_length, vocab_size) the network reads the
+token ids instead: an embedding, the LSTM or GRU (bidirectional by default) over the packed
+sequences (pack_padded_sequence, so pads are never read, in either direction), pooled into the
+last hidden states of both directions (or the masked maximum over steps), concatenated with the
+other columns' features, then the linear head.
 """
 
 from __future__ import annotations
@@ -17,11 +23,14 @@ from torch import nn
 
 from deepstart.errors import DeepstartError
 from deepstart.models.checks import check_config
+from deepstart.models.text import check_layout, split_text
+
+POOLINGS = ("last", "max")
 
 
 @dataclass
 class RecurrentConfig:
-    in_channels: int  # features per time step (1 for a univariate series window)
+    in_channels: int  # features per time step (1 for a univariate series window; unused on text)
     out_features: int  # outputs: the next value, or one logit per class
     cell: str = "lstm"  # lstm or gru
     hidden_size: int = 32  # units of the hidden state (and of the LSTM's cell state)
@@ -32,9 +41,24 @@ class RecurrentConfig:
     # value d steps before its end (1: from the last value, persistence; a season: from the same
     # season's value, seasonal naive at horizon 1). The window must be longer than d.
     difference: int | None = None
+    # the text layout, filled in by build_model on a text problem (None on series): where the
+    # token ids start in x (the count of the other columns' features), how many, the vocabulary
+    text_start: int | None = None
+    text_length: int | None = None
+    vocab_size: int | None = None
+    embed_dim: int = 64  # text: width of each token's embedding
+    # read the sequence both ways and join the two states; None: yes on text, no on series
+    bidirectional: bool | None = None
+    pooling: str = "last"  # text: the "last" hidden states, or the "max" over steps of the outputs
 
     def __post_init__(self) -> None:
         check_config(self)
+        if self.pooling not in POOLINGS:
+            raise DeepstartError(f"pooling must be one of {', '.join(POOLINGS)}; "
+                                 f"received pooling={self.pooling!r}.")
+        if check_layout(self.cell, self) and self.difference is not None:
+            raise DeepstartError(f"difference={self.difference} is for forecasting a series; "
+                                 "a text problem has none: leave difference out.")
         if self.difference is not None and (self.in_channels != 1 or self.out_features != 1):
             raise DeepstartError(
                 f"difference={self.difference} is for forecasting one series (one value per step, "
@@ -55,20 +79,48 @@ def check_window(difference: int | None, steps: int) -> None:
 class RecurrentNet(nn.Module):
     """An LSTM or GRU reads the sequence; a linear layer maps its last hidden state to the outputs
     (the next value of a series, or class logits). Inputs (N, steps) are a univariate window and
-    get a feature axis; (N, steps, features) are used as they are."""
+    get a feature axis; (N, steps, features) are used as they are. On text, see the module's
+    docstring."""
 
     family = "lstm"
 
     def __init__(self, config: RecurrentConfig):
         super().__init__()
-        self.config = config
-        rnn = {"lstm": nn.LSTM, "gru": nn.GRU}[config.cell]
-        self.rnn = rnn(config.in_channels, config.hidden_size, num_layers=config.num_layers,
-                       batch_first=True, dropout=config.dropout if config.num_layers > 1 else 0.0)
-        self.head = nn.Linear(config.hidden_size, config.out_features)
-        self.family = config.cell
+        self.config = c = config
+        self.is_text = check_layout(c.cell, c)
+        both = c.bidirectional if c.bidirectional is not None else self.is_text
+        self.directions = 2 if both else 1
+        if self.is_text:
+            self.embed = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=0)
+        rnn = {"lstm": nn.LSTM, "gru": nn.GRU}[c.cell]
+        self.rnn = rnn(c.embed_dim if self.is_text else c.in_channels, c.hidden_size,
+                       num_layers=c.num_layers, batch_first=True, bidirectional=both,
+                       dropout=c.dropout if c.num_layers > 1 else 0.0)
+        width = c.hidden_size * self.directions + (c.text_start if self.is_text else 0)
+        self.head = nn.Linear(width, c.out_features)
+        self.family = c.cell
+
+    def read_text(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, outputs) of a text batch: the packed sequences through the RNN, pooled, with the
+        other features. An empty text reads one pad (packing needs a length of at least 1)."""
+        from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+        c = self.config
+        other, tokens, lengths = split_text(x, c.text_start, c.text_length)
+        packed = pack_padded_sequence(self.embed(tokens), lengths.clamp(min=1).cpu(),
+                                      batch_first=True, enforce_sorted=False)
+        out, state = self.rnn(packed)
+        if c.pooling == "max":
+            steps, _ = pad_packed_sequence(out, batch_first=True, padding_value=float("-inf"))
+            pooled = steps.max(dim=1).values
+        else:
+            h = state[0] if c.cell == "lstm" else state  # (layers * directions, B, hidden)
+            pooled = torch.cat(list(h[-self.directions:]), dim=1)  # the top layer's directions
+        return self.head(torch.cat([pooled, other], dim=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.is_text:
+            return self.read_text(x)
         if x.dim() == 2:
             x = x.unsqueeze(-1)
         d = self.config.difference

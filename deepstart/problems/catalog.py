@@ -21,6 +21,7 @@ from deepstart.problems import Dataset, Problem, Recipe, Reference
 from deepstart.problems.checksums import FASHION_MNIST_FILES, MNIST_FILES
 from deepstart.problems.sources import RemoteFile
 from deepstart.problems.splits import split_indices
+from deepstart.problems.text import text_problems
 
 # The canonical split of the small scikit-learn tables, which ship without one: stratified, a quarter
 # held out (scikit-learn's default test_size), a fixed seed so every user gets the same rows.
@@ -578,3 +579,8 @@ _add_series(
         "GRU (32 units), the LSTM's recipe (24 months, difference=12, 50 epochs): test RMSE "
         "0.386 ppmv on the 175 test months, against 1.27 for persistence and 0.371 for a "
         "linear AR(24)")})
+
+# The text problems (deepstart.problems.text): entries whose Problem is built from their data when
+# get_problem asks for it (the tokenizer is fitted on the training texts).
+for _text in text_problems():
+    _add(_text)
