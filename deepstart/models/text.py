@@ -53,7 +53,9 @@ def split_text(x: torch.Tensor, start: int,
     other = x[:, :start]
     tokens = x[:, start:start + length].long()
     lengths = (tokens != 0).sum(1)
-    if len(tokens) and not torch.jit.is_tracing() and not torch.compiler.is_compiling():
+    # the graph checks first: len() of a batch being exported fixes its size in the graph
+    if not (torch.jit.is_tracing() or torch.compiler.is_compiling()
+            or torch.compiler.is_exporting()) and len(tokens):
         tokens = tokens[:, :max(1, int(lengths.max()))]
     return other, tokens, lengths
 
