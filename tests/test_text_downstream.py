@@ -267,7 +267,7 @@ def test_export_takes_token_ids_and_the_snippet_goes_from_text_to_label(text_run
     # run's own ids for that review) -> onnxruntime -> the run's label and probabilities
     _, test_rows = split_rows(frame)
     i = 3
-    done = snippet("A text", {"runs/2026-12-02-small-fine-foods-bag-1": str(text_run),
+    done = snippet("A text", {"runs/2026-12-02-fine-foods-bag-1": str(text_run),
                               '"Great coffee, I would buy it again."':
                                   json.dumps(test_rows["review"].iloc[i])})
     from deepstart.record import load_data, read_run
