@@ -1170,12 +1170,12 @@ def facts_from_folder(folder: str | Path, load_data: bool = True) -> RunFacts:
         references=refs, baseline=baseline, spot_check=spot, problem=config["problem"],
         data_options=config.get("data_options") or {}, model=config["model"], config=config,
         kind=kind, task=task, class_names=class_names, n_val=n_val, n_test=n_test,
-        recipes=recipes, folder=str(folder),
+        recipes=recipes, folder=str(folder), model_config=spec.get("config") or {},
         seconds_per_epoch=seconds / epochs if isinstance(seconds, (int, float)) and epochs else None,
         gpu=bool(record.env.get("gpu")), smallest_class=smallest, rows=rows,
         season=series.get("season") or _season_of(refs),
         lookback=spec.get("lookback") or config.get("lookback"),
-        out=_relative(Path(folder).parent), level=level, model_config=spec.get("config") or {})
+        out=_relative(Path(folder).parent), level=level)
 
 
 def _series_level(problem, config: dict, spec: dict) -> dict | None:

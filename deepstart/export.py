@@ -485,7 +485,7 @@ def _rename(g, mapping: dict[str, str]) -> None:
 def _check_onnx(proto, spec: dict, layout: list[dict], feeds: dict, expected, metric: str):
     """Run the graph on the raw test inputs with onnxruntime; compare with PyTorch's outputs on the
     prepared inputs (`expected`). Returns (max abs difference, output scale, test score from
-    onnxruntime's outputs)."""
+    onnxruntime's outputs, in `metric`)."""
     import onnxruntime as ort
 
     try:
@@ -517,17 +517,12 @@ def _check_onnx(proto, spec: dict, layout: list[dict], feeds: dict, expected, me
             raise ExportCheckFailed(
                 f"onnxruntime predicts another class than PyTorch for {differ} of the {n} raw test "
                 "inputs; model.onnx was not written. Try another --opset.")
-        index = {c: i for i, c in enumerate(classes)}
-        predicted = np.array([index[str(c)] for c in labels], dtype=np.int64)
-    else:
-        predicted = values
-    # the run's metric (accuracy, ROC AUC, RMSE, ...), computed as the run computed it, from
-    # onnxruntime's labels and probabilities (or values) alone
-    from deepstart.record import Outputs
+    from deepstart.problems.metrics import compute
 
-    mine = Outputs(None, predicted, values if classify else None, expected.true)
-    onnx_score = score(mine, metric) if n else None
-    return diff, scale, math.nan if onnx_score is None else onnx_score  # None: undefined
+    # the run's metric from onnxruntime's own outputs (its labels are PyTorch's, checked above)
+    onnx_score = (compute(metric, expected.true, values.argmax(1), score=values[:, -1]) if classify
+                  else compute(metric, expected.true, values)) if n else math.nan
+    return diff, scale, onnx_score
 
 
 @contextlib.contextmanager

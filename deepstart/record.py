@@ -257,10 +257,9 @@ def model_outputs(model, spec: dict, x, y=None, scaling: dict | None = None) -> 
 
 
 def score(outputs: Outputs, metric: str) -> float | None:
-    """`metric` of outputs with their true values, as the run computed it (problems/metrics.py);
-    ROC AUC ranks by the probability of class 1, which orders the rows as the logits do."""
+    """`metric` of the outputs against their true values (None: undefined on these rows); ROC AUC
+    ranks by the probability of class 1."""
     from deepstart.problems.metrics import compute
 
-    proba = outputs.proba
-    return compute(metric, outputs.true, outputs.predicted,
-                   proba[:, 1] if proba is not None and proba.shape[1] == 2 else None)
+    proba = outputs.proba[:, -1] if outputs.proba is not None else None
+    return compute(metric, outputs.true, outputs.predicted, score=proba)
