@@ -290,9 +290,10 @@ def _text_facts(entry: dict, raw, data) -> dict:
     counts[pad] = 0
     tokens = int(counts.sum())
     names = {i: t for t, i in tokenizer_of(entry).get_vocab().items()}
+    frequent = [i for i in np.argsort(-counts, kind="stable")[:TOP_TOKENS + 1]
+                if counts[i] > 0 and i != unk][:TOP_TOKENS]  # [UNK] is counted apart, below
     top = [{"token": names.get(int(i), str(i)), "count": int(counts[i]),
-            "share": counts[i] / tokens if tokens else 0.0}
-           for i in np.argsort(-counts, kind="stable")[:TOP_TOKENS] if counts[i] > 0 and i != unk]
+            "share": counts[i] / tokens if tokens else 0.0} for i in frequent]
     test_tokens = int(np.sum(test != pad))
     y = np.asarray(raw.y_train)
     if data.is_classifier:
