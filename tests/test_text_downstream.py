@@ -248,8 +248,16 @@ def test_serve_takes_a_mixed_table_by_column_name(mixed_run, frame):
 def test_export_takes_token_ids_and_the_snippet_goes_from_text_to_label(text_run, frame, capsys):
     from test_export import snippet
 
-    assert main(["export", str(text_run)]) == 0
+    # --input: new rows by column name (here the test rows, copied from the CSV with their target)
+    _, test_rows = split_rows(frame)
+    new_rows = text_run.parent / "new.csv"
+    test_rows.to_csv(new_rows, index=False)
+    assert main(["export", str(text_run), "--input", str(new_rows)]) == 0
     out = capsys.readouterr().out
+    given = pd.read_csv(text_run / "predictions-new.csv")
+    scored = pd.read_csv(text_run / "predictions.csv")
+    assert list(given["predicted"]) == list(scored["predicted"])
+    assert list(given["true"]) == list(test_rows["score"])
     metrics = json.loads((text_run / "metrics.json").read_text())
     metric = metrics["metric"]
     assert "raw inputs input_ids;" in out
@@ -265,7 +273,6 @@ def test_export_takes_token_ids_and_the_snippet_goes_from_text_to_label(text_run
 
     # docs/export.md's five lines on a real test review: the text -> tokenizer.json -> ids (the
     # run's own ids for that review) -> onnxruntime -> the run's label and probabilities
-    _, test_rows = split_rows(frame)
     i = 3
     done = snippet("A text", {"runs/2026-12-02-fine-foods-bag-1": str(text_run),
                               '"Great coffee, I would buy it again."':
@@ -315,6 +322,23 @@ def test_export_graph_of_a_mixed_table_and_a_tokenizer_that_differs(mixed_run, t
     with pytest.raises(ExportCheckFailed, match="into other token ids than the run's"):
         export_run(copy)
     assert not any((copy / n).exists() for n in ("model.onnx", "tokenizer.json", "predictions.csv"))
+
+
+def test_export_of_an_lstm_on_text_says_why_it_cannot():
+    """lstm and gru read text as packed sequences, which torch.export cannot trace: one sentence
+    that says so and what exports instead (bag and transformer do)."""
+    from deepstart.errors import DeepstartError
+    from deepstart.export import _export_onnx
+    from deepstart.models import build_model
+
+    layout = {"text_start": 0, "text_length": 12, "vocab_size": 50}
+    net = build_model("lstm", (12,), 2, "multiclass", text=layout).eval()
+    spec = {"config": {"cell": "lstm"}, "input_shape": [12], "task": "multiclass"}
+    ids = np.zeros((2, 12), np.int64)
+    ids[:, :4] = 7
+    with pytest.raises(DeepstartError, match="the lstm reads text as packed sequences, which "
+                                             "torch.export cannot trace; export a run of bag"):
+        _export_onnx(net, spec, [{"name": "input_ids", "kind": "tokens"}], {"input_ids": ids}, None)
 
 
 # --- diagnose and tune ------------------------------------------------------------------------------
