@@ -41,11 +41,11 @@ class RecurrentConfig:
     # value d steps before its end (1: from the last value, persistence; a season: from the same
     # season's value, seasonal naive at horizon 1). The window must be longer than d.
     difference: int | None = None
-    # the text layout, filled in by build_model on a text problem (None on series): where the
-    # token ids start in x (the count of the other columns' features), how many, the vocabulary
+    # text (filled in from a text problem's data; None on other data): where its token ids start
+    # in x, after the other columns' features
     text_start: int | None = None
-    text_length: int | None = None
-    vocab_size: int | None = None
+    text_length: int | None = None  # text: how many token ids (L; pads are 0, at the end)
+    vocab_size: int | None = None  # text: the vocabulary, [PAD] = 0 and [UNK] = 1 included
     embed_dim: int = 64  # text: width of each token's embedding
     # read the sequence both ways and join the two states; None: yes on text, no on series
     bidirectional: bool | None = None
