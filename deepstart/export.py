@@ -121,7 +121,7 @@ def export_run(folder: str | Path, opset: int | None = None, input_csv: str | Pa
         raise DeepstartError(f"the exporter wrote opset {used_opset} where --opset {opset} was "
                              f"asked; nothing was written. Pass --opset {used_opset}, or leave it "
                              "out.")
-    diff, scale, onnx_score = _check_onnx(proto, spec, layout, feeds, outputs)
+    diff, scale, onnx_score = _check_onnx(proto, spec, layout, feeds, outputs, metric)
 
     text = predictions_csv(outputs, spec, ids=range(len(data.x_test)),
                            series_index=_series_index(raw, record))
@@ -420,10 +420,10 @@ def _rename(g, mapping: dict[str, str]) -> None:
                 _rename(sub, mapping)
 
 
-def _check_onnx(proto, spec: dict, layout: list[dict], feeds: dict, expected):
+def _check_onnx(proto, spec: dict, layout: list[dict], feeds: dict, expected, metric: str):
     """Run the graph on the raw test inputs with onnxruntime; compare with PyTorch's outputs on the
     prepared inputs (`expected`). Returns (max abs difference, output scale, test score from
-    onnxruntime's outputs)."""
+    onnxruntime's outputs, in `metric`)."""
     import onnxruntime as ort
 
     try:
@@ -455,9 +455,11 @@ def _check_onnx(proto, spec: dict, layout: list[dict], feeds: dict, expected):
             raise ExportCheckFailed(
                 f"onnxruntime predicts another class than PyTorch for {differ} of the {n} raw test "
                 "inputs; model.onnx was not written. Try another --opset.")
-        onnx_score = float(np.mean(labels == classes[expected.true])) if n else math.nan
-    else:
-        onnx_score = math.sqrt(float(np.mean((values - expected.true) ** 2))) if n else math.nan
+    from deepstart.problems.metrics import compute
+
+    # the run's metric from onnxruntime's own outputs (its labels are PyTorch's, checked above)
+    onnx_score = (compute(metric, expected.true, values.argmax(1), score=values[:, -1]) if classify
+                  else compute(metric, expected.true, values)) if n else math.nan
     return diff, scale, onnx_score
 
 

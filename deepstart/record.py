@@ -118,7 +118,7 @@ def read_metrics(path: Path) -> dict:
                                         "epochs": int},
                         optional={"train": dict, "val": dict, "train_seconds": float,
                                   "baselines": dict, "metrics": list, "judged_by": str,
-                                  "test_rows": int, "val_rows": int})
+                                  "test_rows": int, "val_rows": int, "best_epoch": int})
     from deepstart.problems import METRICS
 
     metric = metrics["metric"]
@@ -256,9 +256,10 @@ def model_outputs(model, spec: dict, x, y=None, scaling: dict | None = None) -> 
     return Outputs(out, np.asarray(predicted), proba, true, loss)
 
 
-def score(outputs: Outputs, metric: str) -> float:
-    import numpy as np
+def score(outputs: Outputs, metric: str) -> float | None:
+    """`metric` of the outputs against their true values (None: undefined on these rows); ROC AUC
+    ranks by the probability of class 1."""
+    from deepstart.problems.metrics import compute
 
-    if metric == "accuracy":
-        return float(np.mean(outputs.predicted == outputs.true))
-    return math.sqrt(float(np.mean((outputs.predicted - outputs.true) ** 2)))
+    proba = outputs.proba[:, -1] if outputs.proba is not None else None
+    return compute(metric, outputs.true, outputs.predicted, score=proba)
