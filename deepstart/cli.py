@@ -81,7 +81,8 @@ def _sizes(text: str) -> list[int]:
 def _training_options(p: argparse.ArgumentParser) -> None:
     """What `run` and `lr-find` share: the problem, the model, the optimizer, the hardware."""
     p.add_argument("problem", nargs="?", default=None,
-                   help="a built-in problem name (default: digits), a CSV file, or a folder of images")
+                   help="a built-in problem name (default: digits), a CSV file, or a folder of "
+                        "images or .txt files")
     p.add_argument("--model", help="model family: perceptron, linear, logistic, mlp, convnet, resnet, googlenet, transformer, lstm, gru (--model M uses the problem's recipe for M when it has one), or your own class: PATH.py:Class or package.module:Class (docs/own-model.md)")
     p.add_argument("--hidden", type=_sizes, help="MLP hidden layer sizes, e.g. 256,256")
     p.add_argument("--activation", help="activation: identity, step, sigmoid, tanh, relu")
@@ -210,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
         "the canonical hold-out split above, walk-forward for series. Prints a leaderboard beside "
         "the best published score and writes runs/<date>-<problem>-evaluate-<n>/ (evaluation.json, "
         "leaderboard.csv, boxplot.png).")
-    evaluate.add_argument("problem", help="a built-in problem name, a CSV file, or a folder of images")
+    evaluate.add_argument("problem", help="a built-in problem name, a CSV file, or a folder of "
+                          "images or .txt files")
     evaluate.add_argument("--algorithms", metavar="LIST",
                           help="comma-separated names, e.g. baseline,logistic,mlp (default: the "
                                "set for the problem's kind)")
@@ -611,7 +613,8 @@ def _cmd_models(args) -> int:
 
 def _own_data_options(p: argparse.ArgumentParser) -> None:
     """The data options of `run` for your own data (same flags, same meaning)."""
-    own = p.add_argument_group("your own data (PROBLEM is a CSV file or a folder of images)")
+    own = p.add_argument_group("your own data (PROBLEM is a CSV file or a folder of images or "
+                               ".txt files)")
     own.add_argument("--target", metavar="COLUMN",
                      help="CSV table: the column to predict from the other columns")
     own.add_argument("--task", choices=("binary", "multiclass", "regression"),

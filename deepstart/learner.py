@@ -394,7 +394,8 @@ class Learner:
                     task = progress.add_task(f"epoch {self.epoch + 1}/{last}", total=steps)
                     self._train_model.train()
                     loss_sum = torch.zeros((), device=self.device)
-                    rows = []  # each batch's outputs as the metrics need them
+                    rows, targets = [], []  # each batch's outputs as the metrics need them
+                    # and its targets: text batches come in another order than `perm` (bucketed)
                     perm = self._shard(torch.randperm(n, generator=self.generator)).to(self.device)
                     every = max(1, steps // 50)  # a bar refresh costs more than a step on tiny models
                     for step, (xb, yb) in enumerate(self._batches(perm), 1):
@@ -407,12 +408,13 @@ class Learner:
                         with torch.no_grad():
                             loss_sum += loss.float() * len(yb)
                             rows.append(self._rows(out))
+                            targets.append(yb)
                         if step % every == 0:
                             progress.update(task, completed=step)
                     progress.remove_task(task)
                     total_loss, count = distributed.all_sum([float(loss_sum), float(len(perm))],
                                                             self.device)
-                    train = self._score_rows(torch.cat(rows), self._tensors["y_train"][perm])
+                    train = self._score_rows(torch.cat(rows), torch.cat(targets))
                     self._end_epoch(total_loss / count, train, started)
         except KeyboardInterrupt:
             if len(self.history.rows) == self.epoch > self._snapshot["epoch"]:

@@ -257,13 +257,10 @@ def tabular_problem(data, target: str, *, task: str | None = None, name: str = "
         size = (f"{len(frame)} texts" + (f" + {others} other column(s)" if others else "") +
                 f"; {text_entry['vocab_size']:,} tokens, {text_entry['length']} per text")
     if metric is not None:
-        from deepstart.problems import METRICS
+        from deepstart.problems import check_metric
 
-        if metric not in METRICS:
-            from deepstart.errors import unknown_name
-
-            raise unknown_name("metric", metric, METRICS)
-    if recipe is None:
+        check_metric(metric, task)
+    if not recipe:  # none given (a built-in entry may have an empty one): the default
         if text_entry is not None:
             from deepstart.text import RECIPE as TEXT_RECIPE
 

@@ -235,4 +235,4 @@ def text_problem(frame, text: str | Sequence[str] = "review", target: str = "lab
 
 
 __all__ = ["fit_tokenizer", "encode_texts", "decode", "text_layout", "text_problem",
-           "fit_text_entry", "text_entry", "action_text", "join_columns"]
+           "fit_text_entry", "text_entry", "action_text", "join_columns", "decode_bytes"]
