@@ -133,7 +133,7 @@ def context(record: RunRecord, written: str | None = None) -> dict:
         ctx["tuning"] = _tuning(record.folder)
         return ctx
     ctx["headline"] = {"metric": metric, "value": m["test"][metric],
-                       "text": _fmt(m["test"][metric], metric), "status": m.get("status", "finished"),
+                       "text": _fmt(_number(m["test"][metric]), metric), "status": m.get("status", "finished"),
                        "best": _best_reference(m)}
     from deepstart.models.custom import result_lines
 
@@ -636,12 +636,19 @@ def _leaderboard_figure(rows: list[dict], metric: str, results: list[dict]):
 def _fmt(value, metric: str | None) -> str:
     if value is None:
         return "-"
+    if value != value:  # NaN: a score undefined on its rows (ROC AUC of one class)
+        return "undefined (one class only)"
     return f"{value:.4g}" if metric in ("rmse", "mae", None) else f"{value:.4f}"
+
+
+def _number(value) -> float:
+    """A score of metrics.json, where null is a score undefined on its rows: NaN, which _fmt says."""
+    return math.nan if value is None else value
 
 
 def _score(value) -> str:
     """A split's score in the scores table: None there is a score undefined on its rows."""
-    return "undefined (one class only)" if value is None else _num(value)
+    return _fmt(math.nan, None) if value is None else _num(value)
 
 
 def _num(value, digits: int = 4) -> str:

@@ -244,3 +244,27 @@ def test_evaluate_scores_roc_auc_from_probabilities():
     assert 0.97 < results["logistic"]["mean"] <= 1  # a real ranking (accuracy would be ~0.97)
     with pytest.raises(DeepstartError, match="hold one class only"):
         score("roc_auc", np.ones(5), np.linspace(0, 1, 5))
+
+
+def test_the_report_shows_every_metric_with_the_rows_it_was_computed_on(cancer_run, tmp_path):
+    from deepstart.report import write_report
+
+    folder, _ = cancer_run
+    metrics = json.loads((folder / "metrics.json").read_text())
+    page = write_report(folder, out=tmp_path / "report.html").read_text()
+    assert ('<th class="num">rows</th><th class="num">loss</th><th class="num">accuracy</th>'
+            '<th class="num">roc_auc</th><th class="num">f1</th>') in page
+    test = metrics["test"]
+    assert (f'<td>test</td><td class="num">143</td><td class="num">{test["loss"]:.4f}</td>'
+            f'<td class="num">{test["accuracy"]:.4f}</td><td class="num">{test["roc_auc"]:.4f}</td>') in page
+
+
+def test_a_forecasts_mae_is_in_the_series_units():
+    learner = Learner("linear", "airline-passengers", lr=1e-2, verbose=0, metric="mae")
+    learner.fit(2)
+    scores = learner.evaluate("test")
+    true = learner.data.target_values(learner.data.y_test)  # passengers, thousands
+    predicted = learner.predict()
+    assert list(scores) == ["rmse", "mae", "loss"] and len(true) == 46
+    assert scores["mae"] == pytest.approx(sk.mean_absolute_error(true, predicted), rel=1e-6)
+    assert scores["rmse"] == pytest.approx(sk.root_mean_squared_error(true, predicted), rel=1e-6)
