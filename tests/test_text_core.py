@@ -395,5 +395,12 @@ def test_deepstart_run_on_a_review_table_says_what_was_done_to_the_text(tmp_path
 def test_a_text_problem_takes_the_metric_its_references_use(reviews):
     problem = text_problem(reviews, text="review", target="score", metric="roc_auc")
     assert problem.metric == "roc_auc" and problem.greater_is_better
+    # the computed baseline is in the problem's metric: one score for every row ranks nothing
+    assert [(r.model, r.value) for r in problem.references] == [("majority class for every row", 0.5)]
+    f1 = text_problem(reviews, text="review", target="score", metric="f1")
+    assert f1.references[0].value == 0.0  # the majority, "great", is class 0: no class 1 found
+    accuracy = text_problem(reviews, text="review", target="score")
+    y_test = accuracy.load().y_test
+    assert accuracy.references[0].value == pytest.approx(np.mean(y_test == 0))
     with pytest.raises(DeepstartError, match="does not score a binary problem"):
         text_problem(reviews, text="review", target="score", metric="mae")

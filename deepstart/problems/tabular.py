@@ -272,7 +272,7 @@ def tabular_problem(data, target: str, *, task: str | None = None, name: str = "
         task=task, kind="tabular" if text_entry is None else "text",
         metric=metric or ("accuracy" if classify else "rmse"), split=split, origin=origin,
         size=size, load_raw=lambda **_: dataset, class_names=class_names,
-        references=tuple(references) + _baseline(task, y[train], y[test]), recipe=recipe,
+        references=tuple(references) + _baseline(task, y[train], y[test], metric), recipe=recipe,
         recipes=tuple(recipes), path=path, schema=schema)
 
 
@@ -351,16 +351,26 @@ def _is_number(v) -> bool:
         return False
 
 
-def _baseline(task: str, y_train: np.ndarray, y_test: np.ndarray) -> tuple[Reference, ...]:
-    """What knowing nothing but the training targets scores on the same test rows: a model must
-    beat it to have learned anything from the columns."""
+def _baseline(task: str, y_train: np.ndarray, y_test: np.ndarray,
+              metric: str | None = None) -> tuple[Reference, ...]:
+    """What knowing nothing but the training targets scores on the same test rows, in the
+    problem's metric: a model must beat it to have learned anything from the columns. The same
+    answer for every row: the majority class (a ROC AUC of 0.5: one score for all), the training
+    mean (the median for MAE, which it minimises)."""
+    from deepstart.problems.metrics import compute
+
+    metric = metric or ("rmse" if task == "regression" else "accuracy")
+    source = f"baseline, computed on the same {len(y_test)} test rows"
     if task == "regression":
-        rmse = float(np.sqrt(np.mean((y_test - y_train.mean()) ** 2)))
-        return (Reference(rmse, "training mean for every row",
-                          f"baseline, computed on the same {len(y_test)} test rows"),)
+        median = metric == "mae"
+        guess = float(np.median(y_train) if median else y_train.mean())
+        value = compute(metric, y_test, np.full(len(y_test), guess))
+        return (Reference(value, f"training {'median' if median else 'mean'} for every row", source),)
     majority = np.bincount(y_train).argmax()
-    return (Reference(float(np.mean(y_test == majority)), "majority class for every row",
-                      f"baseline, computed on the same {len(y_test)} test rows"),)
+    value = compute(metric, y_test, np.full(len(y_test), majority), score=np.zeros(len(y_test)))
+    if value is None:  # undefined on these rows (ROC AUC with one class present)
+        return ()
+    return (Reference(float(value), "majority class for every row", source),)
 
 
 def default_recipe(rows: int, features: int, classes: int) -> dict:
