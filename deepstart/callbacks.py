@@ -16,8 +16,10 @@ class EarlyStopping:
                  restore_best: bool = True, mode: str = "auto"):
         self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
         self.restore_best = restore_best
-        if mode == "auto":
-            mode = "min" if "loss" in monitor or "rmse" in monitor else "max"
+        if mode == "auto":  # a loss or an error down, a score up
+            from deepstart.problems import METRICS
+
+            mode = "max" if METRICS.get(monitor.removeprefix("val_"), "loss" not in monitor) else "min"
         self.mode = mode
         self.best = math.inf if mode == "min" else -math.inf
         self.best_epoch = 0

@@ -149,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--metric", help="what early stopping (--patience) and diagnose judge, one of "
                      "the task's: accuracy, roc_auc, f1 (two classes), macro_f1 (several), rmse, "
                      "mae (numbers); default: the problem's own, which is reported first")
+    run.add_argument("--patience", type=_positive_int, metavar="N",
+                     help="stop once the validation --metric has not improved for N epochs; the "
+                          "best epoch's weights are kept and scored")
     run.add_argument("--out", type=Path, default=Path("runs"), help="folder for run folders (runs/)")
     run.add_argument("--resume", type=Path, metavar="RUN",
                      help="continue an interrupted run folder from its checkpoint")
@@ -267,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="also search a model option: NAME=V1,V2,... (one of the values) or "
                            "NAME=LOW:HIGH[:log] (whole numbers: an integer range, else uniform); "
                            "repeatable; a model class's SEARCH_SPACE states the same")
+    tune.add_argument("--metric", help="the validation metric the trials are judged by, in its "
+                      "direction (default: the problem's); one of the task's")
     tune.add_argument("--quiet", action="store_true", help="no per-trial lines")
 
     ensemble = sub.add_parser("ensemble", help="average the predictions of several runs of a problem",
@@ -289,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "the numbers that show it, and list next steps as commands. The rules "
                               "are documented in deepstart/diagnose.py.")
     diagnose.add_argument("run", type=Path, metavar="RUN", help="a run folder")
+    diagnose.add_argument("--metric", help="judge by this metric of the task (default: the one "
+                          "the run was judged by, else the problem's); references in another "
+                          "metric are then no target")
     diagnose.add_argument("--learning-curve", action="store_true",
                           help="also retrain the run's settings on growing shares of the training "
                                "rows and plot train/validation scores against the size")
@@ -421,6 +429,7 @@ def _config(args, **fixed):
     given["compile"] = getattr(args, "compile", None) or None
     given["paper_score"] = getattr(args, "paper_score", None)
     given["metric"] = getattr(args, "metric", None)
+    given["patience"] = getattr(args, "patience", None)
     data_options = {name: getattr(args, name, None) for name in (
         "target", "task", "forecast", "horizon", "season", "image_size", "color", "strict",
         "decimal", "sequence", "features_per_step", "length", "text")}
@@ -734,7 +743,7 @@ def _cmd_diagnose(args) -> int:
         from deepstart.errors import DeepstartError
 
         raise DeepstartError("--sizes and --epochs shape the learning curve; add --learning-curve.")
-    print_diagnosis(diagnose_folder(args.run))
+    print_diagnosis(diagnose_folder(args.run, metric=args.metric))
     if args.learning_curve:
         from deepstart.learning_curve import print_learning_curve, learning_curve
 

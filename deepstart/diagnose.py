@@ -6,6 +6,14 @@ Errors, not scores, are compared. For accuracy the error is 1 - accuracy and gap
 (0.01 = 1 point). For RMSE the error is the RMSE, and a gap is read as a share of the best
 baseline's RMSE (seasonal naive when it beats persistence), so one threshold serves airline
 passengers (hundreds) and house prices alike, and no gap looks small beside a weak baseline.
+ROC AUC, F1 and macro F1 are read as accuracy is (1 - score, points, and the standard error of an
+accuracy on the same rows stands in for theirs: ROC AUC's is of that size (Hanley & McNeil 1982),
+F1's larger, as only the rows of class 1 count), MAE as RMSE is.
+
+The metric judged is the one the run was judged by (`run --metric`, metrics.json's "judged_by"),
+else the problem's, or `diagnose --metric`. References and recipe targets are in the problem's
+metric: judged by another, they are no target, and the baseline is the majority class (training
+mean) scored in that metric.
 
 The scores beside the run's own train / validation / test scores:
 
@@ -83,6 +91,7 @@ from pathlib import Path
 
 from deepstart.errors import DeepstartError
 from deepstart.files import read_json
+from deepstart.problems.metrics import SCORES
 
 DIVERGED_RATIO = 1.5
 IMPROVING_EPOCHS = 3
@@ -93,6 +102,8 @@ BIAS_GAP = {"accuracy": 0.02, "rmse": 0.10}
 VARIANCE_GAP = {"accuracy": 0.03, "rmse": 0.10}
 MISMATCH_GAP = {"accuracy": 0.03, "rmse": 0.15}
 GOOD_GAP = {"accuracy": 0.02, "rmse": 0.10}
+for _gaps in (BASELINE_MARGIN, BIAS_GAP, VARIANCE_GAP, MISMATCH_GAP, GOOD_GAP):
+    _gaps.update({m: _gaps["accuracy"] for m in SCORES} | {"mae": _gaps["rmse"]})
 GOOD_FIT = "good fit"
 NO_GAP = "no gap found"  # good fit's place when there is no target to judge against
 TOO_FEW = "too few rows to tell"
@@ -115,7 +126,7 @@ RUN_FLAGS = {"epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr",
              "label_smoothing": "--label-smoothing", "device": "--device",
              "precision": "--precision", "compile": "--compile", "augment": "--augment",
              "tta": "--tta", "seed": "--seed", "nproc": "--nproc",
-             "paper_score": "--paper-score", "metric": "--metric"}
+             "paper_score": "--paper-score", "metric": "--metric", "patience": "--patience"}
 # what lr-find accepts of them (it has no --epochs, --lr, --schedule, ...)
 LR_FIND_FIELDS = ("batch_size", "optimizer", "weight_decay", "val_split", "scale", "lookback",
                   "device", "precision", "seed")
@@ -135,7 +146,7 @@ class Score:
 class RunFacts:
     """What the rules read; `facts_from_folder` builds it from a run folder, tests build it by hand."""
 
-    metric: str  # accuracy or rmse
+    metric: str  # the metric judged, one of deepstart.problems.METRICS
     greater_is_better: bool
     train: float | None
     val: float | None
@@ -167,6 +178,8 @@ class RunFacts:
     # series: the persistence forecast's RMSE on the training, validation and test targets; a
     # series' level and swings change along it, so each part's error is read against its own
     level: dict | None = None
+    # the problem's metric, when the run is judged by another: its references are no target
+    reference_metric: str | None = None
 
     def _data_flags(self) -> list[str]:
         from deepstart.problems.user import FLAGS
@@ -218,8 +231,10 @@ class RunFacts:
         # a class of your own is built from its options (some may have no default): keep them
         own = ({"model_options": self.config.get("model_options") or {}}
                if is_reference(self.model) else {})
+        metric = self.config.get("metric")
         return shlex.join(["deepstart", "tune", self.problem, *self._data_flags(), "--model",
                            self.model, *_flags(own, {}, {}), "--trials", "30",
+                           *(["--metric", metric] if metric else []),
                            *(["--epochs", str(epochs)] if epochs else []), *self._out_flags()])
 
     def evaluate_command(self) -> str:
@@ -400,6 +415,10 @@ def diagnose(facts: RunFacts) -> Diagnosis:
         overall, more = r.too_few() or r.overall()
         findings.insert(0, overall)
         steps.extend(more)
+    if facts.reference_metric and facts.reference_metric != facts.metric:
+        notes.append(f"judged by {facts.metric}: the published scores are in {facts.reference_metric},"
+                     f" so none is a target here; `deepstart diagnose RUN --metric "
+                     f"{facts.reference_metric}` judges against them")
     if not r.has_target and not r.is_diverged and findings[0].name not in (NO_GAP, GOOD_FIT):
         notes.append("no published or spot-checked score beats the best baseline here, so bias "
                      "cannot be judged; `deepstart evaluate` spot-checks other algorithms to give one")
@@ -422,7 +441,7 @@ class _Rules:
 
     def __init__(self, f: RunFacts):
         self.f = f
-        self.acc = f.metric == "accuracy"
+        self.acc = f.metric in SCORES  # read as accuracy: points, and an accuracy's noise
         self.base = _best_baseline(f)
         self.u = _Units(f, self.base)
         self.target = _target(f)
@@ -448,13 +467,13 @@ class _Rules:
         self.noisy: list[tuple[str, float]] = []
 
     def fmt(self, value) -> str:
-        return _fmt(value, self.acc)
+        return _fmt(value, self.f.metric in SCORES)
 
     def epochs(self) -> int:
         return self.f.config.get("epochs") or len(self.f.history)
 
     def noise(self, err: float | None, n: int | None) -> float:
-        """2 standard errors of an accuracy on n rows (0 for RMSE or unknown n)."""
+        """2 standard errors of an accuracy on n rows (0 for RMSE, MAE or unknown n)."""
         return 2 * _se(1 - err, n) if self.acc and err is not None else 0.0
 
     def diverged(self):
@@ -766,7 +785,7 @@ def _bias_steps(f: RunFacts) -> list[Step]:
     better.sort(key=lambda r: r["target"], reverse=f.greater_is_better)
     for r in better[:2]:
         steps.append(run_step(f, f"try --model {r['model']}: its recipe reaches "
-                                 f"{_fmt(r['target'], f.metric == 'accuracy')} here "
+                                 f"{_fmt(r['target'], f.metric in SCORES)} here "
                                  f"({r['claim'].split(':')[0]})", model=r["model"]))
     if not better:
         if f.kind == "image" and f.model not in ("convnet", "resnet", "googlenet"):
@@ -880,11 +899,11 @@ def _order(f: RunFacts, steps: list[Step]) -> list[Step]:
 # --- helpers --------------------------------------------------------------------------------------
 
 class _Units:
-    """Errors from scores, and gaps in words: points of accuracy, or a share of the best
-    baseline's RMSE."""
+    """Errors from scores, and gaps in words: points of accuracy (ROC AUC, F1), or a share of the
+    best baseline's RMSE (MAE)."""
 
     def __init__(self, f: RunFacts, base: Score | None):
-        self.acc = f.metric == "accuracy"
+        self.acc = f.metric in SCORES
         if self.acc:
             self.unit = 1.0
         elif base is not None and base.value > 0:
@@ -967,7 +986,7 @@ def _still_falling(history: list[dict]) -> tuple[str, float, float] | None:
 
 
 def _fmt(value: float | None, accuracy: bool) -> str:
-    if value is None:
+    if value is None or value != value:  # not there, or undefined (ROC AUC of one class)
         return "-"
     return f"{value:.4f}" if accuracy else f"{value:.4g}"
 
@@ -987,7 +1006,7 @@ def _unique(steps: list[Step]) -> list[Step]:
 
 
 def _scores_line(f: RunFacts, target: Score | None, base: Score | None) -> str:
-    acc = f.metric == "accuracy"
+    acc = f.metric in SCORES
     parts = [f"train {_fmt(f.train, acc)}", f"validation {_fmt(f.val, acc)}", f"test {_fmt(f.test, acc)}"]
     if target is not None:
         parts.append(f"target {_fmt(target.value, acc)} ({target.model})")
@@ -1096,9 +1115,11 @@ def best_of_evaluation(data: dict) -> Score | None:
                  f"deepstart evaluate{': ' + how if how else ''}")
 
 
-def facts_from_folder(folder: str | Path, load_data: bool = True) -> RunFacts:
+def facts_from_folder(folder: str | Path, load_data: bool = True,
+                      metric: str | None = None) -> RunFacts:
     """Read a finished run folder into RunFacts. With `load_data`, the problem's data (when it is on
-    this machine, never downloaded) gives the baseline when no reference is one, and the row counts."""
+    this machine, never downloaded) gives the baseline when no reference is one, and the row counts.
+    `metric`: judge by it (default: the metric the run was judged by, else the problem's)."""
     from deepstart.record import read_run
 
     record = read_run(folder)
@@ -1107,26 +1128,36 @@ def facts_from_folder(folder: str | Path, load_data: bool = True) -> RunFacts:
                              f"diagnose; finish it with `deepstart run --resume {record.folder}`.")
     folder, config, metrics = record.folder, record.config, record.metrics
     spec = record.spec or {}
-    metric = metrics["metric"]
+    own = metrics["metric"]
+    metric = metric or metrics.get("judged_by") or own
     history = record.history
+    task = spec.get("task") or "multiclass"
+    from deepstart.problems import METRICS, check_metric
+
+    check_metric(metric, task)
+    if metric not in metrics["test"]:
+        raise DeepstartError(f"{folder} recorded no {metric} scores (a run from before deepstart "
+                             f"scored it); run it again to judge it by {metric}, or drop --metric.")
 
     def score(split):
         entry = metrics.get(split)
-        return float(entry[metric]) if entry else None
+        value = entry.get(metric) if entry else None
+        return float(value) if value is not None else None
 
     problem = _problem(config)
     kind = problem.kind if problem is not None else _kind(spec)
     recipes = []
-    if problem is not None:
+    if problem is not None and metric == own:  # their targets are in the problem's metric
         for r in problem.recipes:
             recipes.append({"model": r.model, "settings": r.settings, "target": r.target,
                             "claim": r.claim})
-    refs = list(metrics.get("references", []))
+    refs = list(metrics.get("references", [])) if metric == own else []
+    greater = METRICS[metric]
     baselines = [Score(r["value"], r["model"], r.get("source", "")) for r in refs
                  if is_baseline(r["model"], r.get("source", ""))]
     # the trivial baseline the report and portfolio show (the weakest); the rules take the best
     # of it and the baseline references (_best_baseline)
-    pick_worst = min if metrics["greater_is_better"] else max
+    pick_worst = min if greater else max
     baseline = pick_worst(baselines, key=lambda s: s.value) if baselines else None
     n_val = n_test = smallest = rows = None
     task = spec.get("task") or (problem.task if problem else "multiclass")
@@ -1145,16 +1176,20 @@ def facts_from_folder(folder: str | Path, load_data: bool = True) -> RunFacts:
                                                      np.asarray(data.y_test, dtype=np.int64)]))
                 smallest = int(counts[counts > 0].min())
             if baseline is None:
+                from deepstart.problems.metrics import compute
+
+                y_test = np.asarray(data.y_test)
                 if task in ("binary", "multiclass"):
                     majority = np.bincount(np.asarray(data.y_train, dtype=np.int64)).argmax()
-                    baseline = Score(float(np.mean(data.y_test == majority)),
-                                     "majority class for every row",
-                                     f"computed on the same {n_test} test rows")
+                    guess, what = np.full(len(y_test), majority), "majority class for every row"
                 else:
-                    rmse = float(np.sqrt(np.mean((data.y_test - data.y_train.mean()) ** 2)))
-                    baseline = Score(rmse, "training mean for every row",
-                                     f"computed on the same {n_test} test rows")
-    if baseline is None and task in ("binary", "multiclass") and class_names:
+                    guess = np.full(len(y_test), float(np.mean(data.y_train)))
+                    what = "training mean for every row"
+                # one score for every row: a ROC AUC of 0.5
+                value = compute(metric, y_test, guess, score=np.zeros(len(y_test)))
+                if value is not None:
+                    baseline = Score(value, what, f"computed on the same {n_test} test rows")
+    if baseline is None and metric == "accuracy" and class_names:
         baseline = Score(1 / len(class_names), f"chance (1 in {len(class_names)} classes)")
     evaluation = find_evaluation(folder, metrics["problem"])
     spot = None
@@ -1165,7 +1200,7 @@ def facts_from_folder(folder: str | Path, load_data: bool = True) -> RunFacts:
     seconds = metrics.get("train_seconds")
     series = spec.get("series") or {}
     return RunFacts(
-        metric=metric, greater_is_better=metrics["greater_is_better"], train=score("train"),
+        metric=metric, greater_is_better=greater, train=score("train"),
         val=score("val"), test=score("test"), history=history, status=metrics.get("status", "finished"),
         references=refs, baseline=baseline, spot_check=spot, problem=config["problem"],
         data_options=config.get("data_options") or {}, model=config["model"], config=config,
@@ -1175,7 +1210,8 @@ def facts_from_folder(folder: str | Path, load_data: bool = True) -> RunFacts:
         gpu=bool(record.env.get("gpu")), smallest_class=smallest, rows=rows,
         season=series.get("season") or _season_of(refs),
         lookback=spec.get("lookback") or config.get("lookback"),
-        out=_relative(Path(folder).parent), level=level)
+        out=_relative(Path(folder).parent), level=level,
+        reference_metric=own if metric != own else None)
 
 
 def _series_level(problem, config: dict, spec: dict) -> dict | None:
@@ -1219,8 +1255,9 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def diagnose_folder(folder: str | Path, load_data: bool = True) -> Diagnosis:
-    return diagnose(facts_from_folder(folder, load_data=load_data))
+def diagnose_folder(folder: str | Path, load_data: bool = True,
+                    metric: str | None = None) -> Diagnosis:
+    return diagnose(facts_from_folder(folder, load_data=load_data, metric=metric))
 
 
 def _problem(config: dict):

@@ -17,7 +17,6 @@ and the score its metrics.json recorded), the ensemble's score, the best member 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,10 +62,13 @@ def _probabilities(out, task: str, loss: str) -> np.ndarray:
     return torch.cat([1 - p, p], dim=1).numpy()
 
 
-def _score(outputs: np.ndarray, truth: np.ndarray, classify: bool) -> float:
+def _score(outputs: np.ndarray, truth: np.ndarray, classify: bool, metric: str) -> float | None:
+    """The problem's metric of class probabilities (N, classes) or predicted values."""
+    from deepstart.problems.metrics import compute
+
     if classify:
-        return float(np.mean(outputs.argmax(1) == truth))
-    return float(math.sqrt(np.mean((outputs - truth) ** 2)))
+        return compute(metric, truth, outputs.argmax(1), score=outputs[:, -1])
+    return compute(metric, truth, outputs)
 
 
 def ensemble(folders: list[str | Path], data_dir: Path | None = None, download: bool = True) -> dict:
@@ -124,13 +126,16 @@ def ensemble(folders: list[str | Path], data_dir: Path | None = None, download: 
             raise DeepstartError(f"{m.folder} was scored on other test rows than {first.folder} "
                                  "(another look-back or horizon?); an ensemble averages predictions "
                                  "of the same rows.")
-        m.score = _score(m.outputs, truth, classify)
+        m.score = _score(m.outputs, truth, classify, problem.metric)
     averaged = np.mean([m.outputs for m in members], axis=0)
-    score = _score(averaged, truth, classify)
+    score = _score(averaged, truth, classify, problem.metric)
+    if score is None:
+        raise DeepstartError(f"the {len(truth)} test rows hold one class only, where ROC AUC is "
+                             "undefined; an ensemble has nothing to be scored on.")
     greater = problem.greater_is_better
     best = (max if greater else min)(members, key=lambda m: m.score)
     gain = score - best.score if greater else best.score - score
-    metric = "accuracy" if classify else "rmse"
+    metric = problem.metric
     return {
         "problem": problem.name,
         "metric": metric,
@@ -150,10 +155,12 @@ def print_ensemble(result: dict) -> None:
 
     from deepstart.console import console
 
+    from deepstart.problems.metrics import text
+
     metric = result["metric"]
 
     def fmt(v: float) -> str:
-        return f"{v:.4f}" if metric == "accuracy" else f"{v:.2f}"
+        return text(v, metric)
 
     table = Table(title=f"ensemble of {len(result['members'])} runs on {result['problem']} "
                         f"({result['test_rows']} test rows)", title_justify="left")
@@ -167,10 +174,10 @@ def print_ensemble(result: dict) -> None:
     console.print(table)
     gain = result["gain"]
     colour = "green" if gain > 0 else "red" if gain < 0 else "yellow"
-    if metric == "accuracy":
-        change = f"{gain:+.4f} accuracy"
-    else:  # a positive gain is a lower RMSE
-        change = f"RMSE {abs(gain):.4g} {'lower' if gain >= 0 else 'higher'}"
+    if result["greater_is_better"]:
+        change = f"{gain:+.4f} {metric}"
+    else:  # a positive gain is a lower error
+        change = f"{metric.upper()} {abs(gain):.4g} {'lower' if gain >= 0 else 'higher'}"
     verdict = "better than" if gain > 0 else "worse than" if gain < 0 else "the same as"
     console.print(f"gain over the best member: [{colour}]{change}[/{colour}] (the ensemble is "
                   f"{verdict} its best member alone)", soft_wrap=True)

@@ -71,6 +71,7 @@ import numpy as np
 
 from deepstart.errors import DeepstartError, unknown_name
 from deepstart.files import atomic_path, data_sha256, write_json, write_text
+from deepstart.problems.metrics import text as _fmt  # 4 decimals; RMSE and MAE 2
 from deepstart.spotcheck import Algorithm, Context, Fold, available, defaults
 
 EVALUATION_FORMAT = "deepstart-evaluation-1"
@@ -299,19 +300,15 @@ def _check_settings(problem, chosen, protocol, ctx, by_name: bool) -> None:
 # --- running ------------------------------------------------------------------------------------
 
 def score(metric: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """`metric` of one fold's predictions: class indices or values, or for classifiers that give
-    them (N, classes) probabilities (the class is the likeliest; ROC AUC ranks by class 1's)."""
+    """The problem's metric on one fold's test rows; `y_pred` is the probability of class 1 for
+    ROC AUC (spotcheck's Predict), else predictions."""
     from deepstart.problems.metrics import compute
 
-    y_pred = np.asarray(y_pred)
-    if y_pred.ndim == 2 and y_pred.shape[1] > 1:
-        labels, class1 = y_pred.argmax(1), y_pred[:, 1]
-    else:
-        labels = class1 = y_pred.reshape(-1)
-    value = compute(metric, np.asarray(y_true), labels, class1)
+    y_pred = np.asarray(y_pred).reshape(-1)
+    value = compute(metric, y_true, y_pred, score=y_pred)
     if value is None:
-        raise DeepstartError(f"{metric} is undefined on a fold whose test rows hold one class "
-                             "only; use fewer folds (--folds) or --holdout.")
+        raise DeepstartError(f"a fold's {len(y_pred)} test rows hold one class only, where ROC AUC "
+                             "is undefined; use fewer --folds or --holdout.")
     return value
 
 
@@ -555,12 +552,8 @@ def plot_scores(record: dict, path: Path) -> None:
 
 # --- printing -----------------------------------------------------------------------------------
 
-def _fmt(value: float, metric: str) -> str:
-    return f"{value:.4f}" if metric == "accuracy" else f"{value:.2f}"
-
-
 def _signed(value: float, metric: str) -> str:
-    return f"{value:+.4f}" if metric == "accuracy" else f"{value:+.2f}"
+    return f"{value:+.2f}" if metric in ("rmse", "mae") else f"{value:+.4f}"
 
 
 def _mean_std(r: dict, metric: str) -> str:

@@ -24,7 +24,7 @@ from deepstart.errors import DeepstartError, unknown_name
 from deepstart.history import History
 from deepstart.models import tta as tta_module
 from deepstart.prepare import Prepared, numeric_inputs, prepare, prepare_arrays
-from deepstart.problems import TASK_METRICS, Problem, check_metric, get_problem
+from deepstart.problems import METRICS, TASK_METRICS, Problem, check_metric, get_problem
 from deepstart.problems import metrics as metrics_module
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
@@ -143,6 +143,8 @@ class Learner:
             raise DeepstartError("label_smoothing must be in [0, 1) and clip_grad > 0; received "
                                  f"{label_smoothing}, {clip_grad}.")
         check_schedule(schedule)
+        if metric is not None and metric not in METRICS:  # before the data loads
+            raise unknown_name("metric", metric, METRICS)
         self.optimizer_name, self.lr, self.batch_size = optimizer, lr, int(batch_size)
         self.weight_decay, self.seed, self.verbose = weight_decay, seed, verbose
         self.schedule, self.warmup_epochs, self.clip_grad = schedule, warmup_epochs, clip_grad
@@ -259,7 +261,7 @@ class Learner:
 
     def _rows(self, out: torch.Tensor) -> torch.Tensor:
         """What the metrics need of each row's output: the class index of several classes, else
-        the output itself (a logit or value; ROC AUC ranks rows by it)."""
+        the output itself, flat (a logit or values; ROC AUC ranks rows by it)."""
         if self.data.task == "multiclass":
             return out.argmax(1)
         return out.float().reshape(-1)
@@ -269,7 +271,8 @@ class Learner:
         each holds a share of the rows: they are gathered, since ROC AUC and F1 are no sums over
         rows, so every rank gets what one process scoring all rows would. None: undefined."""
         rows = distributed.gather_rows(rows, self.device).cpu().numpy()
-        true = distributed.gather_rows(y if y.dim() == 1 else y[:, 0], self.device).cpu().numpy()
+        # flat: one value per row, or per row and output (several targets: the RMSE over all)
+        true = distributed.gather_rows(y.reshape(-1), self.device).cpu().numpy()
         score = None
         if self.data.task == "multiclass":
             predicted = rows

@@ -26,12 +26,14 @@ from pathlib import Path
 import numpy as np
 
 from deepstart.errors import DeepstartError
+from deepstart.problems.metrics import SCORES
 
 DEFAULT_SHARES = (0.1, 0.2, 0.4, 0.7, 1.0)
 MAX_EPOCHS = 20
 # held-out gain per doubling of the training rows over the last step that counts as "still rising":
 # a point of accuracy, or 2 % of the RMSE
 RISING_PER_DOUBLING = {"accuracy": 0.01, "rmse": 0.02}
+RISING_PER_DOUBLING |= {m: 0.01 for m in SCORES} | {"mae": 0.02}  # ROC AUC, F1: a point too
 
 
 @dataclass
@@ -60,9 +62,9 @@ class LearningCurve:
         sign = 1 if self.greater_is_better else -1
         doublings = max(math.log2(last.rows / prev.rows), 1e-9)
         gain = sign * (last.held_out - prev.held_out) / doublings
-        if self.metric != "accuracy":  # RMSE: relative to the score itself
+        if self.metric not in SCORES:  # RMSE, MAE: relative to the score itself
             gain /= max(abs(prev.held_out), 1e-12)
-        fmt = (lambda v: f"{v:.4f}") if self.metric == "accuracy" else (lambda v: f"{v:.4g}")
+        fmt = (lambda v: f"{v:.4f}") if self.metric in SCORES else (lambda v: f"{v:.4g}")
         text = (f"the {self.held_out} {self.metric} went from {fmt(first.held_out)} on "
                 f"{first.rows} rows to {fmt(last.held_out)} on {last.rows}; the gap to training "
                 f"from {fmt(abs(first.train - first.held_out))} to "
@@ -118,7 +120,8 @@ def learning_curve(folder: str | Path, shares=None, epochs: int | None = None,
                           warmup_epochs=config.warmup_epochs, clip_grad=config.clip_grad,
                           label_smoothing=config.label_smoothing, device=config.device,
                           precision=config.precision, augment=config.augment,
-                          model_options=config.model_options, verbose=0)
+                          model_options=config.model_options, verbose=0,
+                          metric=config.metric or problem.metric)
         started = time.perf_counter()
         learner.fit(point_epochs)
         metric = learner.metric
@@ -138,7 +141,9 @@ def learning_curve(folder: str | Path, shares=None, epochs: int | None = None,
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
-    return LearningCurve(metric, problem.greater_is_better, held_out, epochs, points, path)
+    from deepstart.problems import METRICS
+
+    return LearningCurve(metric, METRICS[metric], held_out, epochs, points, path)
 
 
 def _figure(points: list[Point], metric: str, held_out: str, problem: str, model: str, epochs: int):

@@ -537,12 +537,17 @@ def draw_thumbnail(record: RunRecord, path: Path) -> None:
 
 
 def _card(p: Project) -> dict:
+    from deepstart.problems.metrics import split_text
+
     best = p.best
     m = best.record.metrics
+    others = [n for n in m.get("metrics", ()) if n != p.metric]
     return {
         "name": p.name, "title": p.title, "slug": p.slug, "href": f"projects/{p.slug}.html",
         "metric": p.metric, "direction": "higher is better" if p.greater_is_better else "lower is better",
         "model": best.record.config["model"], "value": best.value, "text": _fmt(best.value, p.metric),
+        # the task's other metrics on the same test rows (none in runs from before them)
+        "others": split_text(m["test"], others, "test", m.get("test_rows")) if others else None,
         "status": m.get("status", "finished"), "published": p.published, "baseline": p.baseline,
         "runs": len(p.runs), "date": p.date, "best_run": best.record.folder.name,
         "thumbnail": p.thumbnail,

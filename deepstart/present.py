@@ -26,6 +26,10 @@ def print_result(folder: Path) -> str:
     console.print(f"\n[bold]test {metric} {_fmt(ours, metric)}[/bold] on {metrics['problem']} "
                   f"({f'{rows:,} test rows, ' if rows else ''}{config['model']}, "
                   f"{metrics['epochs']} epochs, {metrics['train_seconds']:.1f} s){status}")
+    if metrics.get("best_epoch") is not None:  # --patience kept an earlier epoch's weights
+        console.print(f"scored with the weights of epoch {metrics['best_epoch']}, the best "
+                      f"validation {metrics.get('judged_by', metric)} of the {metrics['epochs']} "
+                      f"trained (--patience {config.get('patience')})", soft_wrap=True)
     others = [n for n in metrics.get("metrics", [metric]) if n != metric]
     if others:  # the task's other metrics, then the validation scores, each saying its rows
         console.print("also: " + "; ".join(

@@ -118,7 +118,7 @@ def read_metrics(path: Path) -> dict:
                                         "epochs": int},
                         optional={"train": dict, "val": dict, "train_seconds": float,
                                   "baselines": dict, "metrics": list, "judged_by": str,
-                                  "test_rows": int, "val_rows": int})
+                                  "test_rows": int, "val_rows": int, "best_epoch": int})
     from deepstart.problems import METRICS
 
     metric = metrics["metric"]

@@ -103,6 +103,7 @@ def render(ctx: dict) -> str:
     text = resources.files("deepstart").joinpath("templates/report.html.j2").read_text(encoding="utf-8")
     env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = _num
+    env.filters["score"] = _score
     return env.from_string(text).render(**ctx)
 
 
@@ -136,7 +137,7 @@ def context(record: RunRecord, written: str | None = None) -> dict:
         ctx["tuning"] = _tuning(record.folder)
         return ctx
     ctx["headline"] = {"metric": metric, "value": m["test"][metric],
-                       "text": _fmt(m["test"][metric], metric), "status": m.get("status", "finished"),
+                       "text": _fmt(_number(m["test"][metric]), metric), "status": m.get("status", "finished"),
                        "best": _best_reference(m)}
     from deepstart.models.custom import result_lines
 
@@ -201,7 +202,10 @@ def _problem_name(record: RunRecord) -> str:
 
 
 def _metric_from_history(rows: list[dict]) -> str:
-    return "accuracy" if any("accuracy" in r for r in rows) else "rmse"
+    """An unfinished run's metric: its history's first score column (the one judged)."""
+    from deepstart.problems import METRICS
+
+    return next((k for k in rows[0] if k in METRICS), "rmse")
 
 
 def _problem_facts(problem) -> dict:
@@ -681,7 +685,7 @@ def _benchmark_figure(bars: list[dict], metric: str, greater: bool):
     ax.barh(y, values, color=[colors[b["kind"]] for b in order])
     labels = [b["label"] if len(b["label"]) <= 48 else b["label"][:47] + "…" for b in order]
     ax.set_yticks(y, labels, fontsize=8)
-    if metric == "accuracy":
+    if metric not in ("rmse", "mae"):  # a score in [0, 1]
         lo = max(0.0, min(values) - 0.05)
         ax.set_xlim(lo, min(1.0, max(values) + 0.02) if max(values) < 0.99 else 1.0)
     left, right = ax.get_xlim()
@@ -717,7 +721,19 @@ def _leaderboard_figure(rows: list[dict], metric: str, results: list[dict]):
 def _fmt(value, metric: str | None) -> str:
     if value is None:
         return "-"
-    return f"{value:.4f}" if metric == "accuracy" else f"{value:.4g}"
+    if value != value:  # NaN: a score undefined on its rows (ROC AUC of one class)
+        return "undefined (one class only)"
+    return f"{value:.4g}" if metric in ("rmse", "mae", None) else f"{value:.4f}"
+
+
+def _number(value) -> float:
+    """A score of metrics.json, where null is a score undefined on its rows: NaN, which _fmt says."""
+    return math.nan if value is None else value
+
+
+def _score(value) -> str:
+    """A split's score in the scores table: None there is a score undefined on its rows."""
+    return _fmt(math.nan, None) if value is None else _num(value)
 
 
 def _num(value, digits: int = 4) -> str:

@@ -77,6 +77,9 @@ class RunConfig:
     # the metric early stopping, the best epoch and diagnose judge (one of the task's,
     # deepstart.problems.TASK_METRICS); None: the problem's own, which its references use
     metric: str | None = None
+    # stop once the validation `metric` has not improved for this many epochs, and keep the best
+    # epoch's weights (None: train all the epochs). A resumed run counts its patience afresh.
+    patience: int | None = None
     seed: int = 0
     command: str = ""
 
@@ -130,6 +133,11 @@ class RunConfig:
         if self.optimizer not in OPTIMIZERS:
             raise unknown_name("optimizer", self.optimizer, OPTIMIZERS)
         check_positive("epochs", self.epochs, int)
+        if self.patience is not None:
+            check_positive("patience", self.patience, int)
+            if not self.val_split:
+                raise DeepstartError("--patience judges the validation score, and val_split is 0; "
+                                     "give --val-split 0.1 or drop --patience.")
         check_positive("batch_size", self.batch_size, int)
         check_positive("lr", self.lr)
         if not 0 <= self.val_split < 1:
@@ -287,6 +295,10 @@ def _learner(config: RunConfig, verbose: int, data_dir: Path | None, download: b
                       tta=config.tta, metric=config.metric or problem.metric,
                       model_options=config.model_options, verbose=verbose)
     learner.problem = problem
+    if config.patience:
+        from deepstart.callbacks import EarlyStopping
+
+        learner.callbacks.append(EarlyStopping(f"val_{learner.metric}", patience=config.patience))
     return learner
 
 
@@ -523,6 +535,9 @@ def _score_and_write(learner, config: RunConfig, folder: Path | None, problem, w
         # score undefined on the split's rows), and the loss
         "metrics": list(learner.metrics),
         "judged_by": learner.metric,  # what early stopping and the best epoch went by
+        # --patience: the epoch whose weights were kept (the scores above are its)
+        "best_epoch": next((cb.best_epoch for cb in learner.callbacks
+                            if getattr(cb, "best_weights", None) is not None), None),
         "test": scores["test"],
         "test_rows": len(data.x_test),
         "train": scores.get("train"),

@@ -319,7 +319,7 @@ class _NetEstimator(BaseEstimator):
         x_tr, y_tr = (x_t[train_idx], y_t[train_idx]) if val else (x_t, y_t)
         data = Prepared(task=task, input_shape=self._net_input_shape, n_outputs=n_outputs,
                         x_train=x_tr, y_train=y_tr, x_val=x_t[val_idx], y_val=y_t[val_idx],
-                        x_test=x_t[:0], y_test=y_t[:0])
+                        x_test=x_t[:0], y_test=y_t[:0], text=self.text_layout_)
         if task == "regression" and n_outputs == 1:  # the history's RMSE in the target's units
             data.scaling = {"y": {"offset": float(self._y_offset[0]), "scale": float(self._y_scale[0])}}
         callbacks = [EarlyStopping("val_loss", patience=self.n_iter_no_change)] if val else []

@@ -135,6 +135,7 @@ class Context:
         return int(self.problem.recipe.get("lookback") or 1)
 
 
+# the test rows' answers: predictions, or for a problem scored by ROC AUC the probability of class 1
 Predict = Callable[[], np.ndarray]
 
 
@@ -168,14 +169,12 @@ def _quiet_fit(estimator, x, y):
         return estimator.fit(x, y)
 
 
-def predictions(model, x, problem: Problem) -> np.ndarray:
-    """A fitted classifier's (N, classes) probabilities, a column per class of the problem (a
-    class its fold's training rows lack gets 0), so that ROC AUC can rank; values otherwise."""
-    if problem.task not in CLASSIFY or not hasattr(model, "predict_proba"):
-        return model.predict(x)
-    out = np.zeros((x.shape[0], max(problem.n_classes, 2)))
-    out[:, np.asarray(model.classes_, dtype=int)] = model.predict_proba(x)
-    return out
+def _answers(model, x, ctx: Context) -> np.ndarray:
+    """What the problem's metric scores: ROC AUC ranks rows by the probability of class 1 (a
+    class-of-every-row baseline ties them all: 0.5); every other metric takes predictions."""
+    if ctx.problem.metric == "roc_auc":
+        return model.predict_proba(x)[:, 1]
+    return model.predict(x)
 
 
 def _sklearn(make: Callable[[Context, bool], object]) -> Callable[[Fold, Context], Predict]:
@@ -183,7 +182,7 @@ def _sklearn(make: Callable[[Context, bool], object]) -> Callable[[Fold, Context
     def fit(fold: Fold, ctx: Context) -> Predict:
         model = make_pipeline(StandardScaler(), make(ctx, ctx.problem.task in CLASSIFY))
         _quiet_fit(model, _flat(fold.x_train), fold.y_train)
-        return lambda: predictions(model, _flat(fold.x_test), ctx.problem)
+        return lambda: _answers(model, _flat(fold.x_test), ctx)
     return fit
 
 
@@ -191,7 +190,7 @@ def _baseline(fold: Fold, ctx: Context) -> Predict:
     model = (DummyClassifier(strategy="most_frequent") if ctx.problem.task in CLASSIFY
              else DummyRegressor(strategy="mean"))
     model.fit(_flat(fold.x_train), fold.y_train)
-    return lambda: predictions(model, _flat(fold.x_test), ctx.problem)
+    return lambda: _answers(model, _flat(fold.x_test), ctx)
 
 
 def _logistic(ctx, classify):
@@ -259,7 +258,7 @@ def _tfidf_logistic(fold: Fold, ctx: Context) -> Predict:
 
     model = _quiet_fit(LogisticRegression(max_iter=1000), features(texts, other, fit=True),
                        fold.y_train)
-    return lambda: predictions(model, features(*fold_texts(fold.x_test, ctx.problem)), ctx.problem)
+    return lambda: _answers(model, features(*fold_texts(fold.x_test, ctx.problem)), ctx)
 
 
 def _naive_bayes(fold: Fold, ctx: Context) -> Predict:
@@ -267,8 +266,8 @@ def _naive_bayes(fold: Fold, ctx: Context) -> Predict:
                                  lowercase=False)
     model = MultinomialNB().fit(vectorizer.fit_transform(fold_texts(fold.x_train, ctx.problem)[0]),
                                 fold.y_train)
-    return lambda: predictions(model, vectorizer.transform(fold_texts(fold.x_test, ctx.problem)[0]),
-                               ctx.problem)
+    return lambda: _answers(model, vectorizer.transform(fold_texts(fold.x_test, ctx.problem)[0]),
+                            ctx)
 
 
 TEXT_SETTINGS = {"ngram_range": [1, 2], "min_df": 2, "texts": "token ids decoded"}
@@ -294,9 +293,7 @@ def _network(family: str) -> Callable[[Fold, Context], Predict]:
                           precision=config.precision, augment=config.augment, tta=config.tta,
                           model_options=config.model_options, callbacks=callbacks, verbose=0)
         learner.fit(config.epochs)
-        if ctx.problem.task in CLASSIFY:  # probabilities, for ROC AUC
-            return lambda: learner.predict_proba("test")
-        return lambda: learner.predict("test")
+        return lambda: _answers(learner, "test", ctx)
     return fit
 
 

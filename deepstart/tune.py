@@ -759,7 +759,10 @@ def tune(config: RunConfig, *, trials: int, workers: int = 1, timeout: float | N
     if storage is None:
         out.mkdir(parents=True, exist_ok=True)
         storage = default_storage(out, problem.name, model_name)
-    direction = "maximize" if problem.greater_is_better else "minimize"
+    from deepstart.problems import METRICS
+
+    # the metric the trials are judged by: --metric, else the problem's (the probe's)
+    direction = "maximize" if METRICS[metric] else "minimize"
     study = open_study(storage, name, config, fixed, direction, space)
     lost = fail_lost_trials(study)
     if lost and verbose:

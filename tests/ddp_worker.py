@@ -27,7 +27,7 @@ def checked_step(*args, **kwargs):
 
 learner.opt.step = checked_step
 learner.fit(1)
-reduced = learner.evaluate("test")  # every rank scores half the rows; the sums are added up
+reduced = learner.evaluate("test")  # every rank scores half the rows: losses summed, outputs gathered
 # resume: a checkpoint after epoch 1 (written by rank 0, read by both) continued for one epoch
 # must end where two uninterrupted epochs end
 checkpoint = sys.argv[1] + ".checkpoint"
@@ -53,7 +53,11 @@ if dist.get_rank() == 0:
         out = learner.model(learner.data.x_test)
         single = float((out.argmax(1) == learner.data.y_test).double().mean())
         single_loss = float(torch.nn.functional.cross_entropy(out, learner.data.y_test))
+        from sklearn.metrics import f1_score  # macro F1 is no sum over rows: the outputs are gathered
+
+        single_f1 = float(f1_score(learner.data.y_test, out.argmax(1), average="macro"))
     json.dump({"steps": len(checks), "identical": all(checks), "world": dist.get_world_size(),
                "reduced": reduced, "single_accuracy": single, "single_loss": single_loss,
+               "single_macro_f1": single_f1,
                "train_rows": len(learner.data.x_train), "same_after_resume": same_after_resume}, open(sys.argv[1], "w"))
 distributed.shutdown()

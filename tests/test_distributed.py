@@ -30,6 +30,7 @@ def test_two_gloo_processes_stay_identical_reduce_exactly_and_resume(tmp_path):
     assert seen["steps"] == math.ceil(seen["train_rows"] // 2 / 32)
     assert seen["identical"] is True
     assert seen["reduced"]["accuracy"] == seen["single_accuracy"]
+    assert seen["reduced"]["macro_f1"] == pytest.approx(seen["single_macro_f1"], abs=1e-12)
     assert seen["reduced"]["loss"] == pytest.approx(seen["single_loss"], rel=1e-5)
     assert seen["same_after_resume"] is True
 

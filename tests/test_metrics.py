@@ -1,6 +1,7 @@
 """The metrics of deepstart.problems.METRICS against scikit-learn's, on real data through the
 Learner, and as run folders record and print them."""
 
+import csv
 import dataclasses
 import json
 import warnings
@@ -172,3 +173,98 @@ def test_a_metric_that_does_not_fit_the_task_is_one_line(capsys, tmp_path):
     assert code == 2 and err == ["deepstart: error: the metric 'mae' does not score a binary problem; "
                                  "use one of accuracy, roc_auc, f1."]
     assert not (tmp_path / "runs").exists()
+
+
+def test_diagnose_judges_by_the_runs_metric_and_says_references_are_in_another(cancer_run, capsys):
+    from deepstart.cli import main
+    from deepstart.diagnose import diagnose_folder
+
+    folder, _ = cancer_run
+    metrics = json.loads((folder / "metrics.json").read_text())
+    judged = diagnose_folder(folder)  # by the run's --metric roc_auc
+    assert judged.scores.startswith(f"roc_auc: train {metrics['train']['roc_auc']:.4f}")
+    # a score for every row ranks nothing: the majority class's ROC AUC is 0.5
+    assert "baseline 0.5000 (majority class for every row)" in judged.scores
+    assert "target" not in judged.scores  # the published 0.975 is an accuracy
+    assert any("the published scores are in accuracy" in n for n in judged.notes)
+    own = diagnose_folder(folder, metric="accuracy")
+    assert own.scores.startswith("accuracy:") and "target 0.9750" in own.scores
+    assert main(["diagnose", str(folder), "--metric", "macro_f1"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "deepstart: error: the metric 'macro_f1' does not score a binary problem; use one of "
+        "accuracy, roc_auc, f1.")
+
+
+@pytest.fixture(scope="module")
+def diabetes_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "diabetes.csv"
+    load_diabetes(as_frame=True).frame.to_csv(path, index=False)
+    return path
+
+
+def test_patience_stops_on_the_metric_in_its_direction_and_keeps_the_best_epoch(diabetes_csv, tmp_path):
+    from deepstart.run import RunConfig, run
+
+    config = RunConfig.for_problem(str(diabetes_csv), {"target": "target"}, epochs=40, lr=3e-2,
+                                   metric="mae", patience=2)
+    folder = run(config, out=tmp_path, verbose=0)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    history = list(csv.DictReader((folder / "history.csv").open()))
+    val_mae = [float(r["val_mae"]) for r in history]
+    assert metrics["judged_by"] == "mae" and metrics["metric"] == "rmse"
+    assert len(history) == metrics["epochs"] < 40  # stopped early
+    best = metrics["best_epoch"]
+    assert val_mae[best - 1] == min(val_mae)  # the lowest MAE, not the highest
+    assert len(history) == best + 2  # two epochs without a better one
+    # the scores are the best epoch's weights': its validation MAE again
+    assert metrics["val"]["mae"] == pytest.approx(val_mae[best - 1], rel=1e-6)
+
+
+def test_tune_optimises_the_chosen_metric_in_its_direction(diabetes_csv, tmp_path):
+    from deepstart.run import RunConfig
+    from deepstart.tune import tune
+
+    config = RunConfig.for_problem(str(diabetes_csv), {"target": "target"}, epochs=1, metric="mae")
+    result = tune(config, trials=1, out=tmp_path, verbose=0)
+    study = json.loads((result.folder / "tuning" / "study.json").read_text())
+    assert study["direction"] == "minimize" and study["metric"] == "val_mae"
+    rows = list(csv.DictReader((result.folder / "tuning" / "trials.csv").open()))
+    assert result.best_value == min(float(r["value"]) for r in rows if r["state"] == "COMPLETE")
+    assert "--metric mae" in result.best_command
+
+
+def test_evaluate_scores_roc_auc_from_probabilities():
+    from deepstart.evaluate import evaluate, score
+
+    problem = dataclasses.replace(get_problem("breast-cancer"), metric="roc_auc")
+    record = evaluate(problem, algorithms=["baseline", "logistic"], folds=3, verbose=0)
+    results = {r["algorithm"]: r for r in record["results"]}
+    assert record["metric"] == "roc_auc"
+    assert results["baseline"]["scores"] == [0.5, 0.5, 0.5]  # one probability for every row
+    assert 0.97 < results["logistic"]["mean"] <= 1  # a real ranking (accuracy would be ~0.97)
+    with pytest.raises(DeepstartError, match="hold one class only"):
+        score("roc_auc", np.ones(5), np.linspace(0, 1, 5))
+
+
+def test_the_report_shows_every_metric_with_the_rows_it_was_computed_on(cancer_run, tmp_path):
+    from deepstart.report import write_report
+
+    folder, _ = cancer_run
+    metrics = json.loads((folder / "metrics.json").read_text())
+    page = write_report(folder, out=tmp_path / "report.html").read_text()
+    assert ('<th class="num">rows</th><th class="num">loss</th><th class="num">accuracy</th>'
+            '<th class="num">roc_auc</th><th class="num">f1</th>') in page
+    test = metrics["test"]
+    assert (f'<td>test</td><td class="num">143</td><td class="num">{test["loss"]:.4f}</td>'
+            f'<td class="num">{test["accuracy"]:.4f}</td><td class="num">{test["roc_auc"]:.4f}</td>') in page
+
+
+def test_a_forecasts_mae_is_in_the_series_units():
+    learner = Learner("linear", "airline-passengers", lr=1e-2, verbose=0, metric="mae")
+    learner.fit(2)
+    scores = learner.evaluate("test")
+    true = learner.data.target_values(learner.data.y_test)  # passengers, thousands
+    predicted = learner.predict()
+    assert list(scores) == ["rmse", "mae", "loss"] and len(true) == 46
+    assert scores["mae"] == pytest.approx(sk.mean_absolute_error(true, predicted), rel=1e-6)
+    assert scores["rmse"] == pytest.approx(sk.root_mean_squared_error(true, predicted), rel=1e-6)

@@ -19,7 +19,7 @@ import torch
 
 from deepstart.errors import DeepstartError
 from deepstart.learner import Learner
-from deepstart.models import FAMILIES, load_model, save_model
+from deepstart.models import build_model, load_model, save_model
 from deepstart.prepare import Prepared
 
 from conftest import require_path
@@ -106,15 +106,9 @@ def prepared(messages, other: bool) -> tuple[Prepared, dict]:
 
 
 def make(family: str, data: Prepared, layout: dict, **options) -> torch.nn.Module:
-    """The family's module for the layout, built as build_model builds it from the derived
-    settings (the config's data fields) and the options."""
-    cls, config_cls, _ = FAMILIES[family]
-    derived = {"out_features": 1} | layout
-    if family in ("lstm", "gru"):
-        derived |= {"in_channels": 1, "cell": family}
-    if family == "transformer":
-        derived["input_shape"] = list(data.input_shape)
-    return cls(config_cls(**derived, **FAMILY_OPTIONS[family], **options))
+    """The family's module for the layout, as a run builds it."""
+    return build_model(family, data.input_shape, 1, "binary", text=layout,
+                       **FAMILY_OPTIONS[family], **options)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -230,6 +224,10 @@ def test_a_text_model_without_text_or_with_part_of_a_layout_is_refused():
         RecurrentConfig(in_channels=1, out_features=1, text_start=0, vocab_size=100)
     with pytest.raises(DeepstartError, match="text_start must be an integer >= 0"):
         BagConfig(out_features=1, text_start=-1, text_length=4, vocab_size=10)
+    with pytest.raises(DeepstartError, match="reads text"):
+        build_model("bag", (4,), 1, "binary")
+    with pytest.raises(DeepstartError, match="has no option vocab_size"):  # data, not an option
+        build_model("lstm", (13,), 1, "forecast", vocab_size=100)
 
 
 # --- through the text core: scikit-learn estimators and evaluate ---------------------------------

@@ -4,12 +4,15 @@ server on 127.0.0.1 (a small archive in the real layout, written here)."""
 
 from __future__ import annotations
 
+import bz2
 import functools
 import hashlib
 import io
 import json
 import shutil
+import struct
 import tarfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,6 +100,22 @@ def test_read_modeldata_reads_other_tables_too() -> None:
     assert ames.shape == (2930, 74) and "Sale_Price" in ames.columns
     with pytest.raises(DataError, match="did you mean 'training_data'"):
         rdata_db.read_modeldata("trainig_data")
+
+
+def test_every_compression_r_writes_is_unpacked() -> None:
+    """R writes lazy-load entries with zlib (compress = 1, no type byte), or with a type byte:
+    xz ("Z", modeldata's), bzip2 ("2"), zlib ("1") or none ("0"); a real serialization each time."""
+    folder = require_path(MODELDATA, MODELDATA_INSTALL) / "data"
+    offset, length = rdata_db.lazyload_index(folder)["variables"]["testing_data"]
+    with (folder / "Rdata.rdb").open("rb") as f:
+        f.seek(offset)
+        raw = rdata_db._decompress(f.read(length), 3)  # modeldata's own xz entry
+    size = struct.pack(">I", len(raw))
+    for compressed, entry in ((1, size + zlib.compress(raw, 1)), (3, size + b"2" + bz2.compress(raw, 1)),
+                              (3, size + b"1" + zlib.compress(raw, 1)), (2, size + b"0" + raw)):
+        assert rdata_db._decompress(entry, compressed) == raw
+    with pytest.raises(ValueError, match="header says"):
+        rdata_db._decompress(struct.pack(">I", len(raw) + 1) + b"0" + raw, 3)
 
 
 def damaged_copy(tmp_path: Path, name: str, damage) -> Path:

@@ -57,10 +57,11 @@ REFERENCE_INPUTS = {
     "airline-passengers": ((13,), 1, "forecast", "windows of 13 months, the default model's look-back"),
     "iris": ((4,), 3, "multiclass", "4 columns, 3 classes"),
     "or-gate": ((2,), 1, "binary", "2 inputs, 1 output"),
+    "fine-foods": ((234,), 1, "binary", "reviews as 234 token ids of a 7,384-word vocabulary"),
 }
 # The text layout (build_model's `text`) of the reference inputs that are texts, as prepare() makes
 # it of the problem (tests check it).
-REFERENCE_TEXT = {"fine-foods": {"text_start": 0, "text_length": 0, "vocab_size": 0}}
+REFERENCE_TEXT = {"fine-foods": {"text_start": 0, "text_length": 234, "vocab_size": 7384}}
 # A family's reference input is its first recipe's problem; these are for families without one.
 FALLBACK_REFERENCE = {"perceptron": "or-gate", "logistic": "iris", "mlp": "fashion-mnist",
                       "lstm": "airline-passengers", "gru": "airline-passengers", "bag": "fine-foods"}

@@ -68,12 +68,11 @@ def text_mask(tokens: torch.Tensor) -> torch.Tensor:
 @dataclass
 class BagConfig:
     out_features: int  # outputs: one logit per class, or the value to predict
-    # the text layout, filled in by build_model on a text problem: where the token ids start in x
-    # (the count of the other columns' features, 0 for a text alone), how many there are, and the
-    # vocabulary's size (ids 0 = pad and 1 = unknown included)
+    # text (filled in from a text problem's data; None on other data): where its token ids start
+    # in x, after the other columns' features
     text_start: int | None = None
-    text_length: int | None = None
-    vocab_size: int | None = None
+    text_length: int | None = None  # text: how many token ids (L; pads are 0, at the end)
+    vocab_size: int | None = None  # text: the vocabulary, [PAD] = 0 and [UNK] = 1 included
     dim: int = 32  # width of each word's and bigram's embedding (the text's vector)
     # hashed rows for word bigrams (fastText's "bigrams" feature); None: words alone
     buckets: int | None = 20_000

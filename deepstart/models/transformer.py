@@ -85,11 +85,11 @@ class TransformerConfig:
     patch_size: int = 4  # images: side of a square patch (must divide height and width)
     pooling: str = "mean"  # "mean" over tokens or a "cls" token
     positional: str = "learned"  # "learned" or fixed "sincos" position embeddings
-    # the text layout, filled in by build_model on a text problem (None otherwise): where the
-    # token ids start in x (the count of the other columns' features), how many, the vocabulary
+    # text (filled in from a text problem's data; None on other data): where its token ids start
+    # in x, after the other columns' features
     text_start: int | None = None
-    text_length: int | None = None
-    vocab_size: int | None = None
+    text_length: int | None = None  # text: how many token ids (L; pads are 0, at the end)
+    vocab_size: int | None = None  # text: the vocabulary, [PAD] = 0 and [UNK] = 1 included
 
     def __post_init__(self) -> None:
         check_config(self)  # types and ranges; what follows ties the settings together

@@ -13,6 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from deepstart.problems import METRICS
+
+# the scores in [0, 1], greater is better (the others are errors in the target's units): gaps
+# between them are read in points, as accuracy's are
+SCORES = tuple(m for m, greater in METRICS.items() if greater)
 # what the None of an undefined score means, wherever it is printed
 UNDEFINED = "undefined (the rows hold one class only)"
 
@@ -63,10 +68,10 @@ def compute(metric: str, true, predicted, score=None) -> float | None:
     true, predicted = np.asarray(true).reshape(-1), np.asarray(predicted).reshape(-1)
     if metric == "accuracy":
         return float(np.mean(true == predicted))
-    if metric == "rmse":
-        return float(np.sqrt(np.mean((predicted.astype(np.float64) - true) ** 2)))
+    if metric == "rmse":  # in the values' own precision, as before these metrics
+        return float(np.sqrt(np.mean((predicted - true) ** 2)))
     if metric == "mae":
-        return float(np.mean(np.abs(predicted.astype(np.float64) - true)))
+        return float(np.mean(np.abs(predicted - true)))
     if metric == "roc_auc":
         return roc_auc(true, score)
     if metric == "f1":
@@ -81,7 +86,7 @@ def text(value: float | None, metric: str) -> str:
     an undefined one says so."""
     if value is None or value != value:  # None, or NaN read back from history.csv
         return UNDEFINED
-    return f"{value:.2f}" if metric in ("rmse", "mae") else f"{value:.4f}"
+    return f"{value:.4f}" if metric in SCORES else f"{value:.2f}"
 
 
 def split_text(scores: dict, names, split: str, rows: int | None) -> str:
