@@ -381,15 +381,9 @@ def _export_onnx(model, spec: dict, layout: list[dict], feeds: dict, opset: int 
                 output_names=outputs, dynamic_shapes=(tuple({0: batch} for _ in examples),),
                 opset_version=opset, verbose=False)
         except Exception as e:  # the exporter's errors are many and deep; say which step failed
-            why = _plain_line(e)
-            if any(item["kind"] == "tokens" for item in layout) and \
-                    spec["config"].get("cell") in ("lstm", "gru"):
-                # RecurrentNet on text packs its sequences (pack_padded_sequence), which the
-                # exporter cannot trace with a dynamic batch; measured with torch 2.13
-                why = (f"the {spec['config']['cell']} reads text as packed sequences, which "
-                       "torch.export cannot trace; export a run of bag or transformer on this text")
             raise DeepstartError(f"torch.onnx.export could not export this {type(model).__name__}"
-                                 f"{f' at opset {opset}' if opset else ''}: {why}") from None
+                                 f"{f' at opset {opset}' if opset else ''}: "
+                                 f"{_plain_line(e)}") from None
     proto = program.model_proto
     _raw_graph(proto, spec, layout)
     used = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))

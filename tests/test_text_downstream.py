@@ -324,23 +324,6 @@ def test_export_graph_of_a_mixed_table_and_a_tokenizer_that_differs(mixed_run, t
     assert not any((copy / n).exists() for n in ("model.onnx", "tokenizer.json", "predictions.csv"))
 
 
-def test_export_of_an_lstm_on_text_says_why_it_cannot():
-    """lstm and gru read text as packed sequences, which torch.export cannot trace: one sentence
-    that says so and what exports instead (bag and transformer do)."""
-    from deepstart.errors import DeepstartError
-    from deepstart.export import _export_onnx
-    from deepstart.models import build_model
-
-    layout = {"text_start": 0, "text_length": 12, "vocab_size": 50}
-    net = build_model("lstm", (12,), 2, "multiclass", text=layout).eval()
-    spec = {"config": {"cell": "lstm"}, "input_shape": [12], "task": "multiclass"}
-    ids = np.zeros((2, 12), np.int64)
-    ids[:, :4] = 7
-    with pytest.raises(DeepstartError, match="the lstm reads text as packed sequences, which "
-                                             "torch.export cannot trace; export a run of bag"):
-        _export_onnx(net, spec, [{"name": "input_ids", "kind": "tokens"}], {"input_ids": ids}, None)
-
-
 # --- diagnose and tune ------------------------------------------------------------------------------
 
 def test_diagnose_suggests_real_commands_with_the_runs_configuration(text_run):
