@@ -180,7 +180,10 @@ def write_docs(entries: list[Entry], store: dict) -> None:
         lines.append(f"- **{entry.id}** (measured on: {where}): {entry.claim}")
         for m in store.get(entry.id, {}).values():
             if m.get("settings"):
-                lines.append(f"  - {m['machine']}: {m['settings']}")
+                # the training time an epoch (validation included): the text goals are per epoch
+                per_epoch = (f"; {m['train_seconds'] / m['epochs']:.2f} s an epoch of training"
+                             if m.get("train_seconds") and m.get("epochs") else "")
+                lines.append(f"  - {m['machine']}: {m['settings']}{per_epoch}")
     lines.append("")
     (DOCS / "recipes.md").write_text("\n".join(lines))
 

@@ -779,6 +779,10 @@ def _cmd_export(args) -> int:
                   f"{r.output_scale:.3g}), {r.metric} from onnxruntime's outputs {r.onnx_score:.4f} "
                   f"(metrics.json: {r.recorded:.4f})",
                   soft_wrap=True, highlight=False)
+    if r.tokenizer_path is not None:
+        console.print(f"{r.tokenizer_path}: the tokenizer that turns texts into the input_ids "
+                      "(tokenizers.Tokenizer.from_file; docs/export.md)", soft_wrap=True,
+                      highlight=False)
     console.print(f"{r.predictions_path}: {r.rows} test rows; {r.metric} from them {r.recomputed:.4f} "
                   f"(metrics.json: {r.recorded:.4f})", soft_wrap=True, highlight=False)
     if r.input_predictions is not None:

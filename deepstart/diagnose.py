@@ -160,7 +160,7 @@ class RunFacts:
     data_options: dict = field(default_factory=dict)
     model: str = "mlp"
     config: dict = field(default_factory=dict)  # the run's config.json
-    kind: str = "tabular"  # tabular, image, series
+    kind: str = "tabular"  # tabular, image, series, text
     task: str = "multiclass"
     class_names: tuple[str, ...] = ()
     n_val: int | None = None
@@ -174,6 +174,7 @@ class RunFacts:
     season: int | None = None  # series: the season of the seasonal-naive baseline
     lookback: int | None = None  # series: the window the model saw
     out: str | None = None  # the folder holding the run folder (--out)
+    model_config: dict = field(default_factory=dict)  # model.json's config: what was built
     # series: the persistence forecast's RMSE on the training, validation and test targets; a
     # series' level and swings change along it, so each part's error is read against its own
     level: dict | None = None
@@ -612,9 +613,11 @@ class _Rules:
             steps.append(run_step(f, f"a window of a whole season: --lookback {window} (it sees "
                                      f"{f.lookback or 1} value(s) now; the seasonal-naive baseline "
                                      "looks a season back)", lookback=window))
-        if f.model in LINEAR_FAMILIES:
+        if f.model in LINEAR_FAMILIES and f.kind != "text":  # mlp reads no text
             steps.append(run_step(f, "try --model mlp: hidden layers fit what a line cannot",
                                   model="mlp"))
+        if f.kind == "text":
+            steps += _text_capacity_steps(f)
         if f.kind == "tabular" and f.config.get("scale") == "unit":
             steps.append(run_step(f, "standardise the features", scale="standard"))
         epochs = _longer(f)
@@ -790,6 +793,8 @@ def _bias_steps(f: RunFacts) -> list[Step]:
                                      "only pixels", model="convnet"))
         elif f.kind == "series" and f.model in LINEAR_FAMILIES:
             steps.append(run_step(f, "try --model mlp: a non-linear forecaster", model="mlp"))
+        elif f.kind == "text":
+            steps += _text_capacity_steps(f)
         elif f.model in LINEAR_FAMILIES:
             steps.append(run_step(f, "try --model mlp: hidden layers fit what a line cannot",
                                   model="mlp"))
@@ -811,6 +816,27 @@ def _bias_steps(f: RunFacts) -> list[Step]:
     return steps
 
 
+def _text_capacity_steps(f: RunFacts) -> list[Step]:
+    """More capacity for a text model: word order for a bag of words, wider embeddings or a hidden
+    layer; the sizes read from the model the run built (model.json's config)."""
+    built = f.model_config
+    steps = []
+    if f.model == "bag":
+        steps.append(run_step(f, "try --model lstm: it reads the words in order, which a bag of "
+                                 "words and bigrams cannot", model="lstm"))
+        if built.get("dim"):
+            steps.append(run_step(f, f"wider embeddings: --option dim={2 * built['dim']}",
+                                  dim=2 * built["dim"]))
+        if built.get("hidden") == 0:
+            steps.append(run_step(f, "a hidden layer before the output: --option hidden=64",
+                                  hidden=64))
+    elif f.model in ("lstm", "gru") and built.get("hidden_size"):
+        size = 2 * built["hidden_size"]
+        steps.append(run_step(f, f"a wider recurrent state: --option hidden_size={size}",
+                              hidden_size=size))
+    return steps
+
+
 def _variance_steps(f: RunFacts) -> list[Step]:
     steps = []
     best = _best_val_epoch(f.history)
@@ -825,7 +851,7 @@ def _variance_steps(f: RunFacts) -> list[Step]:
         which = "crop" if digits else "crop,flip"
         steps.append(run_step(f, f"augment the training images: --augment {which}", augment=which))
     options = f.config.get("model_options") or {}
-    if f.model in ("mlp", "lstm", "gru", "transformer"):
+    if f.model in ("mlp", "lstm", "gru", "transformer", "bag"):
         dropout = options.get("dropout") or 0.0
         if dropout < 0.5:
             higher = round(min(0.5, dropout + 0.2), 2)
@@ -1179,7 +1205,7 @@ def facts_from_folder(folder: str | Path, load_data: bool = True,
         references=refs, baseline=baseline, spot_check=spot, problem=config["problem"],
         data_options=config.get("data_options") or {}, model=config["model"], config=config,
         kind=kind, task=task, class_names=class_names, n_val=n_val, n_test=n_test,
-        recipes=recipes, folder=str(folder),
+        recipes=recipes, folder=str(folder), model_config=spec.get("config") or {},
         seconds_per_epoch=seconds / epochs if isinstance(seconds, (int, float)) and epochs else None,
         gpu=bool(record.env.get("gpu")), smallest_class=smallest, rows=rows,
         season=series.get("season") or _season_of(refs),
@@ -1252,6 +1278,8 @@ def _offline_data(problem):
 
 
 def _kind(spec: dict) -> str:
+    if any(e.get("kind") == "text" for e in spec.get("columns", ())):
+        return "text"
     if "image" in spec or len(spec.get("input_shape", ())) == 3:
         return "image"
     if "series" in spec or spec.get("task") == "forecast":

@@ -10,7 +10,10 @@ raw test inputs, and its predictions as CSV.
                                     for numbers (NaN where missing: imputed, with the indicator
                                     columns), strings for text columns (one-hot in the graph through
                                     ai.onnx.ml LabelEncoder; "" or "nan" is missing, an unseen
-                                    category encodes as in training); then standardised.
+                                    category encodes as in training); then standardised;
+                                  text: "input_ids", (batch, L) int64 token ids padded with 0 at
+                                    the end, as RUN/tokenizer.json encodes the texts (beside the
+                                    columns of a mixed table, which come first as above).
                                 Outputs: "label" (class names) and "probabilities" for classes,
                                 "value" (in the target's units) otherwise. A dynamic batch axis
                                 named "batch"; the weights inside the file; what the inputs and
@@ -21,6 +24,10 @@ raw test inputs, and its predictions as CSV.
                                 TOLERANCE times the outputs' scale (max |output|, at least 1), and
                                 its labels PyTorch's on every row, so the test score recomputed from
                                 its outputs is the run's; else nothing is written.
+    RUN/tokenizer.json          runs on text: the run's tokenizer (Hugging Face `tokenizers` JSON,
+                                `Tokenizer.from_file`), padding and cutting to L; the check above
+                                encodes the raw test texts with this file, not with the run's
+                                prepared ids, and its ids must equal the run's for every text
     RUN/predictions.csv         one row per test example: id, true, predicted, and for classes the
                                 probability of each (p_<class>); forecasts add the series index
     RUN/predictions-<name>.csv  with --input FILE (runs on tables): the predictions for FILE's
@@ -51,6 +58,7 @@ from deepstart.files import atomic_path, write_text
 from deepstart.record import (RunRecord, load_data, load_problem, load_trained_model, model_outputs,
                               read_run, require_finished, score)
 
+TOKENIZER_FILE = "tokenizer.json"
 TOLERANCE = 1e-4  # max |onnxruntime - PyTorch| / max(1, max |PyTorch output|)
 MIN_OPSET = 18  # the torch.export-based exporter writes opset 18 and later
 ML_OPSET = 3  # ai.onnx.ml, for LabelEncoder with string keys (since version 2)
@@ -77,6 +85,7 @@ class ExportResult:
     inputs: tuple[str, ...] = ()  # the graph's input names
     input_predictions: Path | None = None
     input_rows: int = 0
+    tokenizer_path: Path | None = None  # runs on text: RUN/tokenizer.json
 
 
 def max_opset() -> int:
@@ -116,6 +125,9 @@ def export_run(folder: str | Path, opset: int | None = None, input_csv: str | Pa
     outputs = model_outputs(model, spec, data.x_test, data.y_test, data.scaling)
     metric = record.metrics["metric"]
     layout, feeds = raw_test_inputs(spec, raw, data)
+    tokens = next((item for item in layout if item["kind"] == "tokens"), None)
+    if tokens is not None:
+        _check_token_ids(tokens, feeds[tokens["name"]], data)
     proto, used_opset = _export_onnx(model, spec, layout, feeds, opset)
     if opset is not None and used_opset != opset:
         raise DeepstartError(f"the exporter wrote opset {used_opset} where --opset {opset} was "
@@ -129,17 +141,25 @@ def export_run(folder: str | Path, opset: int | None = None, input_csv: str | Pa
     onnx_path = record.folder / "model.onnx"
     with atomic_path(onnx_path) as tmp:
         tmp.write_bytes(proto.SerializeToString())
+    tokenizer_path = None
+    if tokens is not None:  # the file the check encoded the test texts with
+        tokenizer_path = record.folder / TOKENIZER_FILE
+        write_text(tokenizer_path, json.dumps(tokens["entry"]["tokenizer"], ensure_ascii=False))
     predictions_path = record.folder / "predictions.csv"
     write_text(predictions_path, text)
     result = ExportResult(onnx_path, used_opset, len(data.x_test), diff, scale, predictions_path,
-                          len(data.x_test), metric, score(outputs, metric),
-                          float(record.metrics["test"][metric]), onnx_score,
-                          tuple(item["name"] for item in layout))
+                          len(data.x_test), metric, _or_nan(score(outputs, metric)),
+                          _or_nan(record.metrics["test"][metric]), onnx_score,
+                          tuple(item["name"] for item in layout), tokenizer_path=tokenizer_path)
     if given is not None:
         out_path, out_text, result.input_rows = given
         write_text(out_path, out_text)
         result.input_predictions = out_path
     return result
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else value
 
 
 # --- the raw inputs -------------------------------------------------------------------------------
@@ -169,7 +189,7 @@ def raw_test_inputs(spec: dict, raw, data) -> tuple[list[dict], dict[str, np.nda
                                  "data loading and export again.")
         layout, feeds = [], {}
         for e in spec["columns"]:
-            if e.get("dropped"):
+            if e.get("dropped") or e["kind"] == "text":
                 continue
             values = raw.test_rows[e["name"]]
             if e["kind"] == "numeric":
@@ -182,6 +202,18 @@ def raw_test_inputs(spec: dict, raw, data) -> tuple[list[dict], dict[str, np.nda
                 layout.append({"name": e["name"], "kind": "category", "dtype": "string",
                                "entry": e})
                 feeds[e["name"]] = text_column(values)
+        from deepstart.text import text_entry
+
+        entry = text_entry(spec)
+        if entry is not None:  # the token ids come after the other columns' features
+            name = "input_ids"
+            while name in {e["name"] for e in spec["columns"]}:
+                name += "_"
+            layout.append({"name": name, "kind": "tokens", "dtype": "int64",
+                           "shape": [int(entry["length"])], "pad_id": int(entry["pad_id"]),
+                           "vocab_size": int(entry["vocab_size"]), "columns": entry["columns"],
+                           "tokenizer": TOKENIZER_FILE, "entry": entry})
+            feeds[name] = token_ids(entry, raw.test_rows)
         return layout, feeds
     names = list(spec.get("feature_names") or ())
     x = np.asarray(raw.x_test, dtype=np.float32).reshape(len(raw.x_test), -1)
@@ -190,6 +222,34 @@ def raw_test_inputs(spec: dict, raw, data) -> tuple[list[dict], dict[str, np.nda
         return layout, {n: x[:, j:j + 1] for j, n in enumerate(names)}
     return [{"name": "input", "kind": "input", "dtype": "float32", "shape": list(shape)}], \
         {"input": x.reshape(len(x), *shape)}
+
+
+def token_ids(entry: dict, rows) -> np.ndarray:
+    """The texts of raw rows (a frame, or a dict of columns) -> (rows, L) int64 token ids, as
+    docs/export.md's snippet computes them: the entry's columns joined as the run joined them,
+    then the tokenizer JSON that export writes as tokenizer.json (not the run's prepared ids)."""
+    from tokenizers import Tokenizer
+
+    from deepstart.text import join_columns
+
+    texts = join_columns({c: rows[c] for c in entry["columns"]})
+    tokenizer = Tokenizer.from_str(json.dumps(entry["tokenizer"]))
+    encodings = tokenizer.encode_batch(["" if t is None else t for t in texts])
+    return np.array([e.ids for e in encodings], dtype=np.int64).reshape(len(texts), -1)
+
+
+def _check_token_ids(item: dict, ids: np.ndarray, data) -> None:
+    """tokenizer.json on the raw test texts must give the token ids the run scored (the last L
+    features of its prepared inputs, which prepare leaves unscaled)."""
+    length = item["shape"][0]
+    prepared = np.asarray(data.x_test).reshape(len(data.x_test), -1)
+    want = prepared[:, prepared.shape[1] - length:].astype(np.int64)
+    differ = int(np.sum(np.any(ids != want, axis=1))) if ids.shape == want.shape else len(ids)
+    if differ:
+        raise ExportCheckFailed(
+            f"the tokenizer written as {TOKENIZER_FILE} encodes {differ} of the {len(ids)} raw "
+            "test texts into other token ids than the run's; nothing was written. Rerun the run "
+            "with this deepstart, then export it.")
 
 
 def text_column(values) -> np.ndarray:
@@ -243,10 +303,12 @@ def _graph_module(net, spec: dict, layout: list[dict]):
                                                                     dtype=torch.float32))
 
         def forward(self, *inputs):
-            if layout[0]["kind"] in ("number", "category"):
+            if layout[0]["kind"] in ("number", "category", "tokens"):
                 blocks = []
                 for i, (v, item) in enumerate(zip(inputs, layout)):
-                    if item["kind"] == "category":  # v: the LabelEncoder's codes, (batch, 1)
+                    if item["kind"] == "tokens":  # the last item: ids as the float features
+                        blocks.append(v.float())  # (exact below 2**24) that prepare gives
+                    elif item["kind"] == "category":  # v: the LabelEncoder's codes, (batch, 1)
                         blocks.append((v == getattr(self, f"codes{i}")).float())
                     elif "impute" in item:  # as columns.encode: NaN and infinities are missing
                         miss = torch.isnan(v) | torch.isinf(v)
@@ -321,11 +383,18 @@ def _export_onnx(model, spec: dict, layout: list[dict], feeds: dict, opset: int 
         except Exception as e:  # the exporter's errors are many and deep; say which step failed
             raise DeepstartError(f"torch.onnx.export could not export this {type(model).__name__}"
                                  f"{f' at opset {opset}' if opset else ''}: "
-                                 f"{str(e).strip().splitlines()[0][:300]}") from None
+                                 f"{_plain_line(e)}") from None
     proto = program.model_proto
     _raw_graph(proto, spec, layout)
     used = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
     return proto, used
+
+
+def _plain_line(e: Exception) -> str:
+    """An exporter error's first line, without the terminal colour codes torch.export puts in."""
+    import re
+
+    return re.sub(r"\x1b\[[0-9;]*m", "", str(e).strip().splitlines()[0])[:300]
 
 
 def _raw_graph(proto, spec: dict, layout: list[dict]) -> None:
@@ -467,13 +536,16 @@ def _check_onnx(proto, spec: dict, layout: list[dict], feeds: dict, expected, me
 def _quiet():
     """The exporter prints progress lines and warns about optional packages (torchvision) it does
     not need here; keep the command's output to what it did."""
+    # (symbolic_shapes: a text model's cut to its longest text is a data-dependent size, which
+    # the exporter keeps symbolic, printing the whole graph as a warning)
     loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._export",
-                                              "onnxscript")]
+                                              "onnxscript", "torch.fx.experimental.symbolic_shapes")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):  # failures raise, and are said
             warnings.simplefilter("ignore")
             yield
     finally:

@@ -6,9 +6,10 @@ nothing. The model comes back from model.json + model.safetensors (no pickle) an
 problem named in config.json, through the same `prepare`, so nothing from training is needed; data
 that is not on this machine is never downloaded: the sections that need it say so instead.
 
-Sections: problem and data (sizes, class balance, sample images or a feature table, or the series),
+Sections: problem and data (sizes, class balance, sample images or a feature table, or the series;
+for text, sample training texts and the vocabulary),
 model summary, learning curves, confusion matrix and per-class scores (or residuals), the worst
-mistakes (highest-loss test examples), the leaderboard of the newest `deepstart evaluate` of the
+mistakes (highest-loss test examples: images, rows, or texts with their probabilities), the leaderboard of the newest `deepstart evaluate` of the
 problem beside the run, the benchmark comparison, tuning plots (RUN/tuning/), the diagnosis and next
 steps, and the facts to reproduce it. A run without metrics.json gets a page that says it has not
 finished, with what exists so far.
@@ -37,6 +38,9 @@ MAX_CLASSES_SHOWN = 10
 MAX_FEATURES_SHOWN = 40  # rows of the feature table
 MAX_MISTAKE_FEATURES = 8  # feature columns beside each mistake of a table
 CELL_PIXELS = 56  # sample images are scaled up (nearest neighbour) to about this size
+TEXTS_PER_CLASS = 2  # sample training texts shown per class (6 for a regression)
+TOP_TOKENS = 30  # most frequent tokens of the training texts listed
+TEXT_CHARS = 600  # a text longer than this is shown cut, with an ellipsis
 
 
 def write_report(folder: str | Path, out: str | Path | None = None, written: str | None = None) -> Path:
@@ -217,7 +221,7 @@ def _data_facts(problem, raw, data, spec: dict) -> dict:
              "features": None, "columns": None, "series": None, "schema_note": None,
              # own data: notes on what trains but may mislead, and the image files left out
              "notes": list(spec.get("data_notes", ())),
-             "skipped": list(spec.get("image", {}).get("skipped", ()))}
+             "skipped": list(spec.get("image", {}).get("skipped", ())), "text": None}
     if data.is_classifier:
         k = len(data.class_names) or int(max(raw.y_train.max(), raw.y_test.max()) + 1)
         names = list(data.class_names) or [str(i) for i in range(k)]
@@ -237,6 +241,11 @@ def _data_facts(problem, raw, data, spec: dict) -> dict:
         facts["columns"] = [{"name": e["name"], "kind": e["kind"], "missing": e["missing"],
                              "action": action_text(e, standardised), "features": len(e["features"]),
                              "dropped": bool(e.get("dropped"))} for e in spec["columns"]]
+    from deepstart.text import text_entry
+
+    entry = text_entry(spec)
+    if entry is not None:
+        facts["text"] = _text_facts(entry, raw, data)
     if problem.kind == "tabular" and raw.x_train.ndim == 2:
         names = list(raw.feature_names) or [f"x{i}" for i in range(raw.x_train.shape[1])]
         x = np.asarray(raw.x_train, np.float64)
@@ -245,6 +254,72 @@ def _data_facts(problem, raw, data, spec: dict) -> dict:
                              for i, n in enumerate(names[:MAX_FEATURES_SHOWN])]
         facts["features_more"] = max(0, len(names) - MAX_FEATURES_SHOWN)
     return facts
+
+
+def _token_ids(entry: dict, x) -> np.ndarray:
+    """The token ids of a text problem's inputs: their last L features (prepare leaves them
+    unscaled), as int64."""
+    x = np.asarray(x)
+    return x.reshape(len(x), -1)[:, -int(entry["length"]):].astype(np.int64)
+
+
+def _shown_text(text: str | None) -> str:
+    text = "" if text is None else " ".join(str(text).split())
+    return text if len(text) <= TEXT_CHARS else text[:TEXT_CHARS - 1] + "…"
+
+
+def _test_texts(entry: dict, raw, ids: list[int]) -> tuple[list[str], bool]:
+    """The texts of test rows `ids`: as written (the rows as read, joined as the run joined its
+    text columns) when the data keeps them, else as the model read them (decoded tokens);
+    the second value says which."""
+    from deepstart.text import decode, join_columns
+
+    rows = raw.test_rows
+    if rows is not None and all(c in rows for c in entry["columns"]):
+        texts = join_columns({c: np.asarray(rows[c], dtype=object)[ids] for c in entry["columns"]})
+        return [_shown_text(t) for t in texts], True
+    return [_shown_text(t) for t in decode(entry, _token_ids(entry, raw.x_test[ids]))], False
+
+
+def _text_facts(entry: dict, raw, data) -> dict:
+    """What was done to the text, counted on the training texts: the vocabulary (size, the most
+    frequent tokens), the truncation length and how many texts it cut, the share of unknown
+    tokens in training and test, and a few training texts of each class as the model reads them."""
+    from deepstart.text import decode, tokenizer_of
+
+    pad, unk = int(entry["pad_id"]), int(entry["unk_id"])
+    train, test = _token_ids(entry, raw.x_train), _token_ids(entry, raw.x_test)
+    size = int(entry["vocab_size"])
+    counts = np.bincount(train.ravel(), minlength=size)
+    counts[pad] = 0
+    tokens = int(counts.sum())
+    names = {i: t for t, i in tokenizer_of(entry).get_vocab().items()}
+    frequent = [i for i in np.argsort(-counts, kind="stable")[:TOP_TOKENS + 1]
+                if counts[i] > 0 and i != unk][:TOP_TOKENS]  # [UNK] is counted apart, below
+    top = [{"token": names.get(int(i), str(i)), "count": int(counts[i]),
+            "share": counts[i] / tokens if tokens else 0.0} for i in frequent]
+    test_tokens = int(np.sum(test != pad))
+    y = np.asarray(raw.y_train)
+    if data.is_classifier:
+        labels = list(data.class_names) or [str(k) for k in range(int(y.max()) + 1)]
+        picks = [(k, i) for k in range(min(len(labels), MAX_CLASSES_SHOWN))
+                 for i in np.flatnonzero(y == k)[:TEXTS_PER_CLASS]]
+        label = {i: labels[k] for k, i in picks}
+    else:
+        picks = [(None, i) for i in range(min(len(y), 3 * TEXTS_PER_CLASS))]
+        label = {i: f"{float(y[i]):.4g}" for _, i in picks}
+    rows = [i for _, i in picks]
+    samples = [{"id": int(i), "label": label[i], "text": _shown_text(t),
+                "tokens": int(np.sum(train[i] != pad))}
+               for i, t in zip(rows, decode(entry, train[rows]) if rows else [])]
+    return {"columns": list(entry["columns"]), "tokenizer": entry.get("tokenizer_kind", "tokenizer"),
+            "vocab_size": size, "min_frequency": entry.get("min_frequency"),
+            "length": int(entry["length"]), "length_rule": entry.get("length_rule"),
+            "truncated": int(entry["truncated"]), "texts": int(entry.get("texts", len(train))),
+            "token_counts": entry.get("token_counts"), "top": top, "tokens": tokens,
+            "unknown_train": float(counts[unk] / tokens) if tokens else 0.0,
+            "unknown_test": float(np.sum(test == unk) / test_tokens) if test_tokens else 0.0,
+            "test_texts": len(test), "samples": samples}
 
 
 def _model_facts(model, spec: dict, shape: tuple) -> dict:
@@ -286,7 +361,11 @@ def _results(outputs, spec: dict, problem, raw, metric: str) -> dict:
 
 
 def _mistakes(outputs, spec: dict, problem, raw) -> dict:
-    """The test examples with the highest loss: images with their labels, or rows."""
+    """The test examples with the highest loss: images with their labels, texts, or rows. For
+    classes that is the lowest probability given to the true class: the examples the model was
+    most confidently wrong on."""
+    from deepstart.text import text_entry
+
     order = np.argsort(-outputs.loss, kind="stable")[:WORST]
     classify = spec["task"] in ("binary", "multiclass")
     names = list(spec.get("class_names") or [])
@@ -309,6 +388,12 @@ def _mistakes(outputs, spec: dict, problem, raw) -> dict:
         result["kind"] = "images"
         for item in items:
             item["image"] = _image_uri(raw.x_test[item["id"]], raw.pixel_max)
+    elif text_entry(spec) is not None:
+        result["kind"] = "texts"
+        texts, written = _test_texts(text_entry(spec), raw, [item["id"] for item in items])
+        result["as_written"] = written
+        for item, text in zip(items, texts):
+            item["text"] = text
     elif spec["task"] == "forecast":
         result["kind"] = "series"
         if raw.test_targets is not None:

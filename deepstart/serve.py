@@ -1,13 +1,15 @@
 """`deepstart serve RUN`: a local prediction API and page for a finished run.
 
     POST /predict       JSON: {"features": {...}} or {"rows": [{...}, ...]} (tables, by column
-                        name), {"image": "<base64 PNG>"} or {"pixels": [[...]]} (images),
+                        name; a text column's value is its text), {"text": "..."} (a model that
+                        reads one text column and nothing else), {"image": "<base64 PNG>"} or {"pixels": [[...]]} (images),
                         {"window": [...]} (forecasts); or a PNG as the multipart form field "image",
                         or as an image/png body. Returns the class probabilities by class name with
                         the predicted class, or the value in the target's units, and the model's
                         identity (run, family, short sha256 of its weights, deepstart version).
     GET  /              a page: a canvas to draw on (images) or a form from the feature schema
-                        (tables, series), with the live prediction as a bar chart
+                        (tables, series; a text box for a text column), with the live
+                        prediction as a bar chart
     GET  /schema        what the model takes and returns; the page builds itself from it
     GET  /health        {"status": "ok", "model": {...}}
     GET  /openapi.json  the API's schema, with this run's feature names and types; /docs shows it
@@ -111,9 +113,10 @@ class ServedModel:
             self.kind = "sequence"  # your own sequences: steps of features, padded or cut as trained
         elif len(self.input_shape) == 1 and ("columns" in spec or len(spec.get("feature_names") or ())
                                               == self.input_shape[0]):
-            self.kind = "table"
             self.fields = _table_fields(spec)
             self.ignored = _ignored_columns(spec)
+            # one text column and nothing else: {"text": "..."} besides the table's bodies
+            self.kind = "text" if [f["type"] for f in self.fields] == ["text"] else "table"
         else:
             raise DeepstartError(f"the model of {record.folder} reads inputs of shape "
                                  f"{self.input_shape} without names; serve takes runs on tables, "
@@ -157,7 +160,7 @@ class ServedModel:
                       "features": info["feature_names"], "pad": info["pad"],
                       "max_steps": MAX_SEQUENCE_STEPS}
         else:
-            inputs = {"kind": "table", "features": self.fields, "ignored": self.ignored}
+            inputs = {"kind": self.kind, "features": self.fields, "ignored": self.ignored}
         return {"model": self.identity, "input": inputs, "output": output}
 
     # -- requests -> raw inputs (the dataset's own units) --
@@ -167,7 +170,8 @@ class ServedModel:
         if not isinstance(body, dict):
             raise InputError(f"body: expected a JSON object such as {self._example()}, got "
                              f"{_shown(body)}")
-        keys = {"table": ("features", "rows"), "image": ("image", "pixels"),
+        keys = {"table": ("features", "rows"), "text": ("text", "features", "rows"),
+                "image": ("image", "pixels"),
                 "series": ("window",), "sequence": ("sequence",)}[self.kind]
         unknown = sorted(set(body) - set(keys))
         given = [k for k in keys if k in body]
@@ -178,6 +182,12 @@ class ServedModel:
                              f"{' or '.join(_quoted(k) for k in keys)}, e.g. {self._example()}")
         key = given[0]
         value = body[key]
+        if key == "text":
+            if not isinstance(value, str):
+                raise InputError(f"text: expected the text (a string), got {_shown(value)}")
+            x, warnings = self._table([{self.fields[0]["name"]: value}], ["text"])
+            return x, True, [w.replace(f"text.{self.fields[0]['name']}", "text", 1)
+                             for w in warnings]
         if key == "features":
             x, warnings = self._table([_object(value, "features")], ["features"])
             return x, True, warnings
@@ -278,9 +288,12 @@ class ServedModel:
             return '{"window": [' + ", ".join(["..."] * min(3, self.lookback)) + "]}"
         if self.kind == "sequence":
             return '{"sequence": [' + ("..." if self.input_shape[1] == 1 else "[...]") + ", ...]}"
+        if self.kind == "text":
+            return '{"text": "..."}'
         first = self.fields[0]
-        return '{"features": {' + json.dumps(first["name"]) + ": " + \
-            ("1.0" if first["type"] == "number" else json.dumps(first["categories"][0])) + ", ...}}"
+        value = {"number": "1.0", "text": '"..."'}.get(first["type"]) or \
+            json.dumps(first["categories"][0])
+        return '{"features": {' + json.dumps(first["name"]) + ": " + value + ", ...}}"
 
     # -- raw inputs -> the answer --
 
@@ -364,15 +377,38 @@ def table_inputs(spec: dict, rows: list[dict], where, fields: list[dict] | None 
             value = row[f["name"]]
             if f["type"] == "number":
                 columns[f["name"]].append(_number(value, where(i, f["name"]), f["nullable"]))
+            elif f["type"] == "text":
+                columns[f["name"]].append(_text_value(value, where(i, f["name"])))
             else:
                 columns[f["name"]].append(_category(value, where(i, f["name"]), f, warnings))
     if "columns" in spec:
         from deepstart.problems.columns import encode
 
         x = encode(spec["columns"], columns)
+        warnings += _text_warnings(spec, columns, rows, where)
     else:
         x = np.array([columns[n] for n in names], dtype=np.float32).T
     return np.asarray(x, dtype=np.float32), warnings
+
+
+def _text_warnings(spec: dict, columns: dict, rows: list, where) -> list[str]:
+    """A text longer than the model reads is cut, as the training texts were: say so."""
+    from deepstart.text import join_columns, text_entry
+
+    entry = text_entry(spec)
+    if entry is None:
+        return []
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_str(json.dumps(entry["tokenizer"]))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    texts = join_columns({c: columns[c] for c in entry["columns"]})
+    counts = [len(e.ids) for e in tokenizer.encode_batch(["" if t is None else t for t in texts])]
+    length = int(entry["length"])
+    name = entry["columns"][0] if len(entry["columns"]) == 1 else entry["name"]
+    return [f"{where(i, name)}: {n} tokens; the model reads the first {length}, as it read the "
+            "training texts" for i, n in enumerate(counts) if n > length]
 
 
 def _typical(sx: dict | None, i: int) -> float | None:
@@ -392,7 +428,10 @@ def _table_fields(spec: dict) -> list[dict]:
         for e in spec["columns"]:
             if e.get("dropped"):
                 continue
-            if e["kind"] == "numeric":
+            if e["kind"] == "text":  # one text box per source column, joined as in training
+                fields += [{"name": c, "type": "text", "nullable": True,
+                            "length": int(e["length"])} for c in e["columns"]]
+            elif e["kind"] == "numeric":
                 fields.append({"name": e["name"], "type": "number", "nullable": True,
                                "typical": float(f"{e['impute']:.4g}")})
             else:
@@ -466,6 +505,14 @@ def _number(value, path: str, nullable: bool = False) -> float:
         raise InputError(f"{path}: expected a finite number within float32 range, got "
                          f"{_shown(value)}")
     return number
+
+
+def _text_value(value, path: str) -> str | None:
+    if value is None:
+        return None  # missing: no tokens, as a missing training text
+    if not isinstance(value, str):
+        raise InputError(f"{path}: expected a text (a string) or null, got {_shown(value)}")
+    return value
 
 
 def _category(value, path: str, field: dict, warnings: list[str]):
@@ -702,11 +749,12 @@ _ERROR_RESPONSES = {
 
 def _openapi_body(served: ServedModel) -> dict:
     """This run's request body as JSON Schema, for /openapi.json and /docs."""
-    if served.kind == "table":
+    if served.kind in ("table", "text"):
         props = {}
         for f in served.fields:
             kind = {"type": "number"} if f["type"] == "number" else \
-                {"type": "string", "examples": f["categories"][:5]}
+                {"type": "string", "description": f"a text; read as at most {f['length']} tokens"} \
+                if f["type"] == "text" else {"type": "string", "examples": f["categories"][:5]}
             props[f["name"]] = {"anyOf": [kind, {"type": "null"}]} if f["nullable"] else kind
         features = {"type": "object", "properties": props, "required": list(props),
                     "additionalProperties": True,
@@ -718,6 +766,10 @@ def _openapi_body(served: ServedModel) -> dict:
                     {"type": "object", "properties": {"rows": {"type": "array", "items": features,
                                                                "maxItems": MAX_ROWS}},
                      "required": ["rows"]}]
+        if served.kind == "text":
+            variants.insert(0, {"type": "object", "required": ["text"], "properties": {"text": {
+                "type": "string", "description": "the text to classify"
+                if served.classify else "the text"}}})
         content = {"application/json": {"schema": {"oneOf": variants}}}
     elif served.kind == "series":
         content = {"application/json": {"schema": {

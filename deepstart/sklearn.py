@@ -22,6 +22,14 @@ weights of the best validation-loss epoch are kept. Inputs are standardised per 
 training rows' statistics (`scale=None` feeds them as they are). Images come as arrays of shape
 (n, C, H, W) or (n, H, W), or flattened with `image_shape`.
 
+Text: X may be a column of strings (a list or 1-D array of texts) or a DataFrame with a text
+column (named in `text`, or found by the table rule: long, mostly distinct values) beside other
+columns. The estimator then fits the problem's text schema on the training rows (deepstart's
+tokenizer, deepstart.problems.columns: the other columns standardised or one-hot, the text as token
+ids) and trains a family that reads text (`model="bag"`, "lstm", "gru", "transformer"):
+
+>>> NetClassifier(model="bag", epochs=5).fit(reviews, labels).predict(["tasty, will buy again"])  # doctest: +SKIP
+
 Pickling the fitted estimator (scikit-learn's own persistence, e.g. joblib) works; it is for a user's
 own objects. deepstart's saved model folders (`save_model`) stay pickle-free.
 """
@@ -57,7 +65,8 @@ class _NetEstimator(BaseEstimator):
                  model_options=None, epochs=50, batch_size=32, lr=None, optimizer="adam",
                  weight_decay=0.0, schedule="constant", early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, scale="standard",
-                 image_shape=None, warm_start=False, random_state=None, verbose=0, device="auto"):
+                 image_shape=None, text=None, warm_start=False, random_state=None, verbose=0,
+                 device="auto"):
         self.model = model
         self.hidden = hidden
         self.activation = activation
@@ -74,6 +83,7 @@ class _NetEstimator(BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.scale = scale
         self.image_shape = image_shape
+        self.text = text
         self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
@@ -151,10 +161,64 @@ class _NetEstimator(BaseEstimator):
             options[name] = value
         return options
 
+    def _text_columns(self, X) -> dict | None:
+        """Texts as the columns of a table (name -> values): a 1-D X of strings is the column
+        "text"; a DataFrame is its columns when `text` names some or one of them is not numeric.
+        None for numeric X."""
+        import pandas as pd
+
+        if isinstance(X, pd.Series):
+            X = X.to_frame(X.name if X.name is not None else "text")
+        if isinstance(X, pd.DataFrame):
+            numeric = all(pd.api.types.is_numeric_dtype(t) for t in X.dtypes)
+            if self.text is None and numeric:
+                return None
+            return {str(c): X[c].to_numpy() for c in X.columns}
+        if isinstance(X, (list, tuple)) or (isinstance(X, np.ndarray) and X.dtype.kind in "OUS"):
+            values = np.asarray(X, dtype=object)
+            if values.ndim == 1 and len(values) and all(isinstance(v, str) or v is None
+                                                        for v in values):
+                return {"text": values}
+        return None
+
+    def _encode_text(self, X, reset: bool):
+        """Text X -> (N, F + L) features by the schema fitted at the first fit (None for X that
+        is not text). The schema's text entry holds the tokenizer, fitted on these rows."""
+        from deepstart.problems.columns import encode, fit_columns
+        from deepstart.text import text_layout
+
+        columns = self._text_columns(X)
+        if columns is None:
+            if not reset and getattr(self, "text_layout_", None) is not None:
+                raise DeepstartError("this estimator was fitted on texts; give the texts (a list of "
+                                     "strings, or the DataFrame with the same columns).")
+            return None
+        if reset:
+            names = () if self.text is None else ((self.text,) if isinstance(self.text, str)
+                                                  else tuple(self.text))
+            if names == () and list(columns) == ["text"]:
+                names = ("text",)
+            entries = fit_columns(columns, text=names)
+            layout = text_layout({"columns": entries})
+            if layout is None:
+                raise DeepstartError("X has columns that are not numbers and no text column (a text "
+                                     "is long and mostly distinct); name it with text='COLUMN', or "
+                                     "encode the categories first (e.g. OneHotEncoder).")
+            self.text_schema_, self.text_layout_ = entries, layout
+        elif getattr(self, "text_layout_", None) is None:
+            raise DeepstartError("this estimator was fitted on numbers; give X as numbers, not texts.")
+        return encode(self.text_schema_, columns)
+
     def _validate_X(self, X, *, reset: bool, y="no_validation"):
         """X as a 2-D float array (validated by scikit-learn), and y if given. Image arrays of
-        shape (n, C, H, W) or (n, H, W) are flattened first; their shape is remembered."""
+        shape (n, C, H, W) or (n, H, W) are flattened first; their shape is remembered. Texts are
+        encoded by the text schema (`_encode_text`)."""
         shape = None
+        encoded = self._encode_text(X, reset)
+        if reset and encoded is None:
+            self.text_schema_ = self.text_layout_ = None
+        if encoded is not None:
+            X = encoded
         if not sp.issparse(X) and getattr(X, "ndim", 2) > 2:
             if X.ndim > 4:
                 raise DeepstartError(f"X has shape {X.shape}; images are (n, C, H, W) or (n, H, W).")
@@ -207,6 +271,9 @@ class _NetEstimator(BaseEstimator):
             return
         mean = X.mean(axis=0, dtype=np.float64)
         std = X.std(axis=0, dtype=np.float64)
+        if self.text_layout_ is not None:  # token ids stay ids: only the other columns are scaled
+            start = self.text_layout_["text_start"]
+            mean[start:], std[start:] = 0.0, 1.0
         self._x_offset = mean.astype(np.float32)
         self._x_scale = np.where(std > 0, std, 1.0).astype(np.float32)
 
@@ -252,7 +319,7 @@ class _NetEstimator(BaseEstimator):
         x_tr, y_tr = (x_t[train_idx], y_t[train_idx]) if val else (x_t, y_t)
         data = Prepared(task=task, input_shape=self._net_input_shape, n_outputs=n_outputs,
                         x_train=x_tr, y_train=y_tr, x_val=x_t[val_idx], y_val=y_t[val_idx],
-                        x_test=x_t[:0], y_test=y_t[:0])
+                        x_test=x_t[:0], y_test=y_t[:0], text=self.text_layout_)
         if task == "regression" and n_outputs == 1:  # the history's RMSE in the target's units
             data.scaling = {"y": {"offset": float(self._y_offset[0]), "scale": float(self._y_scale[0])}}
         callbacks = [EarlyStopping("val_loss", patience=self.n_iter_no_change)] if val else []
@@ -265,7 +332,7 @@ class _NetEstimator(BaseEstimator):
             torch.manual_seed(seed)
             if first:
                 network = build_model(self.model, self._net_input_shape, n_outputs, task,
-                                      **self._options())
+                                      text=self.text_layout_, **self._options())
             else:
                 network = self.model_
             learner = Learner(network, data, optimizer=self.optimizer, lr=self._lr(),
@@ -387,7 +454,8 @@ class NetClassifier(ClassifierMixin, _NetEstimator):
     ----------
     model : str, default="mlp"
         The zoo family: "mlp", "logistic" (logistic regression as a network), "perceptron" (one
-        unit: two classes), "convnet", "resnet", "googlenet" (images), "transformer", "lstm", "gru".
+        unit: two classes), "convnet", "resnet", "googlenet" (images), "transformer", "lstm", "gru",
+        "bag" (texts: a fastText-style bag of words and bigrams).
     hidden : int or tuple of int, default=None
         Units per hidden layer (mlp; like MLPClassifier's hidden_layer_sizes), or the units of the
         dense layer before the output (convnet). None: the family's default (mlp: (256, 256)).
@@ -426,6 +494,9 @@ class NetClassifier(ClassifierMixin, _NetEstimator):
     image_shape : tuple of int, default=None
         (C, H, W) or (H, W) of flattened image rows, for the image families. Arrays of shape
         (n, C, H, W) or (n, H, W) need none; square grey images (64, 784 features) are inferred.
+    text : str or list of str, default=None
+        The text column(s) of a DataFrame X (several are joined into one text). None: a 1-D X of
+        strings is the text, and a DataFrame's text columns are found by the table rule.
     warm_start : bool, default=False
         When True, `fit` continues from the previous fit's weights instead of starting anew.
     random_state : int, RandomState instance or None, default=None
@@ -566,8 +637,8 @@ class NetRegressor(RegressorMixin, _NetEstimator):
     Other Parameters
     ----------------
     hidden, activation, dropout, model_options, epochs, batch_size, lr, optimizer, weight_decay, \
-schedule, early_stopping, validation_fraction, n_iter_no_change, scale, image_shape, warm_start, \
-random_state, verbose, device
+schedule, early_stopping, validation_fraction, n_iter_no_change, scale, image_shape, text, \
+warm_start, random_state, verbose, device
         As for NetClassifier (the validation rows of early stopping are drawn at random, not
         stratified).
 

@@ -5,6 +5,8 @@ function from one fold's raw data to a fitted predictor.
              sklearn-mlp (all scikit-learn, standardised inside the fold), mlp (deepstart)
     images   baseline, logistic on the pixels, mlp, convnet (the last three deepstart networks)
     series   persistence, seasonal-naive, linear (autoregression on windows), mlp on windows, lstm
+    text     baseline, tfidf-logistic (words and bigrams), naive-bayes (multinomial, on counts),
+             bag and lstm (deepstart networks on the token ids)
 
 On images the table algorithms (knn, random-forest, ...) also run on the flattened pixels when named
 with `--algorithms`; so does your own class, named by its reference (`--algorithms
@@ -12,6 +14,12 @@ convnet,mynet.py:MyNet`), trained as the networks are (`user_algorithm`). Every 
 values, as the problem stores them, and scales them with statistics of its fold's training rows
 alone: scikit-learn ones in a Pipeline with StandardScaler, deepstart networks through `prepare`
 (standardised tables, pixels / their maximum, z-scored series).
+
+On text, the scikit-learn algorithms read the fold's texts as the networks do: the token ids of the
+same rows decoded by the problem's tokenizer (lower case, words split from punctuation, words the
+tokenizer does not keep as [UNK], cut at its length), so all of them see the same words; TF-IDF and
+the counts are fitted on the fold's training texts alone. TF-IDF + logistic regression also reads
+the other columns of a mixed table (standardised); naive Bayes reads the text alone.
 
 The networks train with `deepstart run --model FAMILY`'s settings for the problem (its recipe for that
 family, or the default recipe's training settings), for the recipe's epochs unless `epochs` is given.
@@ -38,7 +46,9 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor,
                               RandomForestClassifier, RandomForestRegressor)
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.naive_bayes import MultinomialNB
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
@@ -215,6 +225,54 @@ def _sklearn_mlp(ctx, classify):
         transformer=StandardScaler())
 
 
+# --- text ---------------------------------------------------------------------------------------
+
+def fold_texts(x: np.ndarray, problem: Problem) -> tuple[list[str], np.ndarray]:
+    """(the texts, the other columns' raw features) of rows `x` of a text problem: the token ids
+    decoded by the problem's own tokenizer, as the networks read them."""
+    from deepstart.text import decode, text_entry, text_layout
+
+    layout = text_layout(problem.schema)
+    start, length = layout["text_start"], layout["text_length"]
+    return decode(text_entry(problem.schema), x[:, start:start + length]), x[:, :start]
+
+
+# whole tokens as the tokenizer wrote them ([UNK] included), case already folded
+TOKEN_PATTERN = r"\S+"
+
+
+def _tfidf_logistic(fold: Fold, ctx: Context) -> Predict:
+    from scipy import sparse
+
+    texts, other = fold_texts(fold.x_train, ctx.problem)
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True,
+                                 token_pattern=TOKEN_PATTERN, lowercase=False)
+    scaler = StandardScaler() if other.shape[1] else None
+
+    def features(texts, other, fit=False):
+        words = vectorizer.fit_transform(texts) if fit else vectorizer.transform(texts)
+        if scaler is None:
+            return words
+        table = scaler.fit_transform(other) if fit else scaler.transform(other)
+        return sparse.hstack([words, sparse.csr_matrix(table)]).tocsr()
+
+    model = _quiet_fit(LogisticRegression(max_iter=1000), features(texts, other, fit=True),
+                       fold.y_train)
+    return lambda: _answers(model, features(*fold_texts(fold.x_test, ctx.problem)), ctx)
+
+
+def _naive_bayes(fold: Fold, ctx: Context) -> Predict:
+    vectorizer = CountVectorizer(ngram_range=(1, 2), min_df=2, token_pattern=TOKEN_PATTERN,
+                                 lowercase=False)
+    model = MultinomialNB().fit(vectorizer.fit_transform(fold_texts(fold.x_train, ctx.problem)[0]),
+                                fold.y_train)
+    return lambda: _answers(model, vectorizer.transform(fold_texts(fold.x_test, ctx.problem)[0]),
+                            ctx)
+
+
+TEXT_SETTINGS = {"ngram_range": [1, 2], "min_df": 2, "texts": "token ids decoded"}
+
+
 # --- deepstart networks -------------------------------------------------------------------------
 
 def _network(family: str) -> Callable[[Fold, Context], Predict]:
@@ -291,8 +349,8 @@ def _autoregression(fold: Fold, ctx: Context) -> Predict:
 
 ALGORITHMS: tuple[Algorithm, ...] = (
     Algorithm("baseline", "majority class / training mean (scikit-learn Dummy)",
-              ("binary", "multiclass", "regression"), ("tabular", "image"), ("tabular", "image"), 0,
-              _baseline),
+              ("binary", "multiclass", "regression"), ("tabular", "image", "text"),
+              ("tabular", "image", "text"), 0, _baseline),
     Algorithm("persistence", "the value one horizon earlier", ("forecast",), ("series",),
               ("series",), 0, _persistence),
     Algorithm("seasonal-naive", "the same point one season earlier", ("forecast",), ("series",),
@@ -328,6 +386,17 @@ ALGORITHMS: tuple[Algorithm, ...] = (
               ("tabular", "image", "series"), 7, _network("mlp"), _network_settings("mlp"), "mlp"),
     Algorithm("lstm", "deepstart LSTM on windows (Learner)", ("forecast",), ("series",),
               ("series",), 8, _network("lstm"), _network_settings("lstm"), "lstm"),
+    Algorithm("tfidf-logistic", "TF-IDF of words and bigrams + logistic regression (scikit-learn)",
+              CLASSIFY, ("text",), ("text",), 2, _tfidf_logistic,
+              lambda ctx: TEXT_SETTINGS | {"sublinear_tf": True, "max_iter": 1000}),
+    Algorithm("naive-bayes", "multinomial naive Bayes on word and bigram counts (scikit-learn)",
+              CLASSIFY, ("text",), ("text",), 1, _naive_bayes, lambda ctx: dict(TEXT_SETTINGS)),
+    Algorithm("bag", "deepstart bag of words and bigrams, fastText-style (Learner, the recipe)",
+              ("binary", "multiclass", "regression"), ("text",), ("text",), 7, _network("bag"),
+              _network_settings("bag"), "bag"),
+    Algorithm("lstm", "deepstart bidirectional LSTM on the tokens (Learner, the recipe)",
+              ("binary", "multiclass", "regression"), ("text",), ("text",), 8, _network("lstm"),
+              _network_settings("lstm"), "lstm"),
     Algorithm("convnet", "deepstart ConvNet (Learner, the problem's settings)",
               ("binary", "multiclass", "regression"), ("image",), ("image",), 9,
               _network("convnet"), _network_settings("convnet"), "convnet"),

@@ -36,6 +36,9 @@ more epochs nearly always score better and the pruner already stops hopeless tri
     lstm, gru                   hidden_size    16, 32, 64, 128
                                 num_layers     1 or 2
                                 dropout        0 to 0.3 (between the 2 layers; only when 2)
+    bag (text)                  dim            16, 32, 64, 128 (each word's and bigram's embedding)
+                                hidden         0 (linear, fastText's) or 64 units
+                                dropout        0 to 0.5 (on the text's vector)
     perceptron, linear,         (the four settings of every family)
     logistic
     your own class              (the four settings, and the space it states: below)
@@ -127,6 +130,7 @@ FAMILY_PARAMS = {
     "transformer": ("dim", "depth", "dropout"),
     "lstm": ("hidden_size", "num_layers", "dropout"),
     "gru": ("hidden_size", "num_layers", "dropout"),
+    "bag": ("dim", "hidden", "dropout"),
 }
 BATCH_SIZES = (32, 64, 128, 256)
 SCHEDULES = ("constant", "cosine", "onecycle")
@@ -324,6 +328,11 @@ def suggest(trial, base: RunConfig, fixed: Collection[str] = (), space: dict | N
             options["width"] = trial.suggest_categorical("width", (1, 2))
     elif model == "googlenet" and "width" in names:
         options["width"] = trial.suggest_categorical("width", (0.25, 0.5, 1.0))
+    elif model == "bag":
+        if "dim" in names:
+            options["dim"] = trial.suggest_categorical("dim", (16, 32, 64, 128))
+        if "hidden" in names:
+            options["hidden"] = trial.suggest_categorical("hidden", (0, 64))
     elif model == "transformer":
         if "dim" in names:  # each a multiple of 1, 2, 4, 8 and 16 heads
             options["dim"] = trial.suggest_categorical("dim", (32, 64, 128))

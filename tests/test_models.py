@@ -16,7 +16,7 @@ from deepstart.models.linear import Perceptron, PerceptronConfig
 
 
 def test_zoo_names():
-    assert model_names() == ["convnet", "googlenet", "gru", "linear", "logistic", "lstm", "mlp",
+    assert model_names() == ["bag", "convnet", "googlenet", "gru", "linear", "logistic", "lstm", "mlp",
                              "perceptron", "resnet", "transformer"]
 
 

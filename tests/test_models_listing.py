@@ -28,9 +28,9 @@ def wide_console(monkeypatch):
     monkeypatch.setattr(console, "width", 400)
 
 
-def real_parameters(name, shape, n_outputs, task, options=None) -> int:
-    return sum(p.numel() for p in build_model(name, shape, n_outputs, task, **(options or {}))
-               .parameters())
+def real_parameters(name, shape, n_outputs, task, options=None, text=None) -> int:
+    return sum(p.numel() for p in build_model(name, shape, n_outputs, task, text=text,
+                                              **(options or {})).parameters())
 
 
 def test_reference_inputs_are_what_prepare_makes_of_each_problem():
@@ -43,6 +43,7 @@ def test_reference_inputs_are_what_prepare_makes_of_each_problem():
         data = prepare(problem.load(download=False), problem, val_split=0.0,
                        lookback=13 if problem.kind == "series" else None)
         assert (tuple(data.input_shape), data.n_outputs, data.task) == (shape, n_outputs, task), name
+        assert data.text == listing.REFERENCE_TEXT.get(name), name
 
 
 def test_every_family_is_listed_with_its_real_parameter_count(capsys):
@@ -52,7 +53,7 @@ def test_every_family_is_listed_with_its_real_parameter_count(capsys):
         ref = listing.reference(name)
         shape, n_outputs, task, _ = listing.REFERENCE_INPUTS[ref]
         # counted on the meta device by the listing; here on real tensors
-        count = real_parameters(name, shape, n_outputs, task)
+        count = real_parameters(name, shape, n_outputs, task, text=listing.REFERENCE_TEXT.get(ref))
         assert f"{count:,} ({ref})" in out, name
         assert listing.DESCRIPTIONS[name][:20] in out
     assert "269,322 (fashion-mnist)" in out  # the articles' MLP 256-256 on 784 pixels
@@ -68,9 +69,10 @@ def test_a_family_reference_is_its_first_recipes_problem():
 def test_kinds_are_the_ones_build_model_accepts():
     assert listing.kinds("convnet") == ["images"]
     assert listing.kinds("mlp") == ["tables", "images (flattened)", "series"]
-    assert listing.kinds("lstm") == ["tables (columns as steps)", "series"]
+    assert listing.kinds("lstm") == ["tables (columns as steps)", "series", "text"]
     assert listing.kinds("linear") == ["tables", "series"]
-    assert listing.kinds("transformer") == ["tables", "images", "series"]
+    assert listing.kinds("transformer") == ["tables", "images", "series", "text"]
+    assert listing.kinds("bag") == ["text"]
     with pytest.raises(DeepstartError, match="is for images"):
         build_model("convnet", (4,), 3, "multiclass")
     with pytest.raises(DeepstartError, match="does not fit a multiclass"):
@@ -118,13 +120,15 @@ def test_the_data_fills_exactly_the_fields_build_model_refuses_as_options():
     for name in FAMILIES:
         ref = listing.reference(name)
         shape, n_outputs, task, _ = listing.REFERENCE_INPUTS[ref]
+        text = listing.REFERENCE_TEXT.get(ref)
         for f in listing.options(name):
             if f["from_data"]:
                 with pytest.raises(DeepstartError, match=f"has no option {f['name']}"):
-                    build_model(name, shape, n_outputs, task, **{f["name"]: f["value"]})
+                    build_model(name, shape, n_outputs, task, text=text, **{f["name"]: f["value"]})
             else:  # an option: its default is accepted as given
                 with torch.device("meta"):
-                    build_model(name, shape, n_outputs, task, **{f["name"]: f["default"]})
+                    build_model(name, shape, n_outputs, task, text=text,
+                                **{f["name"]: f["default"]})
 
 
 def test_one_family_shows_its_options_and_recipes(capsys):
@@ -154,7 +158,7 @@ def test_an_unknown_family_is_one_line_with_the_known_ones():
     assert result.returncode == 2 and "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "unknown model 'resnt'; did you mean 'resnet'?" in lines[0]
-    assert "Known: convnet, googlenet, gru" in lines[0] and not result.stdout
+    assert "Known: bag, convnet, googlenet, gru" in lines[0] and not result.stdout
 
 
 def test_help_lists_models_without_importing_torch():

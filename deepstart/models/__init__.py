@@ -18,6 +18,7 @@ from deepstart.models.googlenet import GoogLeNet, GoogLeNetConfig
 from deepstart.models.mlp import MLP, MLPConfig
 from deepstart.models.recurrent import RecurrentConfig, RecurrentNet
 from deepstart.models.resnet import ResNet, ResNetConfig
+from deepstart.models.text import BagConfig, TextBag
 from deepstart.models.transformer import Transformer, TransformerConfig
 
 # family -> (module class, config class, tasks it suits)
@@ -32,8 +33,10 @@ FAMILIES: dict[str, tuple[type[nn.Module], type, tuple[str, ...]]] = {
     "lstm": (RecurrentNet, RecurrentConfig, ("binary", "multiclass", "regression", "forecast")),
     "gru": (RecurrentNet, RecurrentConfig, ("binary", "multiclass", "regression", "forecast")),
     "transformer": (Transformer, TransformerConfig, ("binary", "multiclass", "regression", "forecast")),
+    "bag": (TextBag, BagConfig, ("binary", "multiclass", "regression")),
 }
 SEQUENCE_ONLY = ("lstm", "gru")
+TEXT_ONLY = ("bag",)
 IMAGE_ONLY = ("convnet", "resnet", "googlenet")
 # Families whose config keeps the whole input shape (they read images and sequences alike).
 SHAPE_AWARE = ("transformer",)
@@ -95,7 +98,8 @@ def build_model(name: str, input_shape: tuple[int, ...], n_outputs: int, task: s
         sequences = task == "forecast" or len(input_shape) == 2
         suits = [n for n, (_, _, t) in FAMILIES.items()
                  if task in t and (n not in IMAGE_ONLY or len(input_shape) == 3)
-                 and (n not in SEQUENCE_ONLY or sequences)]
+                 and (n not in SEQUENCE_ONLY or sequences)
+                 and (n not in TEXT_ONLY or text is not None) and (text is None or reads_text(n))]
         raise DeepstartError(f"model '{name}' does not fit a {task} problem; "
                              f"use one of: {', '.join(sorted(suits))}.")
     if name in IMAGE_ONLY and len(input_shape) != 3:
@@ -111,9 +115,10 @@ def build_model(name: str, input_shape: tuple[int, ...], n_outputs: int, task: s
                              f"{tuple(input_shape)}.")
     fields = {f.name for f in dataclasses.fields(config_cls)}
     derived = data_settings(name, input_shape, n_outputs, text)
-    unknown = sorted(set(options) - (fields - set(derived)))
+    # the text layout comes from a text problem's data, never from options (nor elsewhere)
+    allowed = sorted(fields - set(derived) - set(TEXT_FIELDS))
+    unknown = sorted(set(options) - set(allowed))
     if unknown:
-        allowed = sorted(fields - set(derived))
         raise DeepstartError(f"model '{name}' has no option {', '.join(unknown)}; "
                              f"its options are: {', '.join(allowed) or 'none'}.")
     kwargs = {k: v for k, v in derived.items() if k in fields} | options

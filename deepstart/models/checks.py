@@ -4,8 +4,9 @@ model.json read back. Each config dataclass calls `check_config` from its `__pos
 
 The rule follows the field's annotation: an `int` is a positive integer (a count of units, layers,
 channels), a `float` a finite positive number, a `list[int]` a non-empty list of positive integers,
-a `bool` true or false, a `str` text; `X | None` also takes None. Two names differ: `dropout` is a
-rate in [0, 1), and an `int` named `hidden` (the convnet's dense layer) may be 0 for none.
+a `bool` true or false, a `str` text; `X | None` also takes None. Three names differ: `dropout` is a
+rate in [0, 1), and an `int` named `hidden` (the convnet's dense layer) or `text_start` (the
+count of features before a text's token ids) may be 0 for none.
 Without this, `hidden=[0]` trained a dead network, and `dropout=NaN` passed every comparison and
 was written into config.json as a bare NaN, which is not JSON.
 """
@@ -19,7 +20,7 @@ import numbers
 from deepstart.errors import DeepstartError
 
 RATES = ("dropout",)
-ZERO_IS_NONE = ("hidden",)
+ZERO_IS_NONE = ("hidden", "text_start")  # text_start 0: a text without other columns
 EXAMPLES = {"hidden": "[256, 256]", "widths": "[32, 64, 128]", "image_size": "[28, 28]",
             "input_shape": "[1, 28, 28]"}
 

@@ -23,8 +23,8 @@ from rich.table import Table
 
 from deepstart.console import console
 from deepstart.errors import DeepstartError, unknown_name
-from deepstart.models import (FAMILIES, IMAGE_ONLY, SEQUENCE_ONLY, SHAPE_AWARE, build_model,
-                              data_settings)
+from deepstart.models import (FAMILIES, IMAGE_ONLY, SEQUENCE_ONLY, SHAPE_AWARE, TEXT_FIELDS,
+                              build_model, data_settings)
 
 DESCRIPTIONS = {
     "perceptron": "one unit, activation(w . x + b): Rosenblatt's perceptron with a step, the "
@@ -40,9 +40,13 @@ DESCRIPTIONS = {
     "googlenet": "GoogLeNet / Inception v1 (Szegedy et al. 2014): the paper's inception modules and "
                  "auxiliary classifiers, for small images",
     "transformer": "attention encoder: ViT-style patches of images, one token per step of a "
-                   "sequence or per column of a table",
-    "lstm": "LSTM over the sequence; a linear layer maps its last hidden state to the outputs",
-    "gru": "GRU over the sequence; a linear layer maps its last hidden state to the outputs",
+                   "sequence or per column of a table, or a text's tokens (with a padding mask)",
+    "lstm": "LSTM over the sequence; a linear layer maps its last hidden state to the outputs. "
+            "On text: token embeddings, bidirectional, packed (pads never read)",
+    "gru": "GRU over the sequence; a linear layer maps its last hidden state to the outputs. "
+           "On text: token embeddings, bidirectional, packed (pads never read)",
+    "bag": "fastText-style bag: the mean embedding of a text's words and hashed bigrams, with the "
+           "other columns, then a linear layer (Joulin et al. 2017); the fast text baseline",
 }
 
 # One sample's shape, outputs and task of the problems used as reference inputs (tests check each
@@ -53,29 +57,36 @@ REFERENCE_INPUTS = {
     "airline-passengers": ((13,), 1, "forecast", "windows of 13 months, the default model's look-back"),
     "iris": ((4,), 3, "multiclass", "4 columns, 3 classes"),
     "or-gate": ((2,), 1, "binary", "2 inputs, 1 output"),
+    "fine-foods": ((234,), 1, "binary", "reviews as 234 token ids of a 7,384-word vocabulary"),
 }
+# The text layout (build_model's `text`) of the reference inputs that are texts, as prepare() makes
+# it of the problem (tests check it).
+REFERENCE_TEXT = {"fine-foods": {"text_start": 0, "text_length": 234, "vocab_size": 7384}}
 # A family's reference input is its first recipe's problem; these are for families without one.
 FALLBACK_REFERENCE = {"perceptron": "or-gate", "logistic": "iris", "mlp": "fashion-mnist",
-                      "lstm": "airline-passengers", "gru": "airline-passengers"}
+                      "lstm": "airline-passengers", "gru": "airline-passengers", "bag": "fine-foods"}
 DEFAULT_REFERENCE = "fashion-mnist"
 
-# A family takes a kind of data when it builds for one of these inputs (shape, outputs, task).
+# A family takes a kind of data when it builds for one of these inputs (shape, outputs, task, and a
+# text's layout: two other columns, then 32 token ids of a 100-word vocabulary).
 KIND_PROBES = {
     "tables": (((4,), 1, "binary"), ((4,), 3, "multiclass"), ((4,), 1, "regression")),
     "images": (((1, 8, 8), 10, "multiclass"),),
     "series": (((13,), 1, "forecast"),),
+    "text": (((34,), 1, "binary", {"text_start": 2, "text_length": 32, "vocab_size": 100}),),
 }
 MEASURED = Path(__file__).resolve().parents[2] / "docs" / "recipes.json"
 
 
-def _build(name: str, shape: tuple, n_outputs: int, task: str, options: dict | None = None):
+def _build(name: str, shape: tuple, n_outputs: int, task: str, options: dict | None = None,
+           text: dict | None = None):
     with torch.device("meta"):  # shapes only: no memory, no random initialisation
-        return build_model(name, shape, n_outputs, task, **(options or {}))
+        return build_model(name, shape, n_outputs, task, text=text, **(options or {}))
 
 
 def n_parameters(name: str, shape: tuple, n_outputs: int, task: str,
-                 options: dict | None = None) -> int:
-    return sum(p.numel() for p in _build(name, shape, n_outputs, task, options).parameters())
+                 options: dict | None = None, text: dict | None = None) -> int:
+    return sum(p.numel() for p in _build(name, shape, n_outputs, task, options, text).parameters())
 
 
 def kinds(name: str) -> list[str]:
@@ -93,9 +104,9 @@ def kinds(name: str) -> list[str]:
     return found
 
 
-def _builds(name: str, shape: tuple, n_outputs: int, task: str) -> bool:
+def _builds(name: str, shape: tuple, n_outputs: int, task: str, text: dict | None = None) -> bool:
     try:
-        _build(name, shape, n_outputs, task)
+        _build(name, shape, n_outputs, task, text=text)
     except DeepstartError:
         return False
     return True
@@ -175,11 +186,13 @@ def options(name: str) -> list[dict]:
     """The config fields of family `name`: type, default, meaning, and whether the data fills it
     in (then it is no option; `value` is what the reference input gives it)."""
     config_cls = FAMILIES[name][1]
-    shape, n_outputs, _, _ = REFERENCE_INPUTS[reference(name)]
-    filled = data_settings(name, shape, n_outputs)
+    ref = reference(name)
+    shape, n_outputs, _, _ = REFERENCE_INPUTS[ref]
+    filled = data_settings(name, shape, n_outputs, REFERENCE_TEXT.get(ref))
     helps = field_help(config_cls)
+    # the text layout comes from a text problem's data, so it is never an option (None elsewhere)
     return [{"name": f.name, "type": str(f.type), "default": _default(f),
-             "help": helps.get(f.name, ""), "from_data": f.name in filled,
+             "help": helps.get(f.name, ""), "from_data": f.name in filled or f.name in TEXT_FIELDS,
              "value": filled.get(f.name)} for f in dataclasses.fields(config_cls)]
 
 
@@ -223,7 +236,8 @@ def print_models() -> None:
         if defaults:  # `deepstart run PROBLEM` without --model: no claim of its own
             cells.append(f"the default model of {', '.join(defaults)}")
         table.add_row(name, DESCRIPTIONS.get(name, ""), ", ".join(kinds(name)),
-                      f"{n_parameters(name, shape, n_outputs, task):,} ({ref})",
+                      f"{n_parameters(name, shape, n_outputs, task, text=REFERENCE_TEXT.get(ref)):,}"
+                      f" ({ref})",
                       escape("\n".join(cells) or "-"))
     console.print(table)
     inputs = "; ".join(f"{ref}: {REFERENCE_INPUTS[ref][3]}" for ref in used)
@@ -250,8 +264,8 @@ def print_model(name: str) -> None:
     _, _, tasks = FAMILIES[name]
     console.print(f"[bold]{name}[/bold]: {escape(DESCRIPTIONS.get(name, ''))}", soft_wrap=True)
     for label, value in (("data", ", ".join(kinds(name))), ("tasks", ", ".join(tasks)),
-                         ("parameters", f"{n_parameters(name, shape, n_outputs, task):,} at the "
-                                        f"defaults, on {ref} ({words})"),
+                         ("parameters", f"{n_parameters(name, shape, n_outputs, task, text=REFERENCE_TEXT.get(ref)):,}"
+                                        f" at the defaults, on {ref} ({words})"),
                          ("config", f"{FAMILIES[name][1].__name__} in "
                                     f"{FAMILIES[name][0].__module__}")):
         console.print(f"  {label:<11} {value}", soft_wrap=True)
@@ -294,7 +308,8 @@ def print_model(name: str) -> None:
         if problem.name in REFERENCE_INPUTS:
             shape, n_outputs, task, _ = REFERENCE_INPUTS[problem.name]
             mine = {k: v for k, v in recipe.settings.items() if k in config_fields}
-            console.print(f"  parameters  {n_parameters(name, shape, n_outputs, task, mine):,}",
+            console.print(f"  parameters  "
+                          f"{n_parameters(name, shape, n_outputs, task, mine, REFERENCE_TEXT.get(problem.name)):,}",
                           soft_wrap=True)
         rows = measured(store, problem.name, name)
         for m in rows:

@@ -11,6 +11,12 @@ self-attention, residual; LayerNorm, MLP with GELU, residual), a final LayerNorm
 over tokens, or a [CLS] token), and a linear head. Nothing is masked: every output token, and so
 the pooled vector, depends on every input token.
 
+Text (build_model fills in text_start, text_length, vocab_size on a text problem): one token per
+token id through an embedding, with positions; a padding mask keeps every token from attending to
+pads, and the pooling is the mean over the real tokens (or the [CLS] token), so the output does not
+depend on how much padding follows a text. The other columns' features join the pooled vector
+before the head.
+
 Choices, and why:
 - Position embeddings are learned by default (one vector per position, as ViT does); ViT's appendix
   D.4 found 1-D learned, 2-D and relative embeddings within noise of each other, and every deepstart
@@ -59,6 +65,7 @@ from torch import nn
 
 from deepstart.errors import DeepstartError
 from deepstart.models.checks import check_config
+from deepstart.models.text import check_layout, split_text
 
 POOLINGS = ("mean", "cls")
 POSITIONALS = ("learned", "sincos")
@@ -78,9 +85,15 @@ class TransformerConfig:
     patch_size: int = 4  # images: side of a square patch (must divide height and width)
     pooling: str = "mean"  # "mean" over tokens or a "cls" token
     positional: str = "learned"  # "learned" or fixed "sincos" position embeddings
+    # text (filled in from a text problem's data; None on other data): where its token ids start
+    # in x, after the other columns' features
+    text_start: int | None = None
+    text_length: int | None = None  # text: how many token ids (L; pads are 0, at the end)
+    vocab_size: int | None = None  # text: the vocabulary, [PAD] = 0 and [UNK] = 1 included
 
     def __post_init__(self) -> None:
         check_config(self)  # types and ranges; what follows ties the settings together
+        check_layout("transformer", self)
         if len(self.input_shape) not in (1, 2, 3):
             raise DeepstartError(
                 f"model 'transformer' reads images (channels, height, width) or sequences (steps,) "
@@ -113,8 +126,14 @@ class TransformerConfig:
         return len(self.input_shape) == 3
 
     @property
+    def is_text(self) -> bool:
+        return self.vocab_size is not None
+
+    @property
     def tokens(self) -> int:
         """Patches of an image, or steps of a sequence (the [CLS] token not counted)."""
+        if self.is_text:
+            return self.text_length
         if self.is_image:
             _, h, w = self.input_shape
             return (h // self.patch_size) * (w // self.patch_size)
@@ -135,12 +154,14 @@ class EncoderBlock(nn.Module):
         self.fc1 = nn.Linear(dim, hidden)
         self.fc2 = nn.Linear(hidden, dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """`mask` (n, t): True at the tokens that may be attended to (text: not the pads)."""
         n, t, d = x.shape
         p = self.dropout if self.training else 0.0
         # (n, t, 3 * d) -> three (n, heads, t, d / heads)
         q, k, v = self.qkv(self.norm1(x)).view(n, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        a = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+        keys = None if mask is None else mask[:, None, None, :]  # the same for every head and query
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=keys, dropout_p=p)
         x = x + F.dropout(self.proj(a.transpose(1, 2).reshape(n, t, d)), p, self.training)
         h = F.dropout(F.gelu(self.fc1(self.norm2(x))), p, self.training)
         return x + F.dropout(self.fc2(h), p, self.training)
@@ -171,7 +192,9 @@ class Transformer(nn.Module):
         super().__init__()
         self.config = config
         c, d = config, config.dim
-        if c.is_image:
+        if c.is_text:
+            self.embed = nn.Embedding(c.vocab_size, d, padding_idx=0)
+        elif c.is_image:
             self.embed = nn.Conv2d(c.input_shape[0], d, c.patch_size, stride=c.patch_size)
         else:
             features = c.input_shape[1] if len(c.input_shape) == 2 else 1
@@ -189,7 +212,7 @@ class Transformer(nn.Module):
         hidden = max(1, round(c.mlp_ratio * d))
         self.blocks = nn.Sequential(*[EncoderBlock(d, c.heads, hidden, c.dropout) for _ in range(c.depth)])
         self.norm = nn.LayerNorm(d)
-        self.head = nn.Linear(d, c.out_features)
+        self.head = nn.Linear(d + (c.text_start if c.is_text else 0), c.out_features)
 
     def to_tokens(self, x: torch.Tensor) -> torch.Tensor:
         """(N, tokens, dim): embedded patches or steps, with their positions (and [CLS] first)."""
@@ -204,7 +227,31 @@ class Transformer(nn.Module):
             x = torch.cat([self.cls.expand(len(x), -1, -1), x], dim=1)
         return x
 
+    def read_text(self, x: torch.Tensor) -> torch.Tensor:
+        """Token ids -> embeddings + positions -> masked blocks -> masked mean (or [CLS]), with the
+        other features -> head. The first position is always attendable, so that an empty text
+        (all pads) gets a defined output rather than the NaN of attending to nothing."""
+        c = self.config
+        other, tokens, _ = split_text(x, c.text_start, c.text_length)
+        mask = tokens != 0
+        mask[:, 0] = True
+        h = self.embed(tokens) + self.pos[:, :tokens.shape[1]]
+        if c.pooling == "cls":
+            h = torch.cat([self.cls.expand(len(h), -1, -1), h], dim=1)
+            mask = torch.cat([mask.new_ones(len(h), 1), mask], dim=1)
+        for block in self.blocks:
+            h = block(h, mask)
+        h = self.norm(h)
+        if c.pooling == "cls":
+            pooled = h[:, 0]
+        else:
+            weights = mask.unsqueeze(-1).to(h.dtype)
+            pooled = (h * weights).sum(1) / weights.sum(1)
+        return self.head(torch.cat([pooled, other.to(pooled.dtype)], dim=1))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.config.is_text:
+            return self.read_text(x)
         x = self.norm(self.blocks(self.to_tokens(x)))
         x = x[:, 0] if self.config.pooling == "cls" else x.mean(dim=1)
         return self.head(x)

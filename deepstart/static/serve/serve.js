@@ -1,5 +1,5 @@
 // deepstart serve: the page builds its input from GET schema (a canvas for images, a form for
-// tables and series, a text box for sequences) and shows POST predict's answer as bars. Requests go to this server only.
+// tables and series with a text box for a text column, a text box for sequences) and shows POST predict's answer as bars. Requests go to this server only.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -189,7 +189,10 @@ function formInput(fields, toBody) {
   const controls = fields.map((f, i) => {
     const id = `f${i}`;
     let control;
-    if (f.type === "category") {
+    if (f.type === "text") {  // a review, an e-mail: a box of its own, read as the model's tokens
+      control = el("textarea", { id, name: f.name, rows: "6", spellcheck: "false",
+        placeholder: `the text; the model reads its first ${f.length} tokens` });
+    } else if (f.type === "category") {
       control = el("select", { id, name: f.name });
       for (const c of f.categories) control.append(el("option", { value: c }, c));
       if (f.nullable) control.append(el("option", { value: "" }, "(missing)"));
@@ -207,7 +210,7 @@ function formInput(fields, toBody) {
   function values() {
     return controls.map(([f, c]) => {
       if (c.value === "") return null;
-      return f.type === "category" ? c.value : Number(c.value);
+      return f.type === "number" ? Number(c.value) : c.value;
     });
   }
   const send = latestOnly(() => predict(toBody(values())));
@@ -255,6 +258,8 @@ async function start() {
     imageInput(input);
   } else if (input.kind === "sequence") {
     sequenceInput(input);
+  } else if (input.kind === "text") {
+    formInput(input.features, (v) => ({ text: v[0] === null ? "" : v[0] }));
   } else if (input.kind === "table") {
     formInput(input.features, (v) => ({
       features: Object.fromEntries(input.features.map((f, i) => [f.name, v[i]])),
