@@ -585,17 +585,26 @@ def model_size(model: nn.Module, input_shape: tuple[int, ...], device="cpu") -> 
     parameters = sum(p.numel() for p in model.parameters())
     was_training = model.training
     model.eval()
+    x = torch.zeros(1, *input_shape, device=device)
+    config = getattr(model, "config", None)
+    text_length = getattr(config, "text_length", None) or 0
+    if text_length:  # all padding would be trimmed to nothing: count a text of L tokens
+        x[:, config.text_start:config.text_start + text_length] = 1.0  # [UNK], any word
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(torch.zeros(1, *input_shape, device=device))
+            model(x)
     finally:
         model.train(was_training)
     flops = int(counter.get_total_flops())
     # the fused recurrent kernels are one opaque op to the counter: a total without them would
     # be the head's FLOPs alone, so none is given
     hidden = sorted({type(m).__name__ for m in model.modules() if isinstance(m, nn.RNNBase)})
+    if text_length and not hidden and any(isinstance(m, (nn.Embedding, nn.EmbeddingBag))
+                                          for m in model.modules()):
+        hidden = ["embedding lookups"] if not flops else []
     return {"parameters": int(parameters), "flops_per_sample": (flops or None) if not hidden else None,
             "flops_not_counted": hidden, "input_shape": list(input_shape),
+            "text_length": text_length or None,
             "flops_counted_by": FLOPS_COUNTED}
 
 

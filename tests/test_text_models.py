@@ -299,3 +299,19 @@ def test_evaluate_compares_the_text_baselines_and_networks_on_the_same_fold(fram
     read, original = texts[0].split(), train["text"][0].lower()
     assert other.shape == (2, 0) and len(read) > 3 and "[PAD]" not in read
     assert all(w in original for w in read if w != "[UNK]")
+
+
+def test_a_text_models_size_is_counted_on_a_full_length_text_and_says_so():
+    from deepstart.models.custom import size_line
+    from deepstart.summary import model_size
+
+    layout = {"text_start": 1, "text_length": 64, "vocab_size": 500}
+    transformer = build_model("transformer", (65,), 1, "binary", text=layout)
+    size = model_size(transformer, (65,))
+    # an all-padding input is trimmed to nothing; the count is of a text of 64 tokens, so it
+    # grows with the length (attention and the feed-forward layers run once per token)
+    shorter = model_size(build_model("transformer", (33,), 1, "binary", text=layout | {
+        "text_length": 32}), (33,))
+    assert size["flops_per_sample"] > 1.8 * shorter["flops_per_sample"]
+    assert "on a text of 64 tokens; embedding lookups and their averaging are not counted" in \
+        size_line(size)

@@ -536,7 +536,12 @@ def size_line(size: dict) -> str:
     from deepstart.summary import short_count
 
     hidden = size.get("flops_not_counted")
+    one = f"a text of {size['text_length']} tokens" if size.get("text_length") else "one input"
     flops = (f"{short_count(size['flops_per_sample'])} FLOPs per sample (torch's FlopCounterMode "
+             f"on {one}; embedding lookups and their averaging are not counted; a multiply-add "
+             "is 2 FLOPs)"
+             if size.get("flops_per_sample") and size.get("text_length") else
+             f"{short_count(size['flops_per_sample'])} FLOPs per sample (torch's FlopCounterMode "
              "on one input; a multiply-add is 2 FLOPs)" if size.get("flops_per_sample") else
              f"FLOPs not counted (torch's FlopCounterMode does not see inside {', '.join(hidden)})"
              if hidden else "FLOPs not counted (none of its operations are ones torch's "
