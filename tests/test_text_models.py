@@ -108,7 +108,7 @@ def prepared(messages, other: bool) -> tuple[Prepared, dict]:
 def make(family: str, data: Prepared, layout: dict, **options) -> torch.nn.Module:
     """The family's module for the layout, as a run builds it."""
     return build_model(family, data.input_shape, 1, "binary", text=layout,
-                       **FAMILY_OPTIONS[family], **options)
+                       **(FAMILY_OPTIONS[family] | options))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -138,7 +138,7 @@ def trained(messages):
 
 @pytest.mark.parametrize("family, other", TRAINED)
 def test_each_family_beats_the_majority_on_held_out_messages(trained, messages, family, other):
-    from sklearn.metrics import roc_auc_score
+    from deepstart.problems.metrics import roc_auc  # equal to scikit-learn's (test_metrics.py)
 
     learner = trained[family, other]
     y = messages[3].ravel()
@@ -146,7 +146,7 @@ def test_each_family_beats_the_majority_on_held_out_messages(trained, messages, 
     accuracy = learner.evaluate("test")["accuracy"]
     scores = learner._outputs(learner._tensors["x_test"]).numpy().ravel()
     assert accuracy > majority + 0.05, (family, accuracy, majority)
-    assert roc_auc_score(y, scores) > 0.75, family
+    assert roc_auc(y, scores) > 0.75, family
 
 
 @pytest.mark.parametrize("family", list(FAMILY_OPTIONS))
@@ -299,6 +299,22 @@ def test_evaluate_compares_the_text_baselines_and_networks_on_the_same_fold(fram
     read, original = texts[0].split(), train["text"][0].lower()
     assert other.shape == (2, 0) and len(read) > 3 and "[PAD]" not in read
     assert all(w in original for w in read if w != "[UNK]")
+
+
+@pytest.mark.parametrize("options", [{"pooling": "cls"}, {"positional": "sincos"},
+                                     {"bidirectional": False}, {"hidden": 8, "buckets": None}],
+                         ids=["transformer cls", "transformer sincos", "lstm one way", "bag hidden"])
+def test_the_other_settings_leave_padding_out_too(messages, options):
+    family = {"pooling": "transformer", "positional": "transformer", "bidirectional": "lstm",
+              "hidden": "bag"}[next(iter(options))]
+    data, layout = prepared(messages, True)
+    torch.manual_seed(0)
+    model, x = make(family, data, layout, **options).eval(), data.x_test
+    lengths = (x[:, 2:] != 0).sum(1)
+    short, long = int(lengths.argmin()), int(lengths.argmax())
+    with torch.inference_mode():
+        torch.testing.assert_close(model(x[[short]]), model(x[[short, long]])[:1],
+                                   atol=1e-5, rtol=1e-5)
 
 
 def test_a_text_models_size_is_counted_on_a_full_length_text_and_says_so():
