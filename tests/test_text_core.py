@@ -405,3 +405,29 @@ def test_a_text_problem_takes_the_metric_its_references_use(reviews):
     assert accuracy.references[0].value == pytest.approx(np.mean(y_test == 0))
     with pytest.raises(DeepstartError, match="does not score a binary problem"):
         text_problem(reviews, text="review", target="score", metric="mae")
+
+
+def test_a_long_text_is_tokenized_from_its_start_with_the_ids_of_the_whole_and_its_count_bounded(reviews):
+    """A text past CUT_CHARS is tokenized from its first characters only: its first L ids are the
+    whole text's, and statistics at the bound say they are bounds (a 10,000-word speech once read
+    'median 774 tokens')."""
+    from deepstart.text import CUT_CHARS, MARGIN, MAX_LENGTH, _token_ids, fit_text_entry
+
+    texts = list(reviews["review"].iloc[:200])
+    # long ones: 40 reviews joined (about 10 times CUT_CHARS), one of long "words" (base64-like),
+    # and one whose cut falls inside a <br /> and a word
+    long = [" ".join(texts[i:i + 40]) for i in range(0, 120, 40)]
+    long.append(" ".join(["QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo" * 3] * 400))
+    long.append("a" * (CUT_CHARS - 3) + "<br /> tasty " * 600)
+    entry = fit_text_entry("review", ["review"], texts + long)
+    tokenizer = fit_tokenizer([t[:CUT_CHARS] for t in texts + long])
+    whole = [e.ids for e in tokenizer.encode_batch(long)]
+    for fast, full in zip(_token_ids(tokenizer, long), whole):
+        assert fast[:MAX_LENGTH + MARGIN] == full[:MAX_LENGTH + MARGIN]
+    ids = encode_texts(entry, long)
+    assert all(list(row) == full[:entry["length"]] + [0] * (entry["length"] - len(full[:entry["length"]]))
+               for row, full in zip(ids, whole))
+    assert entry["token_counts"]["exact_below"] == MAX_LENGTH + MARGIN
+    assert entry["token_counts"]["max"] >= MAX_LENGTH + MARGIN
+    assert entry["truncated"] == sum(len(w) > entry["length"] for w in
+                                     [e.ids for e in tokenizer.encode_batch(texts)] + whole)

@@ -109,8 +109,10 @@ def fit_text_entry(name: str, columns: Sequence[str], texts: Sequence[str | None
         "vocab_size": vocab, "min_frequency": MIN_FREQUENCY, "length": length,
         "length_rule": LENGTH_RULE, "pad_id": PAD_ID, "unk_id": UNK_ID,
         "texts": len(present), "truncated": int((counts > length).sum()),
+        # a text tokenized from its first CUT_CHARS characters has a count that is only known to
+        # be at least MAX_LENGTH + MARGIN: a statistic at or above that bound says "or more"
         "token_counts": {"median": float(np.median(counts)), "p95": float(np.quantile(counts, 0.95)),
-                         "max": int(counts.max()), "max_at_least": bool(cut and counts.max() >= MAX_LENGTH + MARGIN)},
+                         "max": int(counts.max())} | ({"exact_below": MAX_LENGTH + MARGIN} if cut else {}),
         "unknown_share": float(unknown / read) if read else 0.0,
         "features": [f"{name}#{i}" for i in range(length)],
     }
