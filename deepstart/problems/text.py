@@ -474,8 +474,8 @@ def text_problems() -> list[Problem]:
                     "fastText-style bag of words (dim 32, dropout 0.3, 4 epochs, Adam 1e-2, batch "
                     "128): test ROC AUC 0.860 on the 1,000 test reviews, above the article's "
                     "cross-validated 0.831 and below TF-IDF + logistic regression's 0.876 on the "
-                    "same split; 0.27 s an epoch of training on 3,600 reviews, 16 s from command "
-                    "to result, on the loaded 2-core CPU, one thread (provisional)")),
+                    "same split; 11 s from command to result on the quiet 2-core CPU (0.27 s an "
+                    "epoch of training on 3,600 reviews, measured on the loaded CPU, one thread)")),
                 # the sequence models at one setting each (batch 256: a CPU step costs what its
                 # longest text costs, so few large batches), not tuned: short of the bag here
                 Recipe({"model": "gru", "hidden_size": 64, "epochs": 4, "batch_size": 256,
@@ -520,9 +520,9 @@ def text_problems() -> list[Problem]:
                         "lr": 1e-2}, target=0.98, claim=(
                     "fastText-style bag of words (dim 32, 6 epochs, Adam 1e-2, batch 128): test "
                     "accuracy 0.988 on the 1,186 test e-mails, above naive Bayes (0.980) and TF-IDF "
-                    "+ logistic regression (0.975) on the same split; 1.3 s an epoch of training "
-                    "on 4,278 e-mails, 85 s from command to result on the loaded 2-core CPU, one "
-                    "thread (provisional)")),
+                    "+ logistic regression (0.975) on the same split; 17 s from command to result "
+                    "on the quiet 2-core CPU (1.3 s an epoch of training on 4,278 e-mails, measured "
+                    "on the loaded CPU, one thread)")),
                 # the sequence models at fine-foods' settings (not tuned here)
                 Recipe({"model": "gru", "hidden_size": 64, "epochs": 4, "batch_size": 256,
                         "lr": 1e-2}, target=0.95, claim=(
