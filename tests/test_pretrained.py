@@ -195,3 +195,4 @@ def test_pretrained_features_beat_random_ones_in_a_linear_probe(one_torch_thread
         with torch.inference_mode():
             scores[pre] = probe(model.eval().to(memory_format=torch.channels_last).features(x).numpy())
     assert scores[True] > max(scores[False], scores["pixels"]) + 0.07, scores
+
