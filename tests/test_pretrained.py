@@ -157,6 +157,10 @@ def test_user_weights_in_timm_and_package_layouts(small, tmp_path):
     save_file(pretrained.load_weights(LITE0), tmp_path / "package.safetensors")
     mapped = pretrained.user_weights(tmp_path / "package.safetensors", LITE0)
     assert torch.equal(mapped["blocks.0.0.conv_dw.weight"], small.blocks[0][0].conv_dw.weight)
+    deeper = pretrained.load_weights(LITE0) | {"_blocks.16._bn2.bias": torch.zeros(320)}
+    save_file(deeper, tmp_path / "lite1.safetensors")  # one block more, as lite1 has more
+    with pytest.raises(DeepstartError, match="have 17 blocks, but an efficientnet-lite0 has 16"):
+        pretrained.user_weights(tmp_path / "lite1.safetensors", LITE0)
     save_file({"encoder.layer.0.weight": torch.zeros(3)}, tmp_path / "other.safetensors")
     for path, says in (("other.safetensors", "no layout"), ("w.pth", "takes a .safetensors"),
                        ("missing.safetensors", "no such file")):

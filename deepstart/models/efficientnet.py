@@ -192,7 +192,7 @@ class EfficientNetLite(nn.Module):
         as ours, `classifier.*` dropped) or the package's lukemelas-style layout (`_conv_stem`,
         `_bn0`, `_blocks.N._expand_conv` ..., `_fc` dropped)."""
         if any(k.startswith("_blocks.") for k in tensors):
-            return cls._from_lukemelas(tensors)
+            return cls._from_lukemelas(tensors, where)
         if "conv_stem.weight" in tensors:
             return {k: v for k, v in tensors.items()
                     if not k.startswith(("classifier.", "head."))}
@@ -203,8 +203,13 @@ class EfficientNetLite(nn.Module):
                              "docs/pretrained.md.")
 
     @classmethod
-    def _from_lukemelas(cls, tensors: dict) -> dict:
+    def _from_lukemelas(cls, tensors: dict, where: str) -> dict:
         flat = [(i, j, e) for i, (_, _, e, _, r) in enumerate(stages(cls.family)) for j in range(r)]
+        count = 1 + max(int(k.split(".")[1]) for k in tensors
+                        if k.startswith("_blocks.") and k.split(".")[1].isdigit())
+        if count != len(flat):
+            raise DeepstartError(f"{where}: the weights have {count} blocks, but an {cls.family} has "
+                                 f"{len(flat)}; give weights of this architecture.")
         out = {}
         top = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2"}
         for key, value in tensors.items():
@@ -212,10 +217,9 @@ class EfficientNetLite(nn.Module):
             if module in top:
                 out[f"{top[module]}.{rest}"] = value
             elif key.startswith("_blocks."):
-                _, n, part, rest = key.split(".", 3)
-                if int(n) >= len(flat):
-                    raise DeepstartError(f"the weights have block {n}, but an {cls.family} has "
-                                         f"{len(flat)}; give weights of this architecture.")
+                _, n, part, rest = (key.split(".", 3) + ["", ""])[:4]
+                if not n.isdigit():  # not a block's tensor: the missing keys will say so
+                    continue
                 i, j, e = flat[int(n)]
                 names = ({"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw",
                           "_bn2": "bn2"} if e == 1 else
