@@ -16,6 +16,7 @@ from deepstart.models.linear import (LinearConfig, LinearModel, LogisticRegressi
 from deepstart.models.convnet import ConvNet, ConvNetConfig
 from deepstart.models.googlenet import GoogLeNet, GoogLeNetConfig
 from deepstart.models.mlp import MLP, MLPConfig
+from deepstart.models.minilm import MiniLM, MiniLMConfig
 from deepstart.models.recurrent import RecurrentConfig, RecurrentNet
 from deepstart.models.resnet import ResNet, ResNetConfig
 from deepstart.models.text import BagConfig, TextBag
@@ -34,9 +35,10 @@ FAMILIES: dict[str, tuple[type[nn.Module], type, tuple[str, ...]]] = {
     "gru": (RecurrentNet, RecurrentConfig, ("binary", "multiclass", "regression", "forecast")),
     "transformer": (Transformer, TransformerConfig, ("binary", "multiclass", "regression", "forecast")),
     "bag": (TextBag, BagConfig, ("binary", "multiclass", "regression")),
+    "minilm": (MiniLM, MiniLMConfig, ("binary", "multiclass", "regression")),
 }
 SEQUENCE_ONLY = ("lstm", "gru")
-TEXT_ONLY = ("bag",)
+TEXT_ONLY = ("bag", "minilm")
 IMAGE_ONLY = ("convnet", "resnet", "googlenet")
 # Families whose config keeps the whole input shape (they read images and sequences alike).
 SHAPE_AWARE = ("transformer",)
@@ -125,7 +127,16 @@ def build_model(name: str, input_shape: tuple[int, ...], n_outputs: int, task: s
     if name == "perceptron" and n_outputs != 1:
         raise DeepstartError("a perceptron has one output unit, so it fits binary and regression "
                              "problems; use 'logistic' or 'mlp' for several classes.")
-    return cls(config_cls(**kwargs))
+    model = cls(config_cls(**kwargs))
+    import torch
+
+    from deepstart.pretrained import initialize, is_pretrained
+
+    # the constructor never loads weights: a fresh model gets them here (on the meta device, where
+    # `deepstart models` builds for shapes alone, there is nothing to load them into)
+    if is_pretrained(name) and torch.get_default_device().type != "meta":
+        initialize(model)
+    return model
 
 
 def model_spec(model: nn.Module) -> dict:
