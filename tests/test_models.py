@@ -16,7 +16,8 @@ from deepstart.models.linear import Perceptron, PerceptronConfig
 
 
 def test_zoo_names():
-    assert model_names() == ["bag", "convnet", "googlenet", "gru", "linear", "logistic", "lstm",
+    assert model_names() == ["bag", "convnet", "efficientnet-lite0", "efficientnet-lite1",
+                             "efficientnet-lite2", "googlenet", "gru", "linear", "logistic", "lstm",
                              "minilm", "mlp", "perceptron", "resnet", "transformer"]
 
 
