@@ -197,3 +197,15 @@ def test_run_export_serve_on_reviews(reviews, tmp_path) -> None:
     answer = served.answer_json(json.dumps({"text": "Tasty and fresh, my kids love it."}).encode())
     assert answer["predicted"] in ("great", "other") and answer["model"]["family"] == "minilm"
     assert sum(answer["probabilities"].values()) == pytest.approx(1.0)
+
+
+def test_the_scikit_learn_estimator_reads_texts_with_minilms_tokenizer(reviews) -> None:
+    from deepstart.sklearn import NetClassifier
+
+    train, test = reviews
+    tiny = {"pretrained": False, "layers": 1, "hidden_size": 32, "heads": 2, "intermediate_size": 64}
+    clf = NetClassifier(model="minilm", model_options=tiny, epochs=1, batch_size=16, random_state=0)
+    clf.fit(list(train["review"][:20]), list(train["score"][:20]))
+    entry = next(e for e in clf.text_schema_ if e["kind"] == "text")
+    assert entry["pretrained"] == "minilm" and clf.text_layout_["vocab_size"] == 30522
+    assert set(clf.predict(list(test["review"][:4]))) <= {"great", "other"}
