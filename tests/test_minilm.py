@@ -157,6 +157,9 @@ def test_run_config_sets_the_tokenizer_and_the_cache_keeps_both(reviews, monkeyp
     monkeypatch.setattr(deepstart.problems, "_MATERIALIZED", {})
     config = RunConfig.for_problem("fine-foods", model="minilm")
     assert config.data_options == {"tokenizer": "minilm"} and config.model == "minilm"
+    # the recipe: fastai's fine_tune, one epoch of the head alone
+    assert (config.epochs, config.unfreeze_after, config.lr, config.optimizer) == (3, 1, 3e-4, "adamw")
+    assert config.model_options == {}
     assert RunConfig.for_problem("fine-foods", model="bag").data_options == {}
     pretrained, fitted = get_problem("fine-foods", {"tokenizer": "minilm"}), get_problem("fine-foods")
     assert get_problem("fine-foods", {"tokenizer": "minilm"}) is pretrained  # built once

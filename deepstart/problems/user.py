@@ -132,12 +132,11 @@ def _build(path_text: str, signature: tuple, options: tuple):
         if k in opts:
             raise DeepstartError(f"{FLAGS[k]} applies to folders of images, and {path} is a file; "
                                  "drop it.")
-    if tokenizer is not None and ("target" not in opts or opts.get("sequence")):
+    if tokenizer is not None and ("forecast" in opts or opts.get("sequence")):
         from deepstart.text import not_text
 
         raise not_text(tokenizer, f"{path} is read as a series" if "forecast" in opts else
-                       f"{path} is read as sequences (--sequence)" if opts.get("sequence") else
-                       f"{path} needs --target COLUMN to be read as a table")
+                       f"{path} is read as sequences (--sequence)")
     frame = read_csv(path, decimal=opts.get("decimal"))
     if "target" in opts and opts.get("sequence"):
         _only(opts, SEQUENCE_OPTIONS, "--sequence reads a table's rows as sequences")
