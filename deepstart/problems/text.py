@@ -404,8 +404,9 @@ def _computed(value: float, model: str, n_test: int, what: str) -> Reference:
     return Reference(value, model, f"computed here on the same {n_test:,} test {what} ({BASELINES})")
 
 
-def _materialize(name: str) -> Problem:
-    """The entry's problem on its data: loaded, tokenized on the training texts, encoded."""
+def _materialize(name: str, tokenizer: str | None = None) -> Problem:
+    """The entry's problem on its data: loaded, tokenized on the training texts (or with the
+    pretrained `tokenizer`), encoded."""
     from deepstart.problems.catalog import PROBLEMS
     from deepstart.text import text_problem
 
@@ -415,7 +416,7 @@ def _materialize(name: str) -> Problem:
     built = text_problem(train, text=text, target=target, test=test, name=entry.name,
                          title=entry.title, task=entry.task, metric=entry.metric,
                          origin=entry.origin, references=entry.references, recipe=entry.recipe,
-                         recipes=entry.recipes)
+                         recipes=entry.recipes, tokenizer=tokenizer)
     # The entry's own words for its split and where to get it; its references only: they include
     # the majority class in the problem's metric (a table's automatic baseline is an accuracy).
     return dataclasses.replace(built, split=entry.split, size=f"{entry.size}; {built.size}",
