@@ -83,7 +83,7 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("problem", nargs="?", default=None,
                    help="a built-in problem name (default: digits), a CSV file, or a folder of "
                         "images or .txt files")
-    p.add_argument("--model", help="model family: perceptron, linear, logistic, mlp, convnet, resnet, googlenet, transformer, lstm, gru (--model M uses the problem's recipe for M when it has one), or your own class: PATH.py:Class or package.module:Class (docs/own-model.md)")
+    p.add_argument("--model", help="model family: perceptron, linear, logistic, mlp, convnet, resnet, googlenet, transformer, lstm, gru, bag, pretrained: efficientnet-lite0/1/2, minilm (--model M uses the problem's recipe for M when it has one), or your own class: PATH.py:Class or package.module:Class (docs/own-model.md)")
     p.add_argument("--hidden", type=_sizes, help="MLP hidden layer sizes, e.g. 256,256")
     p.add_argument("--activation", help="activation: identity, step, sigmoid, tanh, relu")
     p.add_argument("--dropout", type=_fraction, help="dropout rate after each hidden layer")

@@ -58,7 +58,8 @@ def quiet_main(argv: list[str]) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def runs(photos, tmp_path_factory):
     """{"straight": the default fine-tune (1 frozen epoch, then unfrozen), 2 epochs; "resumed": the
-    same run stopped by Ctrl-C after its frozen epoch and resumed; "frozen": --frozen}."""
+    same run stopped by Ctrl-C after its frozen epoch and resumed; "frozen": --frozen, stopped
+    after epoch 1 and resumed}."""
     import deepstart.learner as learner_module
 
     base = tmp_path_factory.mktemp("runs")
@@ -76,14 +77,16 @@ def runs(photos, tmp_path_factory):
 
         mp.setattr(learner_module.Learner, "_end_epoch", end_epoch)
         assert quiet_main([*args, "--out", "cut"])[0] == 130
+        frozen = ["run", str(photos), "--model", MODEL, *TINY, "--frozen", "--epochs", "2"]
+        code, printed = quiet_main([*frozen, "--out", "frozen"])
+        assert code == 130, printed
         mp.setattr(learner_module.Learner, "_end_epoch", real_end)
-        cut = next((base / "cut").iterdir())
-        assert quiet_main(["run", "--resume", str(cut), "--quiet"])[0] == 0
-        code, printed = quiet_main(["run", str(photos), "--model", MODEL, *TINY, "--frozen",
-                                    "--epochs", "2", "--out", "frozen"])
-        assert code == 0, printed
-        built = {name: next((base / name).iterdir()) for name in ("straight", "frozen")}
-        built["resumed"], built["frozen_output"] = cut, printed
+        built = {name: next((base / name).iterdir()) for name in ("cut", "frozen")}
+        assert quiet_main(["run", "--resume", str(built["cut"]), "--quiet"])[0] == 0
+        code, resumed = quiet_main(["run", "--resume", str(built["frozen"])])
+        assert code == 0, resumed
+        built["straight"] = next((base / "straight").iterdir())
+        built["resumed"], built["frozen_output"] = built["cut"], (printed, resumed)
     return built
 
 
@@ -166,7 +169,9 @@ def test_frozen_trains_the_head_on_cached_features_and_saves_the_whole_net(runs,
     folder = runs["frozen"]
     meta = json.loads((folder / "features.json").read_text())
     assert meta["rows"]["train"] > 0 and len(meta["backbone_sha256"]) == 64
-    assert "features: computed by the backbone" in runs["frozen_output"]
+    written, resumed = runs["frozen_output"]  # the run stopped after epoch 1, and resumed
+    assert "features: computed by the backbone" in written
+    assert "features: read from" in resumed and "features: computed" not in resumed
     model, spec = load_model(folder)
     assert spec["family"] == MODEL  # the whole net: report, export and serve load it as any run
     # the recorded test score is the whole net's, on the raw test images
