@@ -3,7 +3,9 @@ function from one fold's raw data to a fitted predictor.
 
     tables   baseline, logistic (classes) or linear (numbers), knn, random-forest, gradient-boosting,
              sklearn-mlp (all scikit-learn, standardised inside the fold), mlp (deepstart)
-    images   baseline, logistic on the pixels, mlp, convnet (the last three deepstart networks)
+    images   baseline, logistic on the pixels, mlp, convnet (the last three deepstart networks),
+             efficientnet-lite0-frozen (ImageNet features + a head; skipped, saying which package
+             to install, when its weights are not installed)
     series   persistence, seasonal-naive, linear (autoregression on windows), mlp on windows, lstm
     text     baseline, tfidf-logistic (words and bigrams), naive-bayes (multinomial, on counts),
              bag and lstm (deepstart networks on the token ids)
@@ -117,13 +119,14 @@ class Context:
         return ("deepstart networks: the recipe's epochs (or --epochs) on all the training rows of "
                 "each fold")
 
-    def network_config(self, family: str):
-        """`deepstart run PROBLEM --model FAMILY`'s settings, with this evaluation's choices."""
+    def network_config(self, family: str, frozen: bool | None = None):
+        """`deepstart run PROBLEM --model FAMILY [--frozen]`'s settings, with this evaluation's
+        choices."""
         from deepstart.run import RunConfig
 
         config = RunConfig.for_problem(self.problem, data_options=self.data_options, model=family,
                                        epochs=self.epochs, lookback=self.lookback, seed=self.seed,
-                                       device=self.device,
+                                       device=self.device, frozen=frozen,
                                        val_split=VAL_SPLIT if self.early_stopping else 0.0)
         if self.problem.task == "forecast":
             config.lookback = self.series_lookback()
@@ -275,9 +278,9 @@ TEXT_SETTINGS = {"ngram_range": [1, 2], "min_df": 2, "texts": "token ids decoded
 
 # --- deepstart networks -------------------------------------------------------------------------
 
-def _network(family: str) -> Callable[[Fold, Context], Predict]:
+def _network(family: str, frozen: bool | None = None) -> Callable[[Fold, Context], Predict]:
     def fit(fold: Fold, ctx: Context) -> Predict:
-        config = ctx.network_config(family)
+        config = ctx.network_config(family, frozen)
         data = prepare(fold.dataset(), ctx.problem, val_split=config.val_split, seed=ctx.seed,
                        lookback=config.lookback, scale=config.scale)
         callbacks = []
@@ -291,18 +294,21 @@ def _network(family: str) -> Callable[[Fold, Context], Predict]:
                           warmup_epochs=config.warmup_epochs, clip_grad=config.clip_grad,
                           label_smoothing=config.label_smoothing, device=config.device,
                           precision=config.precision, augment=config.augment, tta=config.tta,
-                          model_options=config.model_options, callbacks=callbacks, verbose=0)
+                          model_options=config.model_options, callbacks=callbacks, verbose=0,
+                          freeze=config.freeze, unfreeze_after=config.unfreeze_after,
+                          frozen=config.frozen)
         learner.fit(config.epochs)
         return lambda: _answers(learner, "test", ctx)
     return fit
 
 
-def _network_settings(family: str) -> Callable[[Context], dict]:
+def _network_settings(family: str, frozen: bool | None = None) -> Callable[[Context], dict]:
     def settings(ctx: Context) -> dict:
-        c = ctx.network_config(family)
+        c = ctx.network_config(family, frozen)
         out = {"model": c.model, **c.model_options, "epochs": c.epochs, "batch_size": c.batch_size,
                "lr": c.lr, "optimizer": c.optimizer, "schedule": c.schedule}
-        for name in ("weight_decay", "lookback", "scale", "augment", "tta"):
+        for name in ("weight_decay", "lookback", "scale", "augment", "tta", "frozen", "freeze",
+                     "unfreeze_after"):
             if getattr(c, name):
                 out[name] = getattr(c, name)
         if ctx.early_stopping:
@@ -400,7 +406,27 @@ ALGORITHMS: tuple[Algorithm, ...] = (
     Algorithm("convnet", "deepstart ConvNet (Learner, the problem's settings)",
               ("binary", "multiclass", "regression"), ("image",), ("image",), 9,
               _network("convnet"), _network_settings("convnet"), "convnet"),
+    # the pretrained column: ImageNet features computed once per fold, a head trained on them
+    # (`run --model efficientnet-lite0 --frozen`); skipped, saying which package to install, when
+    # the weights are not installed (missing_weights)
+    Algorithm("efficientnet-lite0-frozen", "EfficientNet-Lite0 ImageNet features + a trained head "
+              "(pretrained, --frozen)", ("binary", "multiclass", "regression"), ("image",),
+              ("image",), 11, _network("efficientnet-lite0", frozen=True),
+              _network_settings("efficientnet-lite0", frozen=True), "efficientnet-lite0"),
 )
+
+
+def missing_weights(algorithm: Algorithm) -> str | None:
+    """Why a pretrained algorithm cannot run here (its weight package is not installed, in
+    deepstart.pretrained's words), or None."""
+    import importlib.util
+
+    from deepstart.pretrained import BACKBONES, missing_package
+
+    backbone = BACKBONES.get(str(algorithm.family))
+    if backbone is None or importlib.util.find_spec(backbone.module) is not None:
+        return None
+    return str(missing_package(backbone.name)).rstrip(".") + "; skipped"
 
 
 def user_algorithm(reference: str, taken: tuple[str, ...] = ()) -> Algorithm:
