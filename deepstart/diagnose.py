@@ -132,7 +132,7 @@ RUN_FLAGS = {"epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr",
              "weights": "--weights"}
 # what lr-find accepts of them (it has no --epochs, --lr, --schedule, ...)
 LR_FIND_FIELDS = ("batch_size", "optimizer", "weight_decay", "val_split", "scale", "lookback",
-                  "device", "precision", "seed")
+                  "device", "precision", "seed", "freeze", "unfreeze_after", "frozen", "weights")
 # kept when a step changes the model family: they are not the old model's hyper-parameters, and
 # the validation split must stay the same for the scores to compare
 KEPT_ON_MODEL_CHANGE = ("val_split", "seed", "device", "precision", "nproc", "compile", "metric")
