@@ -98,7 +98,11 @@ class RunConfig:
         """The problem's recipe, with the user's choices on top (None means 'not given')."""
         from deepstart.problems import get_problem
 
+        from deepstart.text import FAMILY_TOKENIZERS
+
         data_options = dict(data_options or {})
+        if overrides.get("model") in FAMILY_TOKENIZERS:  # a pretrained text model reads its own ids
+            data_options.setdefault("tokenizer", FAMILY_TOKENIZERS[overrides["model"]])
         problem = get_problem(problem_name, data_options)
         fields = {f.name for f in dataclasses.fields(cls)}
         given = {k: v for k, v in overrides.items() if v is not None}
