@@ -362,6 +362,8 @@ def backbone_facts(record: RunRecord) -> dict | None:
              "user_weights": Path(str(user)).name if user else None,
              "sha256": source.get("sha256"), "parameters": source.get("parameters"),
              "published": published if published.get("score") is not None else None,
+             # MiniLM's model card claims no score: say where one would have been
+             "unpublished": published.get("source") if published.get("score") is None else None,
              "pipeline": [], "schedule": schedule_text(record.config, record.metrics)}
     if backbone.kind == "image":
         size = built.get("input_size") or backbone.inputs.get("input_size")

