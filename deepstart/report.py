@@ -124,6 +124,7 @@ def context(record: RunRecord, written: str | None = None) -> dict:
         "diagnosis": None, "diagnosis_error": None, "size_line": None, "paper_line": None,
         "learning_curve": None, "history_rows": record.history[-5:],
         "epochs_done": len(record.history), "repro": _repro(record),
+        "backbone": backbone_facts(record),
     }
     metric = m["metric"] if m else ("accuracy" if (record.spec or {}).get("task") in
                                     ("binary", "multiclass") else None)
@@ -332,8 +333,92 @@ def _model_facts(model, spec: dict, shape: tuple) -> dict:
     if family == "custom":  # the user's class: where it came from, and the file's hash
         entry = spec["custom"]
         family = f"your own class {entry['reference']} (sha256 {str(entry.get('sha256'))[:12]}…)"
-    return {"family": family, "config": spec["config"], "rows": rows, "total": total,
+    # a pretrained family's provenance (`source`) has its own section, the backbone
+    config = {k: v for k, v in spec["config"].items() if k != "source"}
+    return {"family": family, "config": config, "rows": rows, "total": total,
             "input": "x".join(map(str, shape))}
+
+
+def backbone_facts(record: RunRecord) -> dict | None:
+    """A pretrained family's backbone, from model.json's config `source` (the provenance filled
+    when the run built it) and config.json: where the weights came from (package, version, file,
+    sha256), their parameters and published score with its source, the input pipeline inside the
+    model (input size, grey to RGB, mean and std; or the tokenizer), and the fine-tuning schedule
+    the run used. None for a family that is not pretrained."""
+    spec = record.spec or {}
+    family = str(spec.get("family") or record.config.get("model") or "")
+    from deepstart.pretrained import BACKBONES
+
+    if family not in BACKBONES:
+        return None
+    backbone, built = BACKBONES[family], spec.get("config") or {}
+    source = built.get("source") or {}
+    published = source.get("published") or backbone.published or {}
+    user = source.get("weights") or built.get("weights")
+    facts = {"name": family, "kind": backbone.kind,
+             "pretrained": bool(source.get("pretrained", built.get("pretrained", True))),
+             "package": source.get("package"), "version": source.get("version"),
+             "file": Path(str(source.get("file") or user or "")).name or None,
+             "user_weights": Path(str(user)).name if user else None,
+             "sha256": source.get("sha256"), "parameters": source.get("parameters"),
+             "published": published if published.get("score") is not None else None,
+             # MiniLM's model card claims no score: say where one would have been
+             "unpublished": published.get("source") if published.get("score") is None else None,
+             "pipeline": [], "schedule": schedule_text(record.config, record.metrics)}
+    if backbone.kind == "image":
+        size = built.get("input_size") or backbone.inputs.get("input_size")
+        shape = list(spec.get("input_shape") or [])
+        given = "x".join(map(str, shape[1:])) if len(shape) == 3 else "?"
+        facts["pipeline"] = [
+            ("input", f"the prepared images ({given} pixels, {shape[0] if shape else '?'} "
+                      "channel(s), scaled to [0, 1])"
+                      + ("; grey repeated to RGB" if shape and shape[0] == 1 else "")),
+            ("resize", f"to {size} x {size} pixels (bilinear), inside the model"),
+            ("normalize", f"mean {_triple(backbone.inputs.get('mean'))}, std "
+                          f"{_triple(backbone.inputs.get('std'))} (what the weights were trained "
+                          "on), inside the model")]
+    else:
+        from deepstart.text import text_entry
+
+        entry = text_entry(spec) or {}
+        facts["pipeline"] = [
+            ("tokenizer", f"{entry.get('tokenizer_kind') or family + ' WordPiece'}: "
+                          f"{_num(entry.get('vocab_size'))} tokens, pad id {entry.get('pad_id', '?')}, "
+                          f"unknown id {entry.get('unk_id', '?')} (the weights' own vocabulary)"),
+            ("length", f"{entry.get('length', '?')} tokens"
+                       + (f" ({entry['length_rule']})" if entry.get("length_rule") else ""))]
+    return facts
+
+
+def _triple(values) -> str:
+    return "(" + ", ".join(f"{v:.4g}" for v in values) + ")" if values else "?"
+
+
+def schedule_text(config: dict, metrics: dict | None = None) -> str:
+    """How a pretrained run trained its body and head, in words, from config.json (its recipe
+    and flags: --frozen, --freeze, --unfreeze-after N)."""
+    epochs = (metrics or {}).get("epochs") or config.get("epochs")
+    lr, schedule = config.get("lr"), config.get("schedule")
+    if config.get("frozen"):
+        return (f"frozen features + head: the body's features computed once (cached in the run "
+                f"folder), only the head trained on them, {epochs} epoch(s) at lr {_plain(lr)} "
+                f"({schedule} schedule)")
+    if config.get("freeze"):
+        return (f"body frozen for the whole run (its normalisation layers still adapt): the head "
+                f"trained for {epochs} epoch(s) at lr {_plain(lr)} ({schedule} schedule)")
+    from deepstart.models.finetune import lr_scales
+
+    # the body's 3 groups (the contract's body_groups), as the Learner spaces their rates
+    rates = (f"the body's 3 groups at {', '.join(f'{lr * s:.2g}' for s in lr_scales(3))} (earliest "
+             f"first), the head at {lr:.2g}") if isinstance(lr, (int, float)) else "?"
+    after = config.get("unfreeze_after") or 0
+    if after:
+        left = epochs - after if isinstance(epochs, int) else "?"
+        return (f"fine-tuned: body frozen for {after} epoch(s) (head only), then all unfrozen for "
+                f"the remaining {left} epoch(s) with discriminative learning rates: {rates} "
+                f"({schedule} schedule)")
+    return (f"fine-tuned from the first epoch: body and head together for {epochs} epoch(s) with "
+            f"discriminative learning rates: {rates} ({schedule} schedule)")
 
 
 # --- results: confusion matrix and per-class scores, or residuals --------------------------------

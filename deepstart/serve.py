@@ -103,6 +103,10 @@ class ServedModel:
             **({"class": spec["custom"]["reference"]} if spec["family"] == "custom" else {}),
             "weights_sha256": hashlib.sha256(weights).hexdigest()[:12], "deepstart": __version__,
         }
+        source = spec["config"].get("source") or {}
+        if source:  # a pretrained family: which weights it started from (deepstart.pretrained)
+            self.identity["backbone"] = {k: source.get(k) for k in ("package", "version")} | {
+                "sha256": str(source.get("sha256") or "")[:12] or None}
         if len(self.input_shape) == 3:
             self.kind = "image"
             self.pixel_max = _pixel_max(record, spec)

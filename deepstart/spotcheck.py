@@ -3,10 +3,13 @@ function from one fold's raw data to a fitted predictor.
 
     tables   baseline, logistic (classes) or linear (numbers), knn, random-forest, gradient-boosting,
              sklearn-mlp (all scikit-learn, standardised inside the fold), mlp (deepstart)
-    images   baseline, logistic on the pixels, mlp, convnet (the last three deepstart networks)
+    images   baseline, logistic on the pixels, mlp, convnet (the last three deepstart networks),
+             efficientnet-lite0-frozen (ImageNet features + a head; skipped, saying which package
+             to install, when its weights are not installed)
     series   persistence, seasonal-naive, linear (autoregression on windows), mlp on windows, lstm
     text     baseline, tfidf-logistic (words and bigrams), naive-bayes (multinomial, on counts),
-             bag and lstm (deepstart networks on the token ids)
+             bag and lstm (deepstart networks on the token ids), minilm-frozen (MiniLM's sentence
+             features on its own tokenizer's ids + a head; skipped like lite0 without its package)
 
 On images the table algorithms (knn, random-forest, ...) also run on the flattened pixels when named
 with `--algorithms`; so does your own class, named by its reference (`--algorithms
@@ -107,6 +110,7 @@ class Context:
     data_options: dict = field(default_factory=dict)
     threads: int | None = None  # threads the evaluation runs on (None: the libraries' defaults)
     early_stopping: bool = False  # networks: validate on VAL_SPLIT of the training rows, stop early
+    _tokens: dict = field(default_factory=dict)  # own_tokens' problems and rows, per family
 
     def networks_protocol(self) -> str:
         """How the networks were trained, in words (the leaderboard and evaluation.json say it)."""
@@ -117,17 +121,41 @@ class Context:
         return ("deepstart networks: the recipe's epochs (or --epochs) on all the training rows of "
                 "each fold")
 
-    def network_config(self, family: str):
-        """`deepstart run PROBLEM --model FAMILY`'s settings, with this evaluation's choices."""
+    def network_config(self, family: str, frozen: bool | None = None, problem=None):
+        """`deepstart run PROBLEM --model FAMILY [--frozen]`'s settings, with this evaluation's
+        choices."""
         from deepstart.run import RunConfig
 
-        config = RunConfig.for_problem(self.problem, data_options=self.data_options, model=family,
+        config = RunConfig.for_problem(problem or self.problem, data_options=self.data_options,
+                                       model=family,
                                        epochs=self.epochs, lookback=self.lookback, seed=self.seed,
-                                       device=self.device,
+                                       device=self.device, frozen=frozen,
                                        val_split=VAL_SPLIT if self.early_stopping else 0.0)
         if self.problem.task == "forecast":
             config.lookback = self.series_lookback()
         return config
+
+    def own_tokens(self, family: str, fold: Fold) -> tuple[Problem, Fold]:
+        """A pretrained text family reads its own tokenizer's ids: the problem built with the data
+        option tokenizer=<its tokenizer> (the same rows in the same order, another text entry),
+        and `fold`'s rows of it."""
+        from deepstart.problems import get_problem
+        from deepstart.text import FAMILY_TOKENIZERS
+
+        if family not in self._tokens:
+            options = self.data_options | {"tokenizer": FAMILY_TOKENIZERS[family]}
+            problem = get_problem(self.problem.path or self.problem.name, options)
+            data = problem.load(download=False)
+            self._tokens[family] = (problem, np.concatenate([data.x_train, data.x_test]),
+                                    np.concatenate([data.y_train, data.y_test]))
+        problem, x, y = self._tokens[family]
+        if len(x) <= int(max(fold.train.max(), fold.test.max())) or not (
+                np.array_equal(y[fold.train], fold.y_train) and np.array_equal(y[fold.test], fold.y_test)):
+            raise DeepstartError(f"the rows of {self.problem.name} with the {family} tokenizer are not "
+                                 "those of the evaluation; evaluate it with --algorithms without "
+                                 f"{family}.")
+        return problem, Fold(fold.number, fold.train, fold.test, x[fold.train], fold.y_train,
+                             x[fold.test], fold.y_test, feature_names=fold.feature_names)
 
     def series_lookback(self) -> int:
         if self.lookback is not None:
@@ -275,10 +303,15 @@ TEXT_SETTINGS = {"ngram_range": [1, 2], "min_df": 2, "texts": "token ids decoded
 
 # --- deepstart networks -------------------------------------------------------------------------
 
-def _network(family: str) -> Callable[[Fold, Context], Predict]:
+def _network(family: str, frozen: bool | None = None) -> Callable[[Fold, Context], Predict]:
     def fit(fold: Fold, ctx: Context) -> Predict:
-        config = ctx.network_config(family)
-        data = prepare(fold.dataset(), ctx.problem, val_split=config.val_split, seed=ctx.seed,
+        from deepstart.text import FAMILY_TOKENIZERS
+
+        problem = ctx.problem
+        if family in FAMILY_TOKENIZERS:
+            problem, fold = ctx.own_tokens(family, fold)
+        config = ctx.network_config(family, frozen, problem)
+        data = prepare(fold.dataset(), problem, val_split=config.val_split, seed=ctx.seed,
                        lookback=config.lookback, scale=config.scale)
         callbacks = []
         if ctx.early_stopping:
@@ -291,18 +324,21 @@ def _network(family: str) -> Callable[[Fold, Context], Predict]:
                           warmup_epochs=config.warmup_epochs, clip_grad=config.clip_grad,
                           label_smoothing=config.label_smoothing, device=config.device,
                           precision=config.precision, augment=config.augment, tta=config.tta,
-                          model_options=config.model_options, callbacks=callbacks, verbose=0)
+                          model_options=config.model_options, callbacks=callbacks, verbose=0,
+                          freeze=config.freeze, unfreeze_after=config.unfreeze_after,
+                          frozen=config.frozen)
         learner.fit(config.epochs)
         return lambda: _answers(learner, "test", ctx)
     return fit
 
 
-def _network_settings(family: str) -> Callable[[Context], dict]:
+def _network_settings(family: str, frozen: bool | None = None) -> Callable[[Context], dict]:
     def settings(ctx: Context) -> dict:
-        c = ctx.network_config(family)
+        c = ctx.network_config(family, frozen)
         out = {"model": c.model, **c.model_options, "epochs": c.epochs, "batch_size": c.batch_size,
                "lr": c.lr, "optimizer": c.optimizer, "schedule": c.schedule}
-        for name in ("weight_decay", "lookback", "scale", "augment", "tta"):
+        for name in ("weight_decay", "lookback", "scale", "augment", "tta", "frozen", "freeze",
+                     "unfreeze_after"):
             if getattr(c, name):
                 out[name] = getattr(c, name)
         if ctx.early_stopping:
@@ -400,7 +436,31 @@ ALGORITHMS: tuple[Algorithm, ...] = (
     Algorithm("convnet", "deepstart ConvNet (Learner, the problem's settings)",
               ("binary", "multiclass", "regression"), ("image",), ("image",), 9,
               _network("convnet"), _network_settings("convnet"), "convnet"),
+    # the pretrained column: ImageNet features computed once per fold, a head trained on them
+    # (`run --model efficientnet-lite0 --frozen`); skipped, saying which package to install, when
+    # the weights are not installed (missing_weights)
+    Algorithm("minilm-frozen", "all-MiniLM-L6-v2 sentence features (its own tokenizer) + a "
+              "trained head (pretrained, --frozen)", ("binary", "multiclass", "regression"),
+              ("text",), ("text",), 11, _network("minilm", frozen=True),
+              _network_settings("minilm", frozen=True), "minilm"),
+    Algorithm("efficientnet-lite0-frozen", "EfficientNet-Lite0 ImageNet features + a trained head "
+              "(pretrained, --frozen)", ("binary", "multiclass", "regression"), ("image",),
+              ("image",), 11, _network("efficientnet-lite0", frozen=True),
+              _network_settings("efficientnet-lite0", frozen=True), "efficientnet-lite0"),
 )
+
+
+def missing_weights(algorithm: Algorithm) -> str | None:
+    """Why a pretrained algorithm cannot run here (its weight package is not installed, in
+    deepstart.pretrained's words), or None."""
+    import importlib.util
+
+    from deepstart.pretrained import BACKBONES, missing_package
+
+    backbone = BACKBONES.get(str(algorithm.family))
+    if backbone is None or importlib.util.find_spec(backbone.module) is not None:
+        return None
+    return str(missing_package(backbone.name)).rstrip(".") + "; skipped"
 
 
 def user_algorithm(reference: str, taken: tuple[str, ...] = ()) -> Algorithm:
