@@ -14,6 +14,9 @@ from deepstart.errors import DeepstartError, unknown_name
 from deepstart.models.linear import (LinearConfig, LinearModel, LogisticRegression, Perceptron,
                                      PerceptronConfig)
 from deepstart.models.convnet import ConvNet, ConvNetConfig
+from deepstart.models.efficientnet import (EfficientNetConfig, EfficientNetLite, EfficientNetLite1,
+                                           EfficientNetLite1Config, EfficientNetLite2,
+                                           EfficientNetLite2Config)
 from deepstart.models.googlenet import GoogLeNet, GoogLeNetConfig
 from deepstart.models.mlp import MLP, MLPConfig
 from deepstart.models.recurrent import RecurrentConfig, RecurrentNet
@@ -34,10 +37,17 @@ FAMILIES: dict[str, tuple[type[nn.Module], type, tuple[str, ...]]] = {
     "gru": (RecurrentNet, RecurrentConfig, ("binary", "multiclass", "regression", "forecast")),
     "transformer": (Transformer, TransformerConfig, ("binary", "multiclass", "regression", "forecast")),
     "bag": (TextBag, BagConfig, ("binary", "multiclass", "regression")),
+    # pretrained backbones (deepstart.pretrained): ImageNet weights from pip packages
+    "efficientnet-lite0": (EfficientNetLite, EfficientNetConfig, ("binary", "multiclass", "regression")),
+    "efficientnet-lite1": (EfficientNetLite1, EfficientNetLite1Config,
+                           ("binary", "multiclass", "regression")),
+    "efficientnet-lite2": (EfficientNetLite2, EfficientNetLite2Config,
+                           ("binary", "multiclass", "regression")),
 }
 SEQUENCE_ONLY = ("lstm", "gru")
 TEXT_ONLY = ("bag",)
-IMAGE_ONLY = ("convnet", "resnet", "googlenet")
+IMAGE_ONLY = ("convnet", "resnet", "googlenet", "efficientnet-lite0", "efficientnet-lite1",
+              "efficientnet-lite2")
 # Families whose config keeps the whole input shape (they read images and sequences alike).
 SHAPE_AWARE = ("transformer",)
 
@@ -125,7 +135,12 @@ def build_model(name: str, input_shape: tuple[int, ...], n_outputs: int, task: s
     if name == "perceptron" and n_outputs != 1:
         raise DeepstartError("a perceptron has one output unit, so it fits binary and regression "
                              "problems; use 'logistic' or 'mlp' for several classes.")
-    return cls(config_cls(**kwargs))
+    model = cls(config_cls(**kwargs))
+    from deepstart.pretrained import initialize, is_pretrained
+
+    if is_pretrained(name):  # the constructor never loads weights, so load_model needs no package
+        initialize(model)
+    return model
 
 
 def model_spec(model: nn.Module) -> dict:

@@ -47,6 +47,10 @@ DESCRIPTIONS = {
            "On text: token embeddings, bidirectional, packed (pads never read)",
     "bag": "fastText-style bag: the mean embedding of a text's words and hashed bigrams, with the "
            "other columns, then a linear layer (Joulin et al. 2017); the fast text baseline",
+    **{f"efficientnet-lite{n}": f"EfficientNet-Lite{n} (Tan & Le 2019, TF's mobile variant), "
+                                f"ImageNet-pretrained ({score} % top-1 as published), with a new head; "
+                                "resizes and normalises images itself, grey to RGB"
+       for n, score in ((0, 75.1), (1, 76.7), (2, 77.6))},
 }
 
 # One sample's shape, outputs and task of the problems used as reference inputs (tests check each
@@ -80,6 +84,10 @@ MEASURED = Path(__file__).resolve().parents[2] / "docs" / "recipes.json"
 
 def _build(name: str, shape: tuple, n_outputs: int, task: str, options: dict | None = None,
            text: dict | None = None):
+    from deepstart.pretrained import is_pretrained
+
+    if is_pretrained(name):  # shapes only: the weights (and their package) are not needed
+        options = {"pretrained": False} | (options or {})
     with torch.device("meta"):  # shapes only: no memory, no random initialisation
         return build_model(name, shape, n_outputs, task, text=text, **(options or {}))
 
@@ -113,7 +121,15 @@ def _builds(name: str, shape: tuple, n_outputs: int, task: str, text: dict | Non
 
 
 def field_help(config_cls) -> dict[str, str]:
-    """Each field's meaning: the comment on its line, after the comment lines right above it."""
+    """Each field's meaning: the comment on its line, after the comment lines right above it (a
+    subclass's comment over its base's, e.g. efficientnet-lite1's own input_size)."""
+    bases = [c for c in config_cls.__mro__[1:] if dataclasses.is_dataclass(c)]
+    if bases:
+        return field_help(bases[0]) | {k: v for k, v in _own_field_help(config_cls).items() if v}
+    return _own_field_help(config_cls)
+
+
+def _own_field_help(config_cls) -> dict[str, str]:
     try:
         source = textwrap.dedent(inspect.getsource(config_cls))
     except (OSError, TypeError):  # no source (a frozen build): the table shows no meanings
