@@ -184,13 +184,15 @@ def project_image(smaller: dict, n_small: int, n_big: int, test_rows: int) -> fl
     return train + (smaller["wall_seconds"] - smaller["train_seconds"]) * scored_big / scored_small
 
 
-def project_text_fine_tune(frozen: dict, epochs: int, train_share: float) -> float:
+def project_text_fine_tune(frozen: dict, epochs: int, train_share: float,
+                           head_epochs: int = 0) -> float:
     """Wall seconds of a fine-tune from the frozen run on the same texts, whose wall time is one
-    forward pass over every text (train, val, test) plus a head's training (small): a training
-    step costs about 3 forward passes (forward, and a backward of twice its cost), over the train
-    share of the texts each epoch, and the scoring afterwards one forward pass over them all."""
-    forward_all = frozen["wall_seconds"]
-    return forward_all * (3 * epochs * train_share + 1)
+    forward pass over every text (train, val, test) plus a head's training (small): an epoch of
+    the whole net costs about 3 forward passes over the train share (forward, and a backward of
+    twice its cost), an epoch with the body frozen (`head_epochs`, fine_tune's first) one, and the
+    scoring afterwards one pass over them all."""
+    passes = 3 * (epochs - head_epochs) + head_epochs
+    return frozen["wall_seconds"] * (passes * train_share + 1)
 
 
 def long_epochs(n: int) -> int:
@@ -202,11 +204,13 @@ def long_epochs(n: int) -> int:
     return min(100, round(recipe.epochs * 60_000 / n))
 
 
-def fine_tune_epochs(problem: str, data_options: dict, row: Row, overrides: dict) -> int:
+def fine_tune_epochs(problem: str, data_options: dict, row: Row, overrides: dict) -> tuple[int, int]:
+    """(epochs, epochs with the body frozen) of the row's run, as its recipe sets them."""
     from deepstart.run import RunConfig
 
-    return RunConfig.for_problem(problem, data_options, model=row.model, model_options=row.options,
-                                 **(row.settings | overrides)).epochs
+    config = RunConfig.for_problem(problem, data_options, model=row.model,
+                                   model_options=row.options, **(row.settings | overrides))
+    return config.epochs, min(config.epochs, getattr(config, "unfreeze_after", None) or 0)
 
 
 # ---- the table ------------------------------------------------------------------------------------
@@ -337,9 +341,10 @@ def main(argv: list[str] | None = None) -> int:
             for row in text_rows():
                 m = None
                 if row.fine_tune and frozen is not None:
-                    epochs = fine_tune_epochs(problem, options, row, overrides)
+                    epochs, head_epochs = fine_tune_epochs(problem, options, row, overrides)
                     rows = frozen["train_rows"] + frozen["val_rows"] + frozen["test_rows"]
-                    seconds = project_text_fine_tune(frozen, epochs, frozen["train_rows"] / rows)
+                    seconds = project_text_fine_tune(frozen, epochs, frozen["train_rows"] / rows,
+                                                     head_epochs)
                     if seconds > budget:
                         m = {"projected_seconds": seconds, "projected_from": (
                             f"{epochs} epochs, from the frozen run's {frozen['wall_seconds']:.0f} s")}

@@ -85,6 +85,9 @@ def test_projections_scale_what_was_measured():
     # a frozen run is one forward pass over all texts: 2 epochs over 80 % of them at 3 passes each
     assert transfer.project_text_fine_tune({"wall_seconds": 60.0}, 2, 0.8) == pytest.approx(
         60 * (3 * 2 * 0.8 + 1))
+    # fine_tune's first epoch trains the head alone: one pass
+    assert transfer.project_text_fine_tune({"wall_seconds": 60.0}, 3, 0.8, 1) == pytest.approx(
+        60 * ((3 * 2 + 1) * 0.8 + 1))
 
 
 def test_the_docs_sections_survive_each_other(tmp_path, monkeypatch):
