@@ -102,6 +102,18 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=_seed, help="random seed (default 0): same seed, same result on CPU")
     p.add_argument("--data-dir", type=Path, help="a folder holding the problem's data files")
     p.add_argument("--no-download", action="store_true", help="never download data")
+    tune = p.add_argument_group("fine-tuning a pretrained model (docs/pretrained.md; default: the "
+                                "head alone for 1 epoch, then everything, early layers at lower "
+                                "learning rates)")
+    tune.add_argument("--freeze", action="store_true", help="keep the pretrained body frozen: "
+                      "train the head alone (normalisation layers still adapt)")
+    tune.add_argument("--unfreeze-after", type=_number(int, lambda v: v >= 0, "a whole number >= 0"),
+                      metavar="N", help="train the head alone for N epochs, then everything (0: "
+                      "everything from the start)")
+    tune.add_argument("--frozen", action="store_true", help="compute the body's features once "
+                      "(cached in the run folder) and train the head on them: seconds")
+    tune.add_argument("--weights", metavar="FILE.safetensors",
+                      help="pretrained weights of your own instead of the installed package's")
     _own_data_options(p)
 
 
@@ -430,6 +442,11 @@ def _config(args, **fixed):
     given["paper_score"] = getattr(args, "paper_score", None)
     given["metric"] = getattr(args, "metric", None)
     given["patience"] = getattr(args, "patience", None)
+    given["freeze"] = args.freeze or None
+    given["frozen"] = args.frozen or None
+    given["unfreeze_after"] = args.unfreeze_after
+    # absolute, as a problem's path: the suggested commands work from any folder
+    given["weights"] = str(Path(args.weights).absolute()) if args.weights else None
     data_options = {name: getattr(args, name, None) for name in (
         "target", "task", "forecast", "horizon", "season", "image_size", "color", "strict",
         "decimal", "sequence", "features_per_step", "length", "text")}
@@ -533,16 +550,20 @@ def _cmd_lr_find(args) -> int:
     console.print(f"suggested learning rate: [bold]{result.suggestion:.2g}[/bold] "
                   f"({result.rule}: the minimum is at {result.lr_at_minimum:.2g}); "
                   f"steepest descent at {result.steepest:.2g}", soft_wrap=True)
-    console.print(f"swept {len(result.lrs)} batches from {result.lrs[0]:.2g} to {result.lrs[-1]:.2g}; "
-                  f"plot: {path}")
-    from deepstart.problems.user import FLAGS
+    console.print(f"swept {len(result.lrs)} batches from {result.lrs[0]:.2g} to {result.lrs[-1]:.2g}, "
+                  f"training {result.part}; plot: {path}", soft_wrap=True)
+    if learner.pretrained and learner.body_frozen(0) and not (config.freeze or config.frozen):
+        console.print("the run trains the whole net after its frozen epochs: sweep that with "
+                      "--unfreeze-after 0", soft_wrap=True)
+    from dataclasses import asdict
 
-    data_flags = [part for k, v in config.data_options.items()
-                  for part in ([FLAGS[k]] if v is True else [FLAGS[k], str(v)])]
-    given = [part for k, v in args.option for part in ("--option", f"{k}={json.dumps(v)}")]
-    again = ["deepstart", "run", args.problem or "digits", *data_flags, "--model", config.model,
-             *given, "--lr", f"{result.suggestion:.2g}"]
-    console.print(f"try: {shlex.join(again)}", soft_wrap=True)
+    from deepstart.diagnose import RunFacts
+
+    # the run with the suggested rate and every other setting of this command
+    facts = RunFacts(metric="", greater_is_better=True, train=None, val=None, test=None,
+                     problem=config.problem, data_options=config.data_options, model=config.model,
+                     config=asdict(config), out=str(args.out))
+    console.print(f"try: {facts.command(lr=float(f'{result.suggestion:.2g}'))}", soft_wrap=True)
     return 0
 
 

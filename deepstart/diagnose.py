@@ -126,10 +126,13 @@ RUN_FLAGS = {"epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr",
              "label_smoothing": "--label-smoothing", "device": "--device",
              "precision": "--precision", "compile": "--compile", "augment": "--augment",
              "tta": "--tta", "seed": "--seed", "nproc": "--nproc",
-             "paper_score": "--paper-score", "metric": "--metric", "patience": "--patience"}
+             "paper_score": "--paper-score", "metric": "--metric", "patience": "--patience",
+             # fine-tuning a pretrained family (deepstart.run.FINE_TUNE_FLAGS)
+             "freeze": "--freeze", "unfreeze_after": "--unfreeze-after", "frozen": "--frozen",
+             "weights": "--weights"}
 # what lr-find accepts of them (it has no --epochs, --lr, --schedule, ...)
 LR_FIND_FIELDS = ("batch_size", "optimizer", "weight_decay", "val_split", "scale", "lookback",
-                  "device", "precision", "seed")
+                  "device", "precision", "seed", "freeze", "unfreeze_after", "frozen", "weights")
 # kept when a step changes the model family: they are not the old model's hyper-parameters, and
 # the validation split must stay the same for the scores to compare
 KEPT_ON_MODEL_CHANGE = ("val_split", "seed", "device", "precision", "nproc", "compile", "metric")
@@ -313,7 +316,7 @@ def _flags(settings: dict, defaults: dict, fields: dict, shown: set = frozenset(
             continue
         if not defaults and v in (None, False, "", "auto") or (k == "nproc" and v == 1):
             continue
-        if k == "compile":
+        if k in ("compile", "freeze", "frozen"):  # switches
             parts += [flag] if v else []
         elif v is None:
             if k in ("augment", "tta"):  # the recipe's augmentation turned off

@@ -119,6 +119,10 @@ class Learner:
     `metric` (one of the task's, deepstart.problems.TASK_METRICS) is the one the history's
     training and validation score columns lead with and that callbacks judge; by default the
     problem's own.
+    A pretrained model (deepstart.pretrained) trains its head at `lr` and its body's groups at
+    discriminative rates (deepstart.models.finetune); `freeze` keeps the body frozen throughout,
+    `unfreeze_after=N` for the first N epochs; `frozen` trains the head alone on features the
+    body computes once (cached at `features_path` when set).
     """
 
     def __init__(self, model: nn.Module | str, data, *, optimizer: str = "adam", lr: float = 1e-3,
@@ -128,7 +132,8 @@ class Learner:
                  device: str = "auto", precision: str = "auto", channels_last: bool | str = "auto",
                  compile: bool = False, augment: str | None = None, tta: str | None = None,
                  verbose: int = 1, model_options: dict | None = None, lookback: int | None = None,
-                 metric: str | None = None):
+                 metric: str | None = None, freeze: bool = False, unfreeze_after: int | None = None,
+                 frozen: bool = False):
         from deepstart.schedules import check_schedule
 
         check_positive("lr", lr)
@@ -151,7 +156,8 @@ class Learner:
         # as given, for the run folder `save` writes
         self.settings = {"val_split": val_split, "label_smoothing": label_smoothing,
                          "augment": augment, "device": device, "compile": compile,
-                         "precision": precision}
+                         "precision": precision, "freeze": freeze, "unfreeze_after": unfreeze_after,
+                         "frozen": frozen}
         self.callbacks = list(callbacks)
         self.rank, self.world_size = distributed.rank(), distributed.world_size()
         self.device = devices.resolve_device(device)
@@ -188,21 +194,11 @@ class Learner:
         self.model = model.to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.opt = make_optimizer(optimizer, self.model.parameters(), lr, weight_decay)
+        self._setup_finetune(freeze, unfreeze_after, frozen)
+        self.opt = make_optimizer(optimizer, self._params(lr), lr, weight_decay)
         self.scaler = devices.grad_scaler(self.precision, self.device)
-        # What trains: the model (with ReLU -> max-pool pairs run in the cheaper, bitwise-equal
-        # order), wrapped for gradient averaging across processes, and compiled if asked.
-        # Evaluation and saving use self.model itself.
-        self._train_model = devices.pool_before_relu(self.model)
-        if self.world_size > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self._train_model = DistributedDataParallel(self.model, device_ids=ids)
         self.compile = compile
         self.compile_seconds: float | None = None
-        if compile:
-            self._train_model = torch.compile(self._train_model)
         self.scheduler = None
         self._scheduler_state: dict | None = None
         self.planned_epochs: int | None = None  # the schedule's length, set by the first fit
@@ -212,15 +208,102 @@ class Learner:
         check_metric(self.metric, self.data.task)
         self.history = History(metric=self.metric)
         self.epoch = 0  # completed epochs
+        self._body_trainable: bool | None = None  # set by _apply_freezing, with what trains
+        self._apply_freezing()
         self.stop_training = False
         self.checkpoint_path: Path | None = None  # where Ctrl-C saves the state, if set
         self._tensors = {k: getattr(self.data, k).to(self.device) for k in
                          ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
         # 1 sorts within single batches, i.e. no bucketing at all
         self.bucket_batches = BUCKET_BATCHES
-        self._lengths = (self._text_lengths(self._tensors["x_train"]) if self.data.text is not None
-                         else None)
+        self._lengths = (self._text_lengths(self._tensors["x_train"])
+                         if self.data.text is not None and not self.frozen else None)
         self._snapshot = self.state()
+
+    # --- fine-tuning a pretrained model (deepstart.models.finetune) --------------------------------
+    def _setup_finetune(self, freeze: bool, unfreeze_after: int | None, frozen: bool) -> None:
+        from deepstart.models import finetune
+
+        self.pretrained = finetune.is_pretrained(self.model)
+        asked = ("freeze" if freeze else "frozen" if frozen else
+                 "unfreeze_after" if unfreeze_after is not None else None)
+        if asked and not self.pretrained:
+            raise DeepstartError(f"{asked} fine-tunes a pretrained model, and this "
+                                 f"{type(self.model).__name__} is none; pretrained families: "
+                                 f"{', '.join(finetune.pretrained_families())}.")
+        if unfreeze_after is not None and (isinstance(unfreeze_after, bool) or not isinstance(
+                unfreeze_after, int) or unfreeze_after < 0):
+            raise DeepstartError(f"unfreeze_after must be a whole number of epochs >= 0; received "
+                                 f"unfreeze_after={unfreeze_after!r}.")
+        if frozen and self.augment:
+            raise DeepstartError("frozen features are computed once per image, so training batches "
+                                 "cannot be augmented; drop augment (--augment none).")
+        self.freeze, self.unfreeze_after, self.frozen = bool(freeze), unfreeze_after, bool(frozen)
+        self.features_path: Path | None = None  # --frozen: where the features are cached
+        self._frozen: dict[str, torch.Tensor] | None = None  # their features, once computed
+
+    def _params(self, lr: float):
+        """What the optimizer updates: a pretrained model's head and body groups (the head alone
+        with frozen features), any other model's parameters."""
+        if not self.pretrained:
+            return self.model.parameters()
+        from deepstart.models.finetune import param_groups
+
+        groups = param_groups(self.model, lr)
+        return groups[:1] if self.frozen else groups
+
+    def body_frozen(self, epoch: int | None = None) -> bool:
+        """Whether the body is frozen in the epoch after `epoch` completed ones (default: now)."""
+        epoch = self.epoch if epoch is None else epoch
+        return self.pretrained and (self.freeze or self.frozen or (
+            self.unfreeze_after is not None and epoch < self.unfreeze_after))
+
+    def _apply_freezing(self) -> None:
+        """Freeze or unfreeze the body for the coming epoch (a function of the epoch count alone,
+        so a resumed run is in the state the uninterrupted one was); the optimizer keeps its
+        groups (frozen parameters get no gradient, so it leaves them alone), and what trains is
+        wrapped again where a wrapper records which parameters train (DDP, compile)."""
+        trainable = not self.body_frozen()
+        if trainable == self._body_trainable:
+            return
+        if self.pretrained:
+            from deepstart.models.finetune import describe_groups, set_body_trainable
+
+            set_body_trainable(self.model, trainable)
+            if self._body_trainable is not None and trainable and self.verbose > 0 and self.rank == 0:
+                from deepstart.console import console
+
+                console.print(f"unfrozen the body after epoch {self.epoch}: "
+                              f"{describe_groups(self.opt.param_groups, self.lr)}, as the "
+                              f"schedule's peak rates", highlight=False, soft_wrap=True)
+        self._body_trainable = trainable
+        # What trains: the model (with ReLU -> max-pool pairs run in the cheaper, bitwise-equal
+        # order), or the head alone on frozen features, wrapped for gradient averaging across
+        # processes, and compiled if asked. Evaluation and saving use self.model itself.
+        self._train_model = self.model.head if self.frozen else devices.pool_before_relu(self.model)
+        if self.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self._train_model = DistributedDataParallel(
+                self.model.head if self.frozen else self.model, device_ids=ids)
+        if self.compile:
+            self._train_model = torch.compile(self._train_model)
+
+    def frozen_features(self) -> dict[str, torch.Tensor]:
+        """frozen: each split's `model.features`, computed once (or read from `features_path`)."""
+        if self._frozen is None:
+            from deepstart.models.finetune import cached_features
+
+            say = None
+            if self.verbose > 0 and self.rank == 0:
+                from deepstart.console import console
+
+                say = lambda line: console.print(line, highlight=False, soft_wrap=True)  # noqa: E731
+            inputs = {s: self._tensors[f"x_{s}"] for s in ("train", "val", "test")}
+            self._frozen = cached_features(self.model, inputs, self.features_path,
+                                           self.eval_batch, self._autocast, say)
+        return self._frozen
 
     def _check_outputs(self, model: nn.Module) -> None:
         """One batch of two training rows through a model the zoo did not build, before training:
@@ -364,11 +447,13 @@ class Learner:
 
     def _batches(self, perm: torch.Tensor):
         x, y = self._tensors["x_train"], self._tensors["y_train"]
+        if self.frozen:
+            x = self.frozen_features()["train"]
         for idx in self._batch_indices(perm):
             xb = x.index_select(0, idx)
             if self.augment:
                 xb = augment_module.augment(xb, self.augment, self.generator)
-            if self.channels_last:
+            if self.channels_last and not self.frozen:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             yield xb, y.index_select(0, idx)
 
@@ -391,6 +476,7 @@ class Learner:
             with progress:
                 while self.epoch < last and not self.stop_training:
                     started = time.perf_counter()
+                    self._apply_freezing()
                     task = progress.add_task(f"epoch {self.epoch + 1}/{last}", total=steps)
                     self._train_model.train()
                     loss_sum = torch.zeros((), device=self.device)
@@ -448,7 +534,9 @@ class Learner:
         number = lambda v: math.nan if v is None else v  # noqa: E731
         row = {"epoch": self.epoch, "loss": loss} | {m: number(train[m]) for m in self._columns()}
         if len(self._tensors["x_val"]):
-            val = self._evaluate_tensors(self._tensors["x_val"], self._tensors["y_val"])
+            # frozen: the head on the validation features, which is the whole net in eval mode
+            val = self._evaluate_tensors(self._frozen["val"] if self.frozen else self._tensors["x_val"],
+                                         self._tensors["y_val"], head=self.frozen)
             row |= {"val_loss": val["loss"]} | {f"val_{m}": number(val[m]) for m in self._columns()}
         row |= {"lr": self.opt.param_groups[0]["lr"], "seconds": time.perf_counter() - started}
         self.history.append(row)
@@ -470,8 +558,13 @@ class Learner:
                                      "drop them before preparing.")
 
     @torch.inference_mode()
-    def _outputs(self, x: torch.Tensor) -> torch.Tensor:
+    def _outputs(self, x: torch.Tensor, head: bool = False) -> torch.Tensor:
+        """The model's outputs (`head`: the head's, on frozen features), in eval mode, batched."""
         self.model.eval()
+        if head:
+            with self._autocast():
+                return torch.cat([self.model.head(x[i:i + self.eval_batch]).float()
+                                  for i in range(0, len(x), self.eval_batch)])
         order = None
         if self.data.text is not None and len(x) > self.eval_batch:
             # texts of like lengths in each batch, as in training; outputs back in row order
@@ -496,14 +589,15 @@ class Learner:
         """The history's score columns: the judged metric first, then the others."""
         return (self.metric, *(m for m in self.metrics if m != self.metric))
 
-    def _evaluate_tensors(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float | None]:
+    def _evaluate_tensors(self, x: torch.Tensor, y: torch.Tensor,
+                          head: bool = False) -> dict[str, float | None]:
         """The metrics and the loss over all rows; with several processes each scores its share of
         the rows: the losses are summed and the outputs gathered (_score_rows), so the result
         equals one process scoring them all."""
         n = len(x)
         if self.world_size > 1:
             x, y = x[self.rank::self.world_size], y[self.rank::self.world_size]
-        out = self._outputs(x)
+        out = self._outputs(x, head)
         summed = self.loss_name == "sse"  # a sum over rows; every other loss is a mean over rows
         loss = float(self.loss_fn(out, y)) if len(x) else 0.0
         loss_total, = distributed.all_sum([loss if summed else loss * len(x)], self.device)
@@ -641,6 +735,7 @@ class Learner:
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self._snapshot = state
+        self._apply_freezing()  # the frozen state of the loaded epoch
 
     def save_checkpoint(self, path: str | Path) -> Path | None:
         """The training state as one file, `<path>.safetensors` (deepstart.checkpoint); with

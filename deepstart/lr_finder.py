@@ -30,6 +30,10 @@ class LRFinderResult:
     lr_at_minimum: float
     steepest: float
     rule: str = RULE
+    # what the sweep trained: a pretrained model's head alone (its body frozen, as in the run's
+    # first epochs) or the whole net, every group at its share of the swept rate
+    part: str = "the whole model"
+
 
     def plot(self, path: str | Path, title: str = "") -> Path:
         import matplotlib
@@ -79,8 +83,8 @@ def find_lr(learner, start_lr: float = 1e-7, end_lr: float = 10.0, steps: int = 
         batches = iter(())
         learner._train_model.train()
         for i, lr in enumerate(lrs):
-            for group in learner.opt.param_groups:
-                group["lr"] = float(lr)
+            for group in learner.opt.param_groups:  # discriminative rates keep their ratios
+                group["lr"] = float(lr) * group.get("lr_scale", 1.0)
             batch = next(batches, None)
             if batch is None:  # a new permutation whenever the data runs out
                 batches = learner._batches(learner._shard(torch.randperm(n, generator=learner.generator))
@@ -111,4 +115,16 @@ def find_lr(learner, start_lr: float = 1e-7, end_lr: float = 10.0, steps: int = 
         if at_min >= 2 else np.array([0.0])
     steepest = tried[int(np.argmin(slopes))]
     return LRFinderResult(lrs=tried, losses=smoothed, suggestion=tried[at_min] / 10,
-                          lr_at_minimum=tried[at_min], steepest=steepest)
+                          lr_at_minimum=tried[at_min], steepest=steepest, part=_part(learner))
+
+
+def _part(learner) -> str:
+    if not getattr(learner, "pretrained", False):
+        return "the whole model"
+    if learner.frozen:
+        return "the head alone, on the body's features computed once"
+    if learner.body_frozen():
+        return "the head alone (the body frozen, as in the run's first epochs)"
+    return ("the whole net at discriminative rates (the head at the swept rate, the body's groups "
+            "at " + ", ".join(f"{g['lr_scale']:.2g}" for g in learner.opt.param_groups[1:])
+            + " of it)")

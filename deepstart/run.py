@@ -80,6 +80,15 @@ class RunConfig:
     # stop once the validation `metric` has not improved for this many epochs, and keep the best
     # epoch's weights (None: train all the epochs). A resumed run counts its patience afresh.
     patience: int | None = None
+    # a pretrained family (docs/pretrained.md): `freeze` keeps the body frozen for the whole run,
+    # `unfreeze_after` N trains the head alone for N epochs, then everything with discriminative
+    # learning rates (its recipe default: 1, fastai's fine_tune); `frozen` trains the head alone on
+    # features computed once and cached in the run folder; `weights` a safetensors file of the
+    # user's (the family's `weights` option)
+    freeze: bool = False
+    unfreeze_after: int | None = None
+    frozen: bool = False
+    weights: str | None = None
     seed: int = 0
     command: str = ""
 
@@ -89,11 +98,17 @@ class RunConfig:
         """The problem's recipe, with the user's choices on top (None means 'not given')."""
         from deepstart.problems import get_problem
 
+        from deepstart.text import FAMILY_TOKENIZERS
+
         data_options = dict(data_options or {})
+        if overrides.get("model") in FAMILY_TOKENIZERS:  # a pretrained text model reads its own ids
+            data_options.setdefault("tokenizer", FAMILY_TOKENIZERS[overrides["model"]])
         problem = get_problem(problem_name, data_options)
         fields = {f.name for f in dataclasses.fields(cls)}
         given = {k: v for k, v in overrides.items() if v is not None}
         recipe = problem.recipe_for(given.get("model"))
+        if recipe is None:
+            recipe = fine_tune_recipe(problem, given["model"], given)
         if recipe is None:
             # no recipe for this family: the default recipe's training settings, without its model
             # options (they belong to the recipe's model)
@@ -107,6 +122,7 @@ class RunConfig:
         return cls(**settings)
 
     def validate(self) -> None:
+        check_fine_tuning(self)
         from deepstart.learner import OPTIMIZERS, check_positive
         from deepstart.errors import unknown_name
         from deepstart.models import FAMILIES
@@ -155,6 +171,85 @@ class RunConfig:
                 isinstance(self.paper_score, (int, float)) and math.isfinite(self.paper_score)):
             raise DeepstartError(f"paper_score must be a number in the problem's metric; received "
                                  f"paper_score={self.paper_score!r}.")
+
+
+# fastai's fine_tune, the recipe of a pretrained family on a problem that has none for it: the head
+# alone for one epoch, then the whole net (discriminative LRs, lr/100 for the earliest layers),
+# one-cycle over the run, Adam with decoupled weight decay 0.01 (fastai's defaults), batch 64;
+# 4 epochs as fastai's first lesson (fine_tune(3): one frozen epoch, three unfrozen). The problem's
+# own recipe keeps only what shapes the data (its validation split, a series' lookback).
+FINE_TUNE = {"epochs": 4, "batch_size": 64, "lr": 1e-3, "optimizer": "adamw", "weight_decay": 0.01,
+             "schedule": "onecycle", "unfreeze_after": 1}
+FINE_TUNE_FLAGS = {"freeze": "--freeze", "unfreeze_after": "--unfreeze-after", "frozen": "--frozen",
+                   "weights": "--weights"}
+
+
+def fine_tune_recipe(problem, model: str, given: dict) -> dict | None:
+    """FINE_TUNE for a pretrained family (None for any other). `--freeze` or `--frozen` given
+    without `--unfreeze-after` means no unfreezing; `--epochs 1` alone trains the head alone (the
+    one epoch is the frozen one)."""
+    from deepstart.models import FAMILIES
+
+    if model not in FAMILIES or not _family_is_pretrained(model):
+        return None
+    recipe = {k: problem.recipe[k] for k in ("val_split", "lookback") if k in problem.recipe}
+    recipe |= FINE_TUNE
+    if given.get("unfreeze_after") is None:
+        epochs = given.get("epochs", recipe["epochs"])
+        short = isinstance(epochs, int) and epochs <= recipe["unfreeze_after"]
+        if given.get("freeze") or given.get("frozen") or short:
+            del recipe["unfreeze_after"]
+            recipe["freeze"] = not given.get("frozen")
+    return recipe
+
+
+def _family_is_pretrained(model: str) -> bool:
+    from deepstart.pretrained import is_pretrained
+
+    return is_pretrained(model)
+
+
+def check_fine_tuning(config: RunConfig) -> None:
+    """The fine-tuning settings fit the model and each other (one sentence each otherwise)."""
+    given = [FINE_TUNE_FLAGS[k] for k in FINE_TUNE_FLAGS if getattr(config, k) not in (None, False)]
+    if not given:
+        return
+    from deepstart.models import FAMILIES
+
+    if config.model not in FAMILIES or not _family_is_pretrained(config.model):
+        from deepstart.models.finetune import pretrained_families
+
+        raise DeepstartError(f"{given[0]} fine-tunes a pretrained model, and '{config.model}' is not "
+                             f"one; the pretrained families are: {', '.join(pretrained_families())}.")
+    after = config.unfreeze_after
+    if after is not None:
+        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+            raise DeepstartError(f"--unfreeze-after takes a whole number of epochs >= 0; received "
+                                 f"{after!r}.")
+        if config.freeze or config.frozen:
+            flag = "--freeze" if config.freeze else "--frozen"
+            raise DeepstartError(f"{flag} keeps the body frozen for the whole run and "
+                                 f"--unfreeze-after {after} unfreezes it; give one of the two.")
+        if isinstance(config.epochs, int) and after >= config.epochs:
+            raise DeepstartError(f"--unfreeze-after {after} leaves no epoch to train unfrozen in a run "
+                                 f"of {config.epochs}; give more --epochs, fewer frozen ones, or "
+                                 "--freeze to keep the body frozen throughout.")
+    if config.frozen and config.augment not in (None, "", "none"):
+        raise DeepstartError(f"--frozen computes each image's features once, so training batches "
+                             f"cannot be augmented (--augment {config.augment}); drop --augment or "
+                             "--frozen.")
+    if config.weights is not None:
+        path = Path(config.weights)
+        if path.suffix != ".safetensors":
+            raise DeepstartError(f"--weights {config.weights}: give a .safetensors file (weights are "
+                                 "never read from pickles; convert a .pth/.bin with safetensors' "
+                                 "save_file).")
+        if not path.is_file():
+            raise DeepstartError(f"--weights {config.weights}: the file does not exist; give the path "
+                                 "of a .safetensors file.")
+        if "weights" in config.model_options:
+            raise DeepstartError("the weights are given twice (--weights and --option weights=...); "
+                                 "give --weights alone.")
 
 
 def environment() -> dict:
@@ -293,7 +388,10 @@ def _learner(config: RunConfig, verbose: int, data_dir: Path | None, download: b
                       label_smoothing=config.label_smoothing, device=config.device,
                       precision=config.precision, compile=config.compile, augment=config.augment,
                       tta=config.tta, metric=config.metric or problem.metric,
-                      model_options=config.model_options, verbose=verbose)
+                      model_options=config.model_options | (
+                          {"weights": config.weights} if config.weights else {}),
+                      freeze=config.freeze, unfreeze_after=config.unfreeze_after,
+                      frozen=config.frozen, verbose=verbose)
     learner.problem = problem
     if config.patience:
         from deepstart.callbacks import EarlyStopping
@@ -418,6 +516,7 @@ def _train_and_record(learner, config: RunConfig, folder: Path | None, problem) 
     if folder is not None:
         warm_up.start()
         learner.checkpoint_path = folder / "checkpoint"
+        learner.features_path = folder / "features"  # --frozen: features.safetensors + .json
         learner.callbacks.append(Checkpoint(folder / "checkpoint", min_seconds=CHECKPOINT_SECONDS))
     try:
         _fit_and_write(learner, config, folder, problem, warm_up)
@@ -479,7 +578,7 @@ def _options(spec: dict) -> dict:
     if spec["family"] == "custom":
         return dict(spec["config"])
     derived = {"in_features", "out_features", "in_channels", "image_size", "input_shape", "cell",
-               "text_start", "text_length", "vocab_size"}
+               "text_start", "text_length", "vocab_size", "source"}
     return {k: v for k, v in spec["config"].items() if k not in derived}
 
 

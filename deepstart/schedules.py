@@ -39,9 +39,13 @@ def make_schedule(name: str, optimizer: torch.optim.Optimizer, *, total_steps: i
                              "fit(epochs) so the run's length is known, or use schedule='constant'.")
     if name == "onecycle":
         max_lr = [group["lr"] for group in optimizer.param_groups]
-        # fastai's pct_start (0.25); PyTorch's default is 0.3
+        if total_steps < 2:
+            return None  # one step has no cycle: it trains at lr
+        # fastai's pct_start (0.25); PyTorch's default is 0.3. PyTorch divides by zero when the
+        # warm-up ends within the first step (under 5 steps in all: a few dozen images), so it
+        # lasts at least a step and a half there.
         return lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total_steps,
-                                       pct_start=0.25)
+                                       pct_start=max(0.25, min(0.75, 1.5 / total_steps)))
     warmup = int(round(warmup_epochs * steps_per_epoch))
     if total_steps is not None and warmup >= total_steps:
         raise DeepstartError(f"a warm-up of {warmup_epochs} epochs is as long as the whole run; "

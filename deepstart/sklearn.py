@@ -185,7 +185,7 @@ class _NetEstimator(BaseEstimator):
         """Text X -> (N, F + L) features by the schema fitted at the first fit (None for X that
         is not text). The schema's text entry holds the tokenizer, fitted on these rows."""
         from deepstart.problems.columns import encode, fit_columns
-        from deepstart.text import text_layout
+        from deepstart.text import FAMILY_TOKENIZERS, text_layout
 
         columns = self._text_columns(X)
         if columns is None:
@@ -198,7 +198,8 @@ class _NetEstimator(BaseEstimator):
                                                   else tuple(self.text))
             if names == () and list(columns) == ["text"]:
                 names = ("text",)
-            entries = fit_columns(columns, text=names)
+            # a pretrained text model (minilm) reads its own tokenizer's ids
+            entries = fit_columns(columns, text=names, tokenizer=FAMILY_TOKENIZERS.get(self.model))
             layout = text_layout({"columns": entries})
             if layout is None:
                 raise DeepstartError("X has columns that are not numbers and no text column (a text "

@@ -18,7 +18,7 @@ from deepstart.models.linear import Perceptron, PerceptronConfig
 def test_zoo_names():
     assert model_names() == ["bag", "convnet", "efficientnet-lite0", "efficientnet-lite1",
                              "efficientnet-lite2", "googlenet", "gru", "linear", "logistic", "lstm",
-                             "mlp", "perceptron", "resnet", "transformer"]
+                             "minilm", "mlp", "perceptron", "resnet", "transformer"]
 
 
 def test_mlp_layers_follow_the_config():

@@ -62,7 +62,7 @@ def test_every_family_is_listed_with_its_real_parameter_count(capsys):
         ref = listing.reference(name)
         shape, n_outputs, task, _ = listing.REFERENCE_INPUTS[ref]
         # counted on the meta device by the listing; here on real tensors
-        count = real_parameters(name, shape, n_outputs, task, text=listing.REFERENCE_TEXT.get(ref))
+        count = real_parameters(name, shape, n_outputs, task, text=listing.reference_text(name, ref))
         assert f"{count:,} ({ref})" in out, name
         assert listing.DESCRIPTIONS[name][:20] in out
     assert "269,322 (fashion-mnist)" in out  # the articles' MLP 256-256 on 784 pixels
@@ -129,7 +129,7 @@ def test_the_data_fills_exactly_the_fields_build_model_refuses_as_options():
     for name in FAMILIES:
         ref = listing.reference(name)
         shape, n_outputs, task, _ = listing.REFERENCE_INPUTS[ref]
-        text = listing.REFERENCE_TEXT.get(ref)
+        text = listing.reference_text(name, ref)
         for f in listing.options(name):
             if f["from_data"]:
                 with pytest.raises(DeepstartError, match=f"has no option {f['name']}"):

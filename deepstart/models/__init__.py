@@ -19,6 +19,7 @@ from deepstart.models.efficientnet import (EfficientNetConfig, EfficientNetLite,
                                            EfficientNetLite2Config)
 from deepstart.models.googlenet import GoogLeNet, GoogLeNetConfig
 from deepstart.models.mlp import MLP, MLPConfig
+from deepstart.models.minilm import MiniLM, MiniLMConfig
 from deepstart.models.recurrent import RecurrentConfig, RecurrentNet
 from deepstart.models.resnet import ResNet, ResNetConfig
 from deepstart.models.text import BagConfig, TextBag
@@ -43,9 +44,10 @@ FAMILIES: dict[str, tuple[type[nn.Module], type, tuple[str, ...]]] = {
                            ("binary", "multiclass", "regression")),
     "efficientnet-lite2": (EfficientNetLite2, EfficientNetLite2Config,
                            ("binary", "multiclass", "regression")),
+    "minilm": (MiniLM, MiniLMConfig, ("binary", "multiclass", "regression")),
 }
 SEQUENCE_ONLY = ("lstm", "gru")
-TEXT_ONLY = ("bag",)
+TEXT_ONLY = ("bag", "minilm")
 IMAGE_ONLY = ("convnet", "resnet", "googlenet", "efficientnet-lite0", "efficientnet-lite1",
               "efficientnet-lite2")
 # Families whose config keeps the whole input shape (they read images and sequences alike).

@@ -19,7 +19,7 @@ import numbers
 
 from deepstart.errors import DeepstartError
 
-RATES = ("dropout",)
+RATES = ("dropout", "body_dropout")
 ZERO_IS_NONE = ("hidden", "text_start")  # text_start 0: a text without other columns
 EXAMPLES = {"hidden": "[256, 256]", "widths": "[32, 64, 128]", "image_size": "[28, 28]",
             "input_shape": "[1, 28, 28]"}

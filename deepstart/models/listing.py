@@ -47,6 +47,9 @@ DESCRIPTIONS = {
            "On text: token embeddings, bidirectional, packed (pads never read)",
     "bag": "fastText-style bag: the mean embedding of a text's words and hashed bigrams, with the "
            "other columns, then a linear layer (Joulin et al. 2017); the fast text baseline",
+    "minilm": "pretrained sentence-transformers all-MiniLM-L6-v2 (a 6-layer BERT) with its own "
+              "tokenizer: the mean of its outputs over a text's tokens, with the other columns, then "
+              "a new linear head; fine-tuned",
     **{f"efficientnet-lite{n}": f"EfficientNet-Lite{n} (Tan & Le 2019, TF's mobile variant), "
                                 f"ImageNet-pretrained ({score} % top-1 as published), with a new head; "
                                 "resizes and normalises images itself, grey to RGB"
@@ -68,7 +71,8 @@ REFERENCE_INPUTS = {
 REFERENCE_TEXT = {"fine-foods": {"text_start": 0, "text_length": 234, "vocab_size": 7384}}
 # A family's reference input is its first recipe's problem; these are for families without one.
 FALLBACK_REFERENCE = {"perceptron": "or-gate", "logistic": "iris", "mlp": "fashion-mnist",
-                      "lstm": "airline-passengers", "gru": "airline-passengers", "bag": "fine-foods"}
+                      "lstm": "airline-passengers", "gru": "airline-passengers", "bag": "fine-foods",
+                      "minilm": "fine-foods"}
 DEFAULT_REFERENCE = "fashion-mnist"
 
 # A family takes a kind of data when it builds for one of these inputs (shape, outputs, task, and a
@@ -82,8 +86,24 @@ KIND_PROBES = {
 MEASURED = Path(__file__).resolve().parents[2] / "docs" / "recipes.json"
 
 
+def own_tokenizer(name: str, text: dict | None) -> dict | None:
+    """A text layout as family `name` gets it: a family that reads its own tokenizer's ids
+    (minilm: data option tokenizer="minilm") has that tokenizer's vocabulary on any text."""
+    if text is not None and name == "minilm":
+        from deepstart.models.minilm import VOCAB_SIZE
+
+        return text | {"vocab_size": VOCAB_SIZE}
+    return text
+
+
+def reference_text(name: str, ref: str) -> dict | None:
+    """The text layout family `name` gets on the reference problem `ref` (None: no text)."""
+    return own_tokenizer(name, REFERENCE_TEXT.get(ref))
+
+
 def _build(name: str, shape: tuple, n_outputs: int, task: str, options: dict | None = None,
            text: dict | None = None):
+    text = own_tokenizer(name, text)
     from deepstart.pretrained import is_pretrained
 
     if is_pretrained(name):  # shapes only: the weights (and their package) are not needed
@@ -204,7 +224,7 @@ def options(name: str) -> list[dict]:
     config_cls = FAMILIES[name][1]
     ref = reference(name)
     shape, n_outputs, _, _ = REFERENCE_INPUTS[ref]
-    filled = data_settings(name, shape, n_outputs, REFERENCE_TEXT.get(ref))
+    filled = data_settings(name, shape, n_outputs, reference_text(name, ref))
     helps = field_help(config_cls)
     # the text layout comes from a text problem's data, so it is never an option (None elsewhere)
     return [{"name": f.name, "type": str(f.type), "default": _default(f),
@@ -252,7 +272,7 @@ def print_models() -> None:
         if defaults:  # `deepstart run PROBLEM` without --model: no claim of its own
             cells.append(f"the default model of {', '.join(defaults)}")
         table.add_row(name, DESCRIPTIONS.get(name, ""), ", ".join(kinds(name)),
-                      f"{n_parameters(name, shape, n_outputs, task, text=REFERENCE_TEXT.get(ref)):,}"
+                      f"{n_parameters(name, shape, n_outputs, task, text=reference_text(name, ref)):,}"
                       f" ({ref})",
                       escape("\n".join(cells) or "-"))
     console.print(table)
@@ -280,7 +300,7 @@ def print_model(name: str) -> None:
     _, _, tasks = FAMILIES[name]
     console.print(f"[bold]{name}[/bold]: {escape(DESCRIPTIONS.get(name, ''))}", soft_wrap=True)
     for label, value in (("data", ", ".join(kinds(name))), ("tasks", ", ".join(tasks)),
-                         ("parameters", f"{n_parameters(name, shape, n_outputs, task, text=REFERENCE_TEXT.get(ref)):,}"
+                         ("parameters", f"{n_parameters(name, shape, n_outputs, task, text=reference_text(name, ref)):,}"
                                         f" at the defaults, on {ref} ({words})"),
                          ("config", f"{FAMILIES[name][1].__name__} in "
                                     f"{FAMILIES[name][0].__module__}")):
@@ -325,7 +345,7 @@ def print_model(name: str) -> None:
             shape, n_outputs, task, _ = REFERENCE_INPUTS[problem.name]
             mine = {k: v for k, v in recipe.settings.items() if k in config_fields}
             console.print(f"  parameters  "
-                          f"{n_parameters(name, shape, n_outputs, task, mine, REFERENCE_TEXT.get(problem.name)):,}",
+                          f"{n_parameters(name, shape, n_outputs, task, mine, reference_text(name, problem.name)):,}",
                           soft_wrap=True)
         rows = measured(store, problem.name, name)
         for m in rows:

@@ -171,9 +171,20 @@ def get_problem(name: str, options: dict | None = None) -> Problem:
     if isinstance(name, Problem):
         return materialized(name)
     if name in PROBLEMS and not looks_like_path(name, check_disk=False):
+        options = dict(options or {})
+        # the one data option of a built-in problem: a text model's own tokenizer (deepstart.text)
+        tokenizer = options.pop("tokenizer", None)
         if options:
             raise no_options_for_builtin(name, options)
-        return materialized(PROBLEMS[name])
+        if tokenizer is None:
+            return materialized(PROBLEMS[name])
+        from deepstart.text import check_tokenizer, not_text
+
+        check_tokenizer(tokenizer)
+        if PROBLEMS[name].kind != "text":
+            kind = PROBLEMS[name].kind
+            raise not_text(tokenizer, f"'{name}' is {'an' if kind == 'image' else 'a'} {kind} problem")
+        return materialized(PROBLEMS[name], tokenizer=tokenizer)
     if looks_like_path(name):
         return problem_from_path(name, options or {})
     raise unknown_name("problem", name, PROBLEMS)
@@ -182,18 +193,19 @@ def get_problem(name: str, options: dict | None = None) -> Problem:
 _MATERIALIZED: dict = {}
 
 
-def materialized(problem: Problem) -> Problem:
+def materialized(problem: Problem, **options) -> Problem:
     """`problem` itself, or for a catalog entry with `materialize` the Problem it builds (once per
-    process; the build reads and tokenizes the data)."""
+    process and `options`, e.g. tokenizer="minilm"; the build reads and tokenizes the data)."""
     if problem.materialize is None:
         return problem
-    if problem.materialize not in _MATERIALIZED:
-        built = problem.materialize()
+    key = (problem.materialize, tuple(sorted(options.items())))
+    if key not in _MATERIALIZED:
+        built = problem.materialize(**options)
         if not isinstance(built, Problem):
             raise TypeError(f"the materialize of problem '{problem.name}' returned "
                             f"{type(built).__name__}, not a Problem")
-        _MATERIALIZED[problem.materialize] = built
-    return _MATERIALIZED[problem.materialize]
+        _MATERIALIZED[key] = built
+    return _MATERIALIZED[key]
 
 
 def all_problems() -> list[Problem]:

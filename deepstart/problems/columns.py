@@ -45,11 +45,12 @@ OTHER = "(other)"
 MISSING = "(missing)"
 
 
-def fit_columns(columns: Mapping[str, object], text: tuple[str, ...] | list[str] = ()) -> list[dict]:
+def fit_columns(columns: Mapping[str, object], text: tuple[str, ...] | list[str] = (),
+                tokenizer: str | None = None) -> list[dict]:
     """Fit one entry per column on the training rows `columns` (name -> values, in row order).
     The columns named in `text`, and those the text rule (TEXT_RULE) finds, are joined into one
     entry of kind "text" (deepstart.text), placed last, as its token ids come after the other
-    features."""
+    features; `tokenizer` names a pretrained tokenizer for it (a DeepstartError without text)."""
     from deepstart.errors import unknown_name
 
     for name in text:
@@ -69,8 +70,14 @@ def fit_columns(columns: Mapping[str, object], text: tuple[str, ...] | list[str]
         from deepstart.text import fit_text_entry, join_columns
 
         name = texts[0] if len(texts) == 1 else "+".join(texts)
-        entries.append(fit_text_entry(name, texts, join_columns({c: columns[c] for c in texts}))
+        entries.append(fit_text_entry(name, texts, join_columns({c: columns[c] for c in texts}),
+                                      tokenizer=tokenizer)
                        | {"forced": [c for c in texts if c in text]})
+    elif tokenizer is not None:
+        from deepstart.text import not_text
+
+        raise not_text(tokenizer, f"no column of this table is text ({TEXT_RULE}; --text COLUMN "
+                                  "names one)")
     return entries
 
 

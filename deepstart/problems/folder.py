@@ -254,7 +254,8 @@ def is_text_folder(folder: Path) -> bool:
     return ".txt" in suffixes and not suffixes & (set(IMAGE_SUFFIXES) | {".csv"})
 
 
-def text_folder_problem(path: str | Path, *, name: str | None = None) -> Problem:
+def text_folder_problem(path: str | Path, *, name: str | None = None,
+                        tokenizer: str | None = None) -> Problem:
     """A Problem for a folder with one sub-folder of .txt files per class, one text per file
     (UTF-8, or Windows-1252 when a file is not UTF-8 and decodes as it: a note says which files).
     The texts are a table's one text column `text`, the class its target `label`
@@ -292,7 +293,8 @@ def text_folder_problem(path: str | Path, *, name: str | None = None) -> Problem
     name = name or folder.name
     return text_problem(frame, text="text", target="label", name=name,
                         title=f"{name}: {len(texts)} texts in {len(class_dirs)} classes",
-                        origin=f"the folder {folder}", path=str(folder), notes=notes)
+                        origin=f"the folder {folder}", path=str(folder), notes=notes,
+                        tokenizer=tokenizer)
 
 
 def fit_lengths(x: np.ndarray, lengths: np.ndarray, length: int) -> np.ndarray:

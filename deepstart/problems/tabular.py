@@ -159,7 +159,8 @@ def tabular_problem(data, target: str, *, task: str | None = None, name: str = "
                     origin: str = "a table given from Python", path: str | None = None,
                     columns=None, text=(), test=None, title: str | None = None,
                     metric: str | None = None, references: tuple = (), recipe: dict | None = None,
-                    recipes: tuple = (), notes: tuple | list = ()) -> Problem:
+                    recipes: tuple = (), notes: tuple | list = (),
+                    tokenizer: str | None = None) -> Problem:
     """A Problem for a table and the name of its target column.
 
     >>> problem = tabular_problem(frame, target="species")   # doctest: +SKIP
@@ -171,7 +172,8 @@ def tabular_problem(data, target: str, *, task: str | None = None, name: str = "
     rule says (deepstart.problems.columns.TEXT_RULE); `test`: a second frame of the same columns,
     the canonical test rows (otherwise TEST_SIZE of the rows are held out). `title`, `metric`,
     `references` (shown before the computed baseline), `recipe` and `recipes` describe a
-    built-in problem made from frames; `notes` come first among the data notes.
+    built-in problem made from frames; `notes` come first among the data notes. `tokenizer`: a
+    pretrained tokenizer for the text (deepstart.text.PRETRAINED_TOKENIZERS), not one fitted.
     """
     source = path or "the table"
     frame = as_frame(data, columns)
@@ -217,7 +219,7 @@ def tabular_problem(data, target: str, *, task: str | None = None, name: str = "
 
     features = frame.drop(columns=[target])
     entries = fit_columns({c: features[c].iloc[train] for c in features.columns},
-                          text=[str(c) for c in text])
+                          text=[str(c) for c in text], tokenizer=tokenizer)
     names = feature_names(entries)
     comma = [e["name"] for e in entries if e.get("dropped", "").startswith(DECIMAL_DROP)]
     shown = ", ".join(comma[:5]) + (f" and {len(comma) - 5} more" if len(comma) > 5 else "")
@@ -254,9 +256,10 @@ def tabular_problem(data, target: str, *, task: str | None = None, name: str = "
     size = f"{len(frame)} rows x {len(features.columns)} columns -> {len(names)} features"
     if text_entry is not None:
         others = sum(1 for e in entries if e["kind"] != "text" and not e.get("dropped"))
+        vocabulary = (f"{tokenizer}'s own tokenizer ({text_entry['vocab_size']:,} tokens)"
+                      if tokenizer else f"a vocabulary of {text_entry['vocab_size']:,} words")
         size = (f"{len(frame):,} texts" + (f" + {others} other column(s)" if others else "") +
-                f"; a vocabulary of {text_entry['vocab_size']:,} words, texts cut at "
-                f"{text_entry['length']} tokens")
+                f"; {vocabulary}, texts cut at {text_entry['length']} tokens")
     if metric is not None:
         from deepstart.problems import check_metric
 

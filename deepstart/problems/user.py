@@ -7,6 +7,8 @@
                                                  a table whose rows are sequences (below)
     data.csv   + target=COL, text=COL[,COL]        a table whose COL is read as text, whatever
                                                  the text rule says (deepstart.problems.columns)
+    tokenizer=NAME (a table with text, a folder of texts): a pretrained model's own tokenizer
+                                                 instead of one fitted (`--model minilm` sets it)
     folder/    [image_size, color, strict]       images, one sub-folder per class (.folder)
     folder/                                      texts, .txt files, one sub-folder per class
     folder/    [length]                          CSV series, one file per example, one sub-folder
@@ -42,6 +44,8 @@ FLAGS = {"target": "--target", "task": "--task", "forecast": "--forecast", "hori
          "season": "--season", "image_size": "--image-size", "color": "--color", "strict": "--strict",
          "decimal": "--decimal", "sequence": "--sequence", "features_per_step": "--features-per-step",
          "length": "--length", "text": "--text"}
+# set by the model (RunConfig.for_problem), not by a flag of its own
+MODEL_OPTIONS = ("tokenizer",)
 TABLE_OPTIONS = ("target", "task", "decimal", "text")
 SEQUENCE_OPTIONS = ("target", "task", "decimal") + ("sequence", "features_per_step", "length")
 SERIES_OPTIONS = ("forecast", "horizon", "season", "decimal")
@@ -69,9 +73,14 @@ def no_options_for_builtin(name: str, options: dict) -> DeepstartError:
 def problem_from_path(path: str | os.PathLike, options: dict):
     """The Problem for a CSV file or an image folder; `options` as in FLAGS."""
     path = Path(path)
-    unknown = sorted(set(options) - set(FLAGS))
+    unknown = sorted(set(options) - set(FLAGS) - set(MODEL_OPTIONS))
     if unknown:
-        raise DeepstartError(f"unknown data option(s) {', '.join(unknown)}; known: {', '.join(FLAGS)}.")
+        raise DeepstartError(f"unknown data option(s) {', '.join(unknown)}; known: "
+                             f"{', '.join([*FLAGS, *MODEL_OPTIONS])}.")
+    if options.get("tokenizer") is not None:
+        from deepstart.text import check_tokenizer
+
+        check_tokenizer(options["tokenizer"])
     if not path.exists():
         raise DataError(f"there is no file or folder {path}{_did_you_mean(path)}; give the path of a "
                         "CSV file or of a folder of images, or a built-in problem name "
@@ -90,13 +99,19 @@ def name_for(path: Path) -> str:
 def _build(path_text: str, signature: tuple, options: tuple):
     path = Path(path_text)
     opts = dict(options)
+    tokenizer = opts.pop("tokenizer", None)
     name = name_for(path)
     if path.is_dir():
         from deepstart.problems import folder
 
         if folder.is_text_folder(path):
             _only(opts, (), f"{path} is a folder of texts")
-            return folder.text_folder_problem(path, name=name)
+            return folder.text_folder_problem(path, name=name, tokenizer=tokenizer)
+        if tokenizer is not None:
+            from deepstart.text import not_text
+
+            kind = "CSV series" if folder.is_series_folder(path) else "images"
+            raise not_text(tokenizer, f"{path} is a folder of {kind}")
         if folder.is_series_folder(path):
             _only(opts, SERIES_FOLDER_OPTIONS, f"{path} is a folder of CSV series, read as "
                   "sequences")
@@ -117,6 +132,11 @@ def _build(path_text: str, signature: tuple, options: tuple):
         if k in opts:
             raise DeepstartError(f"{FLAGS[k]} applies to folders of images, and {path} is a file; "
                                  "drop it.")
+    if tokenizer is not None and ("forecast" in opts or opts.get("sequence")):
+        from deepstart.text import not_text
+
+        raise not_text(tokenizer, f"{path} is read as a series" if "forecast" in opts else
+                       f"{path} is read as sequences (--sequence)")
     frame = read_csv(path, decimal=opts.get("decimal"))
     if "target" in opts and opts.get("sequence"):
         _only(opts, SEQUENCE_OPTIONS, "--sequence reads a table's rows as sequences")
@@ -141,7 +161,8 @@ def _build(path_text: str, signature: tuple, options: tuple):
                   "accents look wrong, save it as UTF-8."] if frame.attrs.get("encoding") == FALLBACK
                  else [])
         return tabular_problem(frame, opts["target"], task=opts.get("task"), name=name,
-                               origin=f"the file {path}", path=path_text, text=text, notes=notes)
+                               origin=f"the file {path}", path=path_text, text=text, notes=notes,
+                               tokenizer=tokenizer)
     if "forecast" in opts:
         _only(opts, SERIES_OPTIONS, "--forecast makes a series problem")
         from deepstart.problems.series import series_problem

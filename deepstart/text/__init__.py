@@ -16,6 +16,12 @@ alphabetically, so the same texts give the same JSON byte for byte), plus [PAD] 
 The truncation length L is the LENGTH_QUANTILE (95th percentile) of the training texts' token
 counts, rounded up, at most MAX_LENGTH: 19 texts in 20 are read whole, and one very long text
 cannot make every batch long.
+
+A pretrained text model reads the token ids its weights were trained on, so the data option
+`tokenizer="minilm"` (which `--model minilm` sets) puts MiniLM's own tokenizer in the entry instead
+of fitting one: BERT's uncased WordPiece (30,522 tokens, [PAD] = 0, [UNK] = 100), each text as
+[CLS] ... [SEP]; L follows the same rule, at most the backbone's max_length (256). A text longer
+than L keeps its first L - 1 ids and ends with [SEP], as the tokenizer's own truncation does.
 """
 
 from __future__ import annotations
@@ -48,10 +54,21 @@ MAX_LENGTH = 512
 CUT_CHARS = 8 * MAX_LENGTH
 MARGIN = 8
 TOKENIZER = "word-level (lower case, punctuation split)"
-LENGTH_RULE = f"the {LENGTH_QUANTILE:.0%} quantile of the training texts' token counts, at most {MAX_LENGTH}"
+
+
+def length_rule(cap: int = MAX_LENGTH) -> str:
+    return f"the {LENGTH_QUANTILE:.0%} quantile of the training texts' token counts, at most {cap}"
+
+
+LENGTH_RULE = length_rule()
+# data option tokenizer=NAME: a text backbone's own tokenizer (deepstart.pretrained), not fitted;
+# the families that read its ids set it themselves (RunConfig.for_problem)
+PRETRAINED_TOKENIZERS = {"minilm": "MiniLM's own WordPiece (BERT uncased: lower case, accents "
+                                   "removed; [CLS] text [SEP])"}
+FAMILY_TOKENIZERS = {"minilm": "minilm"}
 # Families that read token ids (branch textmodels); a text problem trains `bag` by default: a
 # fastText-style bag of words and bigrams, the fast strong baseline.
-TEXT_FAMILIES = ("bag", "lstm", "gru", "transformer")
+TEXT_FAMILIES = ("bag", "lstm", "gru", "transformer", "minilm")
 RECIPE = {"model": "bag", "epochs": 10, "batch_size": 64, "lr": 3e-3}
 
 
@@ -70,10 +87,45 @@ def fit_tokenizer(texts: Sequence[str], vocab_size: int = VOCAB_SIZE,
     return tokenizer
 
 
+def check_tokenizer(name) -> str:
+    """The name of a pretrained tokenizer (the data option tokenizer=NAME), or a DeepstartError
+    listing the known ones."""
+    if name not in PRETRAINED_TOKENIZERS:
+        from deepstart.errors import unknown_name
+
+        raise unknown_name("tokenizer", str(name), PRETRAINED_TOKENIZERS)
+    return name
+
+
+def not_text(tokenizer: str, what: str) -> DeepstartError:
+    """tokenizer=NAME on data without text: one sentence (`what`: "'digits' is a tabular problem")."""
+    return DeepstartError(f"{what}, and tokenizer={tokenizer!r} is for text (the model "
+                          f"'{tokenizer}' sets it to read texts with its own tokenizer); pick a text "
+                          "problem (a table with a text column, or a folder of .txt files), or "
+                          "another model.")
+
+
+def pretrained_tokenizer(name: str) -> "tokenizers.Tokenizer":
+    """A text backbone's own tokenizer (deepstart.pretrained.tokenizer_json), neither padding nor
+    cutting; its [PAD] must be 0, as every text model here takes 0 for padding."""
+    from tokenizers import Tokenizer
+
+    from deepstart.pretrained import tokenizer_json
+
+    tokenizer = Tokenizer.from_str(json.dumps(tokenizer_json(check_tokenizer(name))))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    if tokenizer.token_to_id(PAD) != PAD_ID or tokenizer.token_to_id(UNK) is None:
+        raise DeepstartError(f"the tokenizer of '{name}' has no {PAD} = {PAD_ID} and {UNK}, which "
+                             "deepstart's text models need; reinstall its package.")
+    return tokenizer
+
+
 def fit_text_entry(name: str, columns: Sequence[str], texts: Sequence[str | None],
-                   length: int | None = None) -> dict:
+                   length: int | None = None, tokenizer: str | None = None) -> dict:
     """The schema entry of a text (one or several joined columns) fitted on the training texts:
-    tokenizer JSON, vocabulary, truncation length L, how many training texts L cuts."""
+    tokenizer JSON, vocabulary, truncation length L, how many training texts L cuts. `tokenizer`:
+    a pretrained tokenizer's name (PRETRAINED_TOKENIZERS), used as it is instead of fitting one."""
     present = [t for t in texts if t is not None]
     where = f"the text column '{name}'" if len(columns) == 1 else \
         f"the text columns {', '.join(columns)}"
@@ -84,30 +136,46 @@ def fit_text_entry(name: str, columns: Sequence[str], texts: Sequence[str | None
         example = present[0] if len(present[0]) <= 40 else present[0][:40] + "..."
         raise DataError(f"{where} holds the same text ({example!r}) in all {len(present)} training "
                         "rows, which cannot tell the rows apart; give varied texts or drop the column.")
-    tokenizer = fit_tokenizer([t[:CUT_CHARS] for t in present])
-    vocab = tokenizer.get_vocab_size()
-    if vocab <= 2:
-        raise DataError(f"no word occurs {MIN_FREQUENCY} times in the {len(present)} training texts "
-                        f"of {where}, so there is no vocabulary to learn from; give more texts.")
-    ids = _token_ids(tokenizer, present)
+    if tokenizer is None:
+        fitted = fit_tokenizer([t[:CUT_CHARS] for t in present])
+        vocab = fitted.get_vocab_size()
+        if vocab <= 2:
+            raise DataError(f"no word occurs {MIN_FREQUENCY} times in the {len(present)} training "
+                            f"texts of {where}, so there is no vocabulary to learn from; give more "
+                            "texts.")
+        cap, unk_id, kind = MAX_LENGTH, UNK_ID, TOKENIZER
+        own = {"min_frequency": MIN_FREQUENCY}
+    else:
+        from deepstart.pretrained import BACKBONES
+
+        fitted = pretrained_tokenizer(tokenizer)
+        vocab = fitted.get_vocab_size()
+        cap, unk_id = int(BACKBONES[tokenizer].inputs["max_length"]), fitted.token_to_id(UNK)
+        kind = PRETRAINED_TOKENIZERS[tokenizer]
+        # the ids the tokenizer puts around every text ([CLS], [SEP]): a cut text ends with the last
+        bounds = fitted.encode("").ids
+        own = {"pretrained": tokenizer, "special_ids": bounds,
+               "end_id": bounds[-1] if bounds else None}
+    ids = _token_ids(fitted, present)
     # a count is exact up to MAX_LENGTH + MARGIN tokens and a lower bound beyond (see CUT_CHARS),
     # which is all that L (at most MAX_LENGTH) and the truncation count need
     counts = np.array([len(i) for i in ids], dtype=np.int64)
     if length is None:
-        length = int(min(MAX_LENGTH, max(1, math.ceil(np.quantile(counts, LENGTH_QUANTILE)))))
+        length = int(min(cap, max(len(own.get("special_ids", ())) + 1,
+                                  math.ceil(np.quantile(counts, LENGTH_QUANTILE)))))
     elif not isinstance(length, int) or length < 1:
         raise DeepstartError(f"the text length must be a positive number of tokens; received {length!r}.")
-    tokenizer.enable_truncation(length)
-    tokenizer.enable_padding(length=length, pad_id=PAD_ID, pad_token=PAD)
+    fitted.enable_truncation(length)
+    fitted.enable_padding(length=length, pad_id=PAD_ID, pad_token=PAD)
     read = np.minimum(counts, length).sum()  # the tokens a model reads
-    unknown = sum(i[:length].count(UNK_ID) for i in ids)
+    unknown = sum(i[:length].count(unk_id) for i in ids)
     cut = any(len(t) > CUT_CHARS for t in present)
     return {
         "name": name, "kind": "text", "columns": list(columns),
         "missing": len(texts) - len(present),
-        "tokenizer": json.loads(tokenizer.to_str()), "tokenizer_kind": TOKENIZER,
-        "vocab_size": vocab, "min_frequency": MIN_FREQUENCY, "length": length,
-        "length_rule": LENGTH_RULE, "pad_id": PAD_ID, "unk_id": UNK_ID,
+        "tokenizer": json.loads(fitted.to_str()), "tokenizer_kind": kind,
+        "vocab_size": vocab, **own, "length": length,
+        "length_rule": length_rule(cap), "pad_id": PAD_ID, "unk_id": unk_id,
         "texts": len(present), "truncated": int((counts > length).sum()),
         # a text tokenized from its first CUT_CHARS characters has a count that is only known to
         # be at least MAX_LENGTH + MARGIN: a statistic at or above that bound says "or more"
@@ -140,12 +208,16 @@ _TOKENIZERS: dict[tuple, object] = {}
 
 def encode_texts(entry: dict, texts: Sequence[str | None]) -> np.ndarray:
     """Texts -> (N, L) int64 token ids, padded with 0 at the end, cut at L; a missing text is
-    all padding."""
+    all padding (with a pretrained tokenizer: its [CLS] [SEP]). A pretrained tokenizer's cut text
+    ends with its [SEP] (end_id), as that tokenizer's own truncation leaves it."""
     texts = ["" if t is None else str(t) for t in texts]
     length = int(entry["length"])
     out = np.zeros((len(texts), length), dtype=np.int64)
+    end = entry.get("end_id")
     for row, ids in enumerate(_token_ids(tokenizer_of(entry, raw=True), texts)):
         out[row, :min(len(ids), length)] = ids[:length]
+        if end is not None and len(ids) > length:
+            out[row, -1] = end
     return out
 
 
@@ -161,11 +233,13 @@ def _token_ids(tokenizer, texts: list[str]) -> list[list[int]]:
 
 def decode(entry: dict, ids) -> list[str]:
     """Token ids (N, L) (or one text's L ids) -> the texts as the model read them: lower case,
-    words split from punctuation, rare words as [UNK], cut at L."""
+    words split from punctuation, rare words as [UNK], cut at L (a pretrained tokenizer's [CLS]
+    and [SEP] left out)."""
     ids = np.asarray(ids, dtype=np.int64)
     if ids.ndim == 1:
         ids = ids[None]
-    rows = [[i for i in row if i != PAD_ID] for row in ids.tolist()]
+    skip = {PAD_ID, *entry.get("special_ids", ())}
+    rows = [[i for i in row if i not in skip] for row in ids.tolist()]
     return tokenizer_of(entry).decode_batch(rows, skip_special_tokens=False)
 
 
@@ -238,6 +312,11 @@ def join_columns(columns: dict[str, Sequence]) -> list[str | None]:
 
 def action_text(entry: dict) -> str:
     """What was done to the text, for the column table."""
+    if entry.get("pretrained"):
+        return (f"tokenized with {entry['tokenizer_kind']}: its {entry['vocab_size']:,} tokens, "
+                f"none fitted here; padded or cut to {entry['length']} tokens "
+                f"({entry['length_rule']}); {entry['truncated']:,} of {entry['texts']:,} training "
+                f"texts cut; {entry['unknown_share']:.1%} of their tokens [UNK]")
     return (f"tokenized {entry['tokenizer_kind']}: {entry['vocab_size']:,} tokens (words seen "
             f">= {entry['min_frequency']} times + [PAD], [UNK]); padded or cut to "
             f"{entry['length']} tokens ({entry['length_rule']}); {entry['truncated']:,} of "
@@ -255,7 +334,7 @@ def text_problem(frame, text: str | Sequence[str] = "review", target: str = "lab
     `test`: a second frame, the canonical test rows (otherwise 20 % of `frame` are held out, as
     for any table). Other columns of the frame are features too. The keyword arguments are those
     of deepstart.problems.tabular.tabular_problem (name, title, task, metric, references,
-    recipe, recipes, origin, path, ...)."""
+    recipe, recipes, origin, path, tokenizer="minilm" for MiniLM's own tokenizer, ...)."""
     from deepstart.problems.tabular import tabular_problem
 
     columns = [text] if isinstance(text, str) else list(text)
