@@ -195,6 +195,11 @@ def project_text_fine_tune(frozen: dict, epochs: int, train_share: float,
     return frozen["wall_seconds"] * (passes * train_share + 1)
 
 
+def quick_epochs(row: Row, overrides: dict) -> dict:
+    """--quick's one epoch, two for a fine-tune: its one epoch alone would be the frozen one."""
+    return overrides | {"epochs": 2} if overrides.get("epochs") and row.fine_tune else overrides
+
+
 def long_epochs(n: int) -> int:
     """The convnet recipe's epochs on all 60,000 images times 60,000 / n, at most 100: on few images
     the recipe's 7 epochs are a few dozen steps, which would undersell training from scratch."""
@@ -322,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
                                 f"its {smaller['wall_seconds']:.0f} s on {n_small:,} images")}
                     if m is None:
                         try:
-                            m = measure(problem, {}, row, out, overrides)
+                            m = measure(problem, {}, row, out, quick_epochs(row, overrides))
                         except Exception as e:  # noqa: BLE001 - one failed row must not end the table
                             m = {"failed": f"{type(e).__name__}: {str(e)[:200]}"}
                         if "score" in m:
@@ -341,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
             for row in text_rows():
                 m = None
                 if row.fine_tune and frozen is not None:
-                    epochs, head_epochs = fine_tune_epochs(problem, options, row, overrides)
+                    epochs, head_epochs = fine_tune_epochs(problem, options, row,
+                                                           quick_epochs(row, overrides))
                     rows = frozen["train_rows"] + frozen["val_rows"] + frozen["test_rows"]
                     seconds = project_text_fine_tune(frozen, epochs, frozen["train_rows"] / rows,
                                                      head_epochs)
@@ -350,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
                             f"{epochs} epochs, from the frozen run's {frozen['wall_seconds']:.0f} s")}
                 if m is None:
                     try:
-                        m = measure(problem, options, row, out, overrides)
+                        m = measure(problem, options, row, out, quick_epochs(row, overrides))
                     except Exception as e:  # noqa: BLE001
                         m = {"failed": f"{type(e).__name__}: {str(e)[:200]}"}
                 if row.scratch and "score" in m:
