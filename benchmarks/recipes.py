@@ -26,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
+TRANSFER_SECTION = "## Pretrained backbones (benchmarks/transfer.py)"
 
 
 @dataclass
@@ -185,7 +186,11 @@ def write_docs(entries: list[Entry], store: dict) -> None:
                              if m.get("train_seconds") and m.get("epochs") else "")
                 lines.append(f"  - {m['machine']}: {m['settings']}{per_epoch}")
     lines.append("")
-    (DOCS / "recipes.md").write_text("\n".join(lines))
+    # benchmarks/transfer.py's section (the pretrained backbones) is its own: kept as it is
+    path = DOCS / "recipes.md"
+    old = path.read_text() if path.exists() else ""
+    kept = old[old.index(TRANSFER_SECTION):] if TRANSFER_SECTION in old else ""
+    path.write_text("\n".join(lines) + ("\n" + kept if kept else ""))
 
 
 def main(argv: list[str] | None = None) -> int:

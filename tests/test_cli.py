@@ -35,6 +35,22 @@ def deepstart(*args: str, env: dict | None = None) -> subprocess.CompletedProces
                           text=True, env=os.environ | (env or {}), timeout=120)
 
 
+def in_process(*args: str) -> subprocess.CompletedProcess:
+    """`deepstart ARGS` run by main in this process, as `deepstart` would give it back: what a
+    bad input prints and returns is main's; a new process only adds the interpreter's start (the
+    unwritable --out, checksum and divergence tests below still start one, end to end)."""
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as e:  # argparse's errors
+            code = e.code
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
 def test_help_is_instant_because_torch_is_not_imported():
     code = ("import sys; from deepstart.cli import main\n"
             "try: main(['--help'])\nexcept SystemExit: pass\n"
@@ -149,7 +165,7 @@ def test_ctrl_c_then_resume_reaches_the_uninterrupted_result(tmp_path, monkeypat
     assert a["test"] == b["test"] and a["epochs"] == b["epochs"] == 4
     history = list(csv.DictReader((cut / "history.csv").open()))
     assert len(history) == 4
-    assert deepstart("run", "--resume", str(cut)).returncode == 2  # finished: nothing to resume
+    assert in_process("run", "--resume", str(cut)).returncode == 2  # finished: nothing to resume
 
 
 def test_problems_lists_every_problem_with_offline_status():
@@ -195,7 +211,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
     (["run", "iris", "--model", "perceptron"], ["perceptron", "does not fit a multiclass", "mlp"]),
 ])
 def test_bad_arguments(tmp_path, args, fragments):
-    assert_one_line_error(deepstart(*args, "--out", "out"), *fragments)
+    assert_one_line_error(in_process(*args, "--out", "out"), *fragments)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
@@ -261,9 +277,9 @@ def test_truncated_idx_file_is_named(tmp_path, home):
 
 def test_resume_from_a_folder_that_is_not_a_run(tmp_path):
     (tmp_path / "notarun").mkdir()
-    assert_one_line_error(deepstart("run", "--resume", str(tmp_path / "notarun")),
+    assert_one_line_error(in_process("run", "--resume", str(tmp_path / "notarun")),
                           "is not a run folder")
-    assert_one_line_error(deepstart("run", "--resume", str(tmp_path / "missing")),
+    assert_one_line_error(in_process("run", "--resume", str(tmp_path / "missing")),
                           "is not a run folder")
 
 
@@ -285,9 +301,9 @@ def test_option_sets_any_model_setting(tmp_path):
     assert spec["family"] == "convnet" and spec["config"]["widths"] == [8, 16]
     assert json.loads((folder / "config.json").read_text())["model_options"] == \
         {"widths": [8, 16], "dropout": 0.0}
-    bad = deepstart("run", "digits", "--model", "resnet", "--option", "depth=9", "--out", "out2")
+    bad = in_process("run", "digits", "--model", "resnet", "--option", "depth=9", "--out", "out2")
     assert_one_line_error(bad, "depth 6n + 2", "received depth=9")
-    assert_one_line_error(deepstart("run", "--option", "depth", "--out", "out2"), "KEY=VALUE")
+    assert_one_line_error(in_process("run", "--option", "depth", "--out", "out2"), "KEY=VALUE")
     assert not (tmp_path / "out2").exists()
 
 

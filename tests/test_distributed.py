@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
@@ -53,17 +55,21 @@ def test_run_with_nproc_writes_one_run_folder(tmp_path):
     # resuming with another process count is refused with the count to use
     (folders[0] / "metrics.json").unlink()
     (folders[0] / "checkpoint.json").write_text("{}")
-    single = subprocess.run([sys.executable, "-m", "deepstart", "run", "--resume", str(folders[0])],
-                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
-    assert single.returncode == 2
-    assert "trained on 2 process(es); resume it with --nproc 2" in single.stderr
+    from deepstart.cli import main  # in this process: the refusal comes before any training
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(["run", "--resume", str(folders[0])]) == 2
+    assert "trained on 2 process(es); resume it with --nproc 2" in err.getvalue()
 
 
-def test_nproc_beyond_the_cores_is_refused(tmp_path):
+def test_nproc_beyond_the_cores_is_refused(tmp_path, monkeypatch, capsys):
+    from deepstart.cli import main  # in this process: refused before torchrun would start
+
+    monkeypatch.chdir(tmp_path)
     too_many = (os.cpu_count() or 1) + 1
-    result = subprocess.run([sys.executable, "-m", "deepstart", "run", "--nproc", str(too_many),
-                             "--device", "cpu"], capture_output=True, text=True, cwd=tmp_path,
-                            timeout=120)
-    assert result.returncode == 2
-    assert f"--nproc {too_many} asks for more processes than the" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert main(["run", "--nproc", str(too_many), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert f"--nproc {too_many} asks for more processes than the" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()

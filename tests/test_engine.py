@@ -109,11 +109,12 @@ def test_lr_finder_suggests_a_rate_in_the_range_that_trains_digits(tmp_path):
     assert history["loss"][-1] < history["loss"][0] and trained.evaluate()["accuracy"] > 0.9
 
 
-def test_lr_find_command(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "deepstart", "lr-find", "iris", "--out", str(tmp_path)],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert "suggested learning rate" in out.stdout and "divided by 10" in out.stdout
+def test_lr_find_command(tmp_path, capsys):
+    from deepstart.cli import main
+
+    assert main(["lr-find", "iris", "--out", str(tmp_path)]) == 0  # in this process, as cheap
+    out = capsys.readouterr().out
+    assert "suggested learning rate" in out and "divided by 10" in out
     assert (tmp_path / "lr-find-iris-mlp.png").is_file()
 
 
@@ -174,14 +175,15 @@ def test_engine_bad_input(kw, message):
         Learner("mlp", "digits", verbose=0, model_options={"hidden": [8]}, **kw)
 
 
-def test_cli_bad_schedule_and_precision(tmp_path):
+def test_cli_bad_schedule_and_precision(tmp_path, capsys):
+    from deepstart.cli import main
+
     for args, message in ((["--schedule", "linear"], "unknown schedule 'linear'"),
                           (["--precision", "half"], "unknown precision 'half'"),
                           (["--optimizer", "lbfgs"], "unknown optimizer 'lbfgs'")):
-        out = subprocess.run([sys.executable, "-m", "deepstart", "run", *args, "--out", str(tmp_path)],
-                             capture_output=True, text=True, timeout=120)
-        assert out.returncode == 2 and message in out.stderr
-        assert len(out.stderr.strip().splitlines()) == 1
+        assert main(["run", *args, "--out", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
     assert not any(tmp_path.iterdir())
 
 

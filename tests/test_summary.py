@@ -53,17 +53,17 @@ def test_what_cannot_be_drawn_says_so(tmp_path, model, message):
     assert not list(tmp_path.iterdir())
 
 
-def test_show_model_command(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "deepstart", "show", "model", "perceptron",
-                          "--problem", "or-gate", "--activation", "step", "--draw",
-                          str(tmp_path / "p.png")], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert "BinaryStep" in out.stdout and "3 parameters" in out.stdout
+def test_show_model_command(tmp_path, capsys):
+    from deepstart.cli import main
+
+    assert main(["show", "model", "perceptron", "--problem", "or-gate", "--activation", "step",
+                 "--draw", str(tmp_path / "p.png")]) == 0
+    out = capsys.readouterr().out
+    assert "BinaryStep" in out and "3 parameters" in out
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
-    bad = subprocess.run([sys.executable, "-m", "deepstart", "show", "model", "mlp", "--style",
-                          "neurons", "--draw", str(tmp_path / "big.png")],
-                         capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and "too wide to draw" in bad.stderr
+    assert main(["show", "model", "mlp", "--style", "neurons", "--draw",
+                 str(tmp_path / "big.png")]) == 2
+    assert "too wide to draw" in capsys.readouterr().err
     assert not (tmp_path / "big.png").exists()
 
 
