@@ -185,10 +185,12 @@ class RunFacts:
     reference_metric: str | None = None
 
     def _data_flags(self) -> list[str]:
-        from deepstart.problems.user import FLAGS
+        from deepstart.problems.user import FLAGS, MODEL_OPTIONS
 
         parts = []
         for k, v in self.data_options.items():
+            if k in MODEL_OPTIONS:  # set by the model itself (minilm's tokenizer): no flag exists
+                continue
             parts += [FLAGS.get(k, f"--{k}")] + ([] if v is True else [str(v)])
         return parts
 
@@ -827,7 +829,7 @@ def _backbone_advice(r: _Rules, findings: list[Finding], steps: list[Step], note
                     findings.append(Finding(FROZEN_UNDERFIT, evidence))
                 more = max(epochs, 2)  # at least one epoch with the body unfrozen
                 first.append(_schedule_step(
-                    f, f"unfreeze the body after one epoch: --unfreeze-after 1"
+                    f, "unfreeze the body after one epoch: --unfreeze-after 1"
                        + (f" --epochs {more}" if more != epochs else "")
                        + " (the head first, then all layers with discriminative learning rates)",
                     frozen=False, freeze=False, unfreeze_after=1,

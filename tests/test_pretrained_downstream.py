@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
-import json
 import os
 import warnings
 from pathlib import Path
