@@ -70,9 +70,11 @@ class Row:
     as_long_as_all: bool = False
 
 
-def image_rows(quick: bool) -> list[Row]:
-    big, small = (64, 32) if quick else (224, 64)
-    return [
+def image_rows(quick: bool, big: int | None = None) -> list[Row]:
+    """The image rows; `big`: the input size of the main fine-tune and frozen rows (default 224, the
+    weights' own; --input-size 64 on a slow CPU, where the 64-px row is then not repeated)."""
+    big, small = (64, 32) if quick else (big or 224, 64)
+    rows = [
         Row("convnet recipe, from scratch", "convnet", scratch=True),
         Row("convnet recipe, as many image-epochs as on all 60,000 (at most 100 epochs)", "convnet",
             as_long_as_all=True),
@@ -83,6 +85,7 @@ def image_rows(quick: bool) -> list[Row]:
         Row(f"efficientnet-lite0 --frozen + head, {big} px", "efficientnet-lite0",
             {"input_size": big}, {"frozen": True}),
     ]
+    return [r for i, r in enumerate(rows) if not (i == 3 and small == big)]
 
 
 def text_rows() -> list[Row]:
@@ -261,8 +264,8 @@ def write_docs(store: dict) -> None:
 
 def all_keys() -> list[str]:
     """Every row's key in the table's order (images by size, then text by problem)."""
-    keys = [f"fashion-mnist/{k}-per-class/{row.label}" for k in (100, 1000, 6000)
-            for row in image_rows(False)]
+    labels = list(dict.fromkeys(row.label for big in (None, 64) for row in image_rows(False, big)))
+    keys = [f"fashion-mnist/{k}-per-class/{label}" for k in (100, 1000, 6000) for label in labels]
     return keys + [f"{name}/{row.label}" for name in TEXT_PROBLEMS for row in text_rows()]
 
 
@@ -277,6 +280,10 @@ def main(argv: list[str] | None = None) -> int:
                              "1 epoch); its figures are not measurements and are not written")
     parser.add_argument("--budget-minutes", type=float, default=30.0,
                         help="fine-tunes projected over this are not run (default 30)")
+    parser.add_argument("--per-class", type=int, action="append", default=[],
+                        help="labelled images per class (repeatable; default 100, 1000 and 6000)")
+    parser.add_argument("--input-size", type=int, default=None,
+                        help="input size of the main efficientnet rows (default 224)")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/")
     parser.add_argument("--note", help="said beside the machine, e.g. 'loaded machine'")
     args = parser.parse_args(argv)
@@ -307,13 +314,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "runs"
         if chosen("images", "fashion-mnist"):
-            tiers = (5, 10) if args.quick else (100, 1000, 6000)
+            tiers = (5, 10) if args.quick else tuple(args.per_class) or (100, 1000, 6000)
             test_rows = 200 if args.quick else None
             previous: dict[str, tuple[int, dict]] = {}
             for per_class in tiers:
                 problem = fashion_subset(per_class, test_rows)
                 n, scratch = 10 * per_class, None
-                for row in image_rows(args.quick):
+                for row in image_rows(args.quick, args.input_size):
                     if row.as_long_as_all:
                         if per_class >= 6000:
                             continue  # all 60,000: the recipe itself

@@ -561,7 +561,8 @@ def _cmd_lr_find(args) -> int:
 
     # the run with the suggested rate and every other setting of this command
     facts = RunFacts(metric="", greater_is_better=True, train=None, val=None, test=None,
-                     problem=config.problem, data_options=config.data_options, model=config.model,
+                     problem=args.problem or config.problem,  # the path as the user typed it
+                     data_options=config.data_options, model=config.model,
                      config=asdict(config), out=str(args.out))
     console.print(f"try: {facts.command(lr=float(f'{result.suggestion:.2g}'))}", soft_wrap=True)
     return 0

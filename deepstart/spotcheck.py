@@ -3,13 +3,14 @@ function from one fold's raw data to a fitted predictor.
 
     tables   baseline, logistic (classes) or linear (numbers), knn, random-forest, gradient-boosting,
              sklearn-mlp (all scikit-learn, standardised inside the fold), mlp (deepstart)
-    images   baseline, logistic on the pixels, mlp, convnet (the last three deepstart networks),
-             efficientnet-lite0-frozen (ImageNet features + a head; skipped, saying which package
-             to install, when its weights are not installed)
+    images   baseline, logistic on the pixels, mlp, convnet (the last three deepstart networks);
+             by name only, efficientnet-lite0-frozen (ImageNet features + a head; skipped, saying
+             which package to install, when its weights are not installed)
     series   persistence, seasonal-naive, linear (autoregression on windows), mlp on windows, lstm
     text     baseline, tfidf-logistic (words and bigrams), naive-bayes (multinomial, on counts),
-             bag and lstm (deepstart networks on the token ids), minilm-frozen (MiniLM's sentence
-             features on its own tokenizer's ids + a head; skipped like lite0 without its package)
+             bag and lstm (deepstart networks on the token ids); by name only, minilm-frozen
+             (MiniLM's sentence features on its own tokenizer's ids + a head; skipped like lite0
+             without its package)
 
 On images the table algorithms (knn, random-forest, ...) also run on the flattened pixels when named
 with `--algorithms`; so does your own class, named by its reference (`--algorithms
@@ -436,16 +437,18 @@ ALGORITHMS: tuple[Algorithm, ...] = (
     Algorithm("convnet", "deepstart ConvNet (Learner, the problem's settings)",
               ("binary", "multiclass", "regression"), ("image",), ("image",), 9,
               _network("convnet"), _network_settings("convnet"), "convnet"),
-    # the pretrained column: ImageNet features computed once per fold, a head trained on them
-    # (`run --model efficientnet-lite0 --frozen`); skipped, saying which package to install, when
-    # the weights are not installed (missing_weights)
+    # the pretrained column: features computed once per fold, a head trained on them (`run --model
+    # efficientnet-lite0 --frozen`); skipped, saying which package to install, when the weights are
+    # not installed (missing_weights). Asked for by name (--algorithms), not in the default set: on
+    # a 2-core CPU the features of five folds of a few thousand texts or images take from many
+    # minutes to hours (docs/pretrained.md's benchmarks give the rates).
     Algorithm("minilm-frozen", "all-MiniLM-L6-v2 sentence features (its own tokenizer) + a "
               "trained head (pretrained, --frozen)", ("binary", "multiclass", "regression"),
-              ("text",), ("text",), 11, _network("minilm", frozen=True),
+              ("text",), (), 11, _network("minilm", frozen=True),
               _network_settings("minilm", frozen=True), "minilm"),
     Algorithm("efficientnet-lite0-frozen", "EfficientNet-Lite0 ImageNet features + a trained head "
               "(pretrained, --frozen)", ("binary", "multiclass", "regression"), ("image",),
-              ("image",), 11, _network("efficientnet-lite0", frozen=True),
+              (), 11, _network("efficientnet-lite0", frozen=True),
               _network_settings("efficientnet-lite0", frozen=True), "efficientnet-lite0"),
 )
 
