@@ -303,7 +303,8 @@ def test_evaluate_has_a_pretrained_row_and_says_when_weights_are_missing(tiny):
     assert row["settings"]["frozen"] is True and row["settings"]["model"] == "efficientnet-lite0"
     from deepstart.problems import get_problem
 
-    assert "efficientnet-lite0-frozen" in [a.name for a in defaults(get_problem(str(folder)))]
+    # asked for by name: hours of CPU features on five folds of a large set by default
+    assert "efficientnet-lite0-frozen" not in [a.name for a in defaults(get_problem(str(folder)))]
     # lite1's package is not installed here: the row would say which one to install
     lite1 = next(a for a in ALGORITHMS if a.name == "efficientnet-lite0-frozen")
     lite1 = Algorithm(**{**lite1.__dict__, "family": "efficientnet-lite1"})
