@@ -179,6 +179,8 @@ def test_frozen_trains_the_head_on_cached_features_and_saves_the_whole_net(runs,
     lrn.model.load_state_dict(model.state_dict())
     metrics = json.loads((folder / "metrics.json").read_text())
     assert lrn.evaluate("test") == metrics["test"]
+    # scored from the cached features, it is the whole net run on the raw test images
+    assert lrn._evaluate_tensors(lrn._tensors["x_test"], lrn._tensors["y_test"]) == metrics["test"]
     # the body did not change: its weights are still the pretrained ones
     fresh = learner(photos).model
     head = {f"head.{k}" for k in fresh.head.state_dict()}
