@@ -374,12 +374,8 @@ def _attach_evaluations(projects: list[Project], given: list[tuple[Path, dict]])
             folder = max(found, key=lambda f: ((f / "evaluation.json").stat().st_mtime, f.name,
                                                str(f.resolve())))
             data = found[folder]
-        rows, best = leaderboard_rows(data)
         metric = data.get("metric", project.metric)
-        for row in rows:
-            row["mean_text"] = "-" if row["mean"] is None else _fmt(row["mean"], metric)
-            row["std_text"] = ("one split" if row["one_split"] else
-                               "-" if row["std"] is None else _fmt(row["std"], metric))
+        rows, best = leaderboard_rows(data, metric)
         project.evaluation = {
             "folder": folder.name, "rows": rows, "best": best,
             "metric": metric, "status": str(data.get("status", "")),

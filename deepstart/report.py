@@ -496,7 +496,7 @@ def _mistakes(outputs, spec: dict, problem, raw) -> dict:
 
 # --- leaderboard, benchmark, tuning --------------------------------------------------------------
 
-def leaderboard_rows(data: dict) -> tuple[list[dict], str | None]:
+def leaderboard_rows(data: dict, metric: str | None = None) -> tuple[list[dict], str | None]:
     """The rows of an evaluation.json ranked best first (the ones without a score last), and the
     best algorithm's name; the portfolio shows the same table."""
     greater = data.get("greater_is_better", True)
@@ -513,6 +513,11 @@ def leaderboard_rows(data: dict) -> tuple[list[dict], str | None]:
                      and not one else None, "one_split": one,
                      "folds": len(scores), "fit_seconds": r.get("fit_seconds"),
                      "status": str(r.get("status", ""))})
+    metric = metric or data.get("metric")
+    for row in rows:
+        row["mean_text"] = "-" if row["mean"] is None else _fmt(row["mean"], metric)
+        row["std_text"] = ("one split" if row["one_split"] else "-" if row["std"] is None
+                           else spread_text(row["std"], row["mean_text"]))
     ranked = sorted([r for r in rows if r["mean"] is not None], key=lambda r: r["mean"], reverse=greater)
     ranked += [r for r in rows if r["mean"] is None]
     best = ranked[0]["algorithm"] if ranked and ranked[0]["mean"] is not None else None
@@ -545,12 +550,13 @@ def _leaderboard(folder: Path, problem: str, metric: str, ours: float) -> dict |
     if found is None:
         return None
     where, data = found
-    ranked, best = leaderboard_rows(data)
+    ranked, best = leaderboard_rows(data, data.get("metric", metric))
     protocol = data.get("protocol") or {}
     figure = None
     if any(r["mean"] is not None for r in ranked):
         figure = _png(_leaderboard_figure([r for r in ranked if r["mean"] is not None],
-                                          data.get("metric", metric), data.get("results", [])))
+                                          data.get("metric", metric), data.get("results", []),
+                                          ours if data.get("metric", metric) == metric else None))
     return {"folder": where.name, "metric": data.get("metric", metric), "rows": ranked, "best": best,
             "protocol": [(str(k), _plain(v)) for k, v in protocol.items()], "figure": figure,
             "same_metric": data.get("metric") == metric, "ours": ours,
@@ -787,17 +793,41 @@ def _benchmark_figure(bars: list[dict], metric: str, greater: bool):
     return fig
 
 
-def _leaderboard_figure(rows: list[dict], metric: str, results: list[dict]):
+def _leaderboard_figure(rows: list[dict], metric: str, results: list[dict], ours: float | None = None):
+    """A box per algorithm over its folds, the axis zoomed to the algorithms: the trivial baselines
+    (majority class, mean, ...) are drawn as lines, not boxes, since one at 0.11 would stretch the
+    axis so that every real algorithm is a few pixels wide."""
     import matplotlib.pyplot as plt
+
+    from deepstart.diagnose import is_baseline
 
     scores = {str(r.get("algorithm")): [s for s in r.get("scores") or [] if isinstance(s, (int, float))]
               for r in results}
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.2), constrained_layout=True)
-    names = [r["algorithm"] for r in rows][::-1]
-    data = [scores.get(n) or [next(r["mean"] for r in rows if r["algorithm"] == n)] for n in names]
+    boxed = [r for r in rows if not is_baseline(r["algorithm"])] or rows
+    lines = [r for r in rows if r not in boxed]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(boxed) + 1.4), constrained_layout=True)
+    names = [r["algorithm"] for r in boxed][::-1]
+    data = [scores.get(n) or [next(r["mean"] for r in boxed if r["algorithm"] == n)] for n in names]
     ax.boxplot(data, orientation="horizontal", tick_labels=names)
-    ax.set_xlabel(f"{metric} per fold")
+    values = [v for d in data for v in d]
+    lo, hi = min(values), max(values)
+    pad = max((hi - lo) * 0.15, abs(hi) * 0.01, 1e-6)
+    lo, hi = lo - pad, hi + pad
+    if metric not in ("rmse", "mae") and max(values) <= 1:
+        hi = min(hi, 1.01)  # a score of 1 is the top: no room for 1.025
+    off_axis = []
+    for r, style in [(r, (":", "tab:grey")) for r in lines] + (
+            [({"algorithm": "this run (test)", "mean": ours}, ("-", "tab:blue"))] if ours is not None else []):
+        label = f"{r['algorithm']} {_fmt(r['mean'], metric)}"
+        if lo <= r["mean"] <= hi:
+            ax.axvline(r["mean"], linestyle=style[0], color=style[1], label=label)
+        else:
+            off_axis.append(label)
+    ax.set_xlim(lo, hi)
+    ax.set_xlabel(f"{metric} per fold" + (f" (off the axis: {'; '.join(off_axis)})" if off_axis else ""))
     ax.grid(axis="x", alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize="small")
     return fig
 
 
@@ -809,6 +839,14 @@ def _fmt(value, metric: str | None) -> str:
     if value != value:  # NaN: a score undefined on its rows (ROC AUC of one class)
         return "undefined (one class only)"
     return f"{value:.4g}" if metric in ("rmse", "mae", None) else f"{value:.4f}"
+
+
+def spread_text(std: float, mean_text: str) -> str:
+    """A spread rounded to the digits its mean is shown with (0.9326 ± 0.0041, not ± 0.000412 or
+    ± 0.00412345): more digits in the spread than in the score are noise."""
+    if "." not in mean_text or "e" in mean_text:
+        return f"{std:.2g}"
+    return f"{std:.{len(mean_text.split('.')[1])}f}"
 
 
 def _number(value) -> float:

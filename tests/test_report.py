@@ -232,3 +232,25 @@ def test_own_table_report_shows_the_column_schema_and_rows_as_mistakes(tmp_path)
     assert "mean radius" in mistakes and "p(predicted)" in mistakes
     assert mistakes.count("<tr>") == 13  # header + 12 rows
     assert "majority class for every row" in text
+
+
+def test_leaderboard_spreads_rounded_and_box_plot_zoomed_to_the_algorithms():
+    """Spreads carry the digits of their score, and a baseline at 0.40 is a line off the axis,
+    not a box that squashes the algorithms near 0.97 into a few pixels."""
+    from deepstart.report import _leaderboard_figure, leaderboard_rows
+
+    data = {"metric": "accuracy", "greater_is_better": True, "results": [
+        {"algorithm": "logistic", "mean": 0.9326, "std": 0.000412, "scores": [0.9322, 0.9330]},
+        {"algorithm": "knn", "mean": 0.9612, "std": 0.0123456, "scores": [0.95, 0.9724]},
+        {"algorithm": "baseline", "mean": 0.3993, "std": 0.0247, "scores": [0.38, 0.42]}]}
+    rows, best = leaderboard_rows(data)
+    assert best == "knn"
+    assert [(r["mean_text"], r["std_text"]) for r in rows] == [
+        ("0.9612", "0.0123"), ("0.9326", "0.0004"), ("0.3993", "0.0247")]
+    fig = _leaderboard_figure(rows, "accuracy", data["results"], ours=0.95)
+    ax = fig.axes[0]
+    lo, hi = ax.get_xlim()
+    assert 0.9 < lo < 0.9322 and 0.9724 < hi <= 1.01
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["logistic", "knn"]
+    assert "off the axis: baseline 0.3993" in ax.get_xlabel()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["this run (test) 0.9500"]
