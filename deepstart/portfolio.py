@@ -516,6 +516,12 @@ def draw_thumbnail(record: RunRecord, path: Path) -> None:
     fig = Figure(figsize=THUMB_INCHES, dpi=THUMB_DPI, layout="constrained")
     ax = fig.add_subplot()
     epochs = [row.get("epoch", i + 1) for i, row in enumerate(record.history)]
+    if len(epochs) == 1:
+        # one epoch is no curve: two dots on an empty axis read as a broken plot, so the card
+        # shows the epoch's scores as bars with their values
+        _one_epoch_thumbnail(fig, ax, record.history[0], metric)
+        fig.savefig(path, format="png", metadata={"Software": None})
+        return
     for key, label, style in ((metric, "training", "-"), (f"val_{metric}", "validation", "--")):
         values = [row.get(key, math.nan) for row in record.history]
         if any(math.isfinite(v) for v in values):
@@ -530,6 +536,21 @@ def draw_thumbnail(record: RunRecord, path: Path) -> None:
         ax.legend(fontsize=7)
     # no "Software" text chunk: the same history gives the same bytes whatever the matplotlib build
     fig.savefig(path, format="png", metadata={"Software": None})
+
+
+def _one_epoch_thumbnail(fig, ax, row: dict, metric: str) -> None:
+    bars = [(label, row[key]) for key, label in ((metric, "training"), (f"val_{metric}", "validation"))
+            if isinstance(row.get(key), (int, float)) and math.isfinite(row[key])]
+    if bars:
+        colours = {"training": "tab:blue", "validation": "tab:orange"}  # as in the curves
+        ax.barh([b[0] for b in bars][::-1], [b[1] for b in bars][::-1],
+                color=[colours[b[0]] for b in bars][::-1])
+        for i, (_, value) in enumerate(bars[::-1]):
+            ax.text(value, i, f" {_fmt(value, metric)}", va="center", fontsize=8)
+        ax.set_xlim(0, max(b[1] for b in bars) * 1.3 or 1)
+    ax.set_xlabel(f"{metric} after 1 epoch (no curve)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(axis="x", alpha=0.3)
 
 
 def _card(p: Project) -> dict:

@@ -477,3 +477,17 @@ def test_a_folder_of_runs_builds_and_no_page_shows_a_local_path(tmp_path, monkey
     reports = " ".join(p.read_text() for p in (work / "site" / "reports").glob("*.html"))
     assert "the file flowers.csv" in reports and "--out runs" in reports
     assert "deepstart run flowers.csv --target target" in reports  # the next steps' commands
+
+
+def test_thumbnail_of_a_one_epoch_run_shows_its_scores_not_two_dots():
+    from matplotlib.figure import Figure
+
+    from deepstart.portfolio import _one_epoch_thumbnail
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    _one_epoch_thumbnail(fig, ax, {"epoch": 1, "loss": 0.9, "accuracy": 0.5149,
+                                   "val_accuracy": 1.0}, "accuracy")
+    assert not ax.lines and len(ax.patches) == 2
+    assert sorted(t.get_text().strip() for t in ax.texts) == ["0.5149", "1.0000"]
+    assert ax.get_xlabel() == "accuracy after 1 epoch (no curve)"
