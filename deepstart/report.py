@@ -591,22 +591,62 @@ def _tuning(folder: Path) -> dict | None:
         path = tuning / name
         if path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n":
             images.append({"caption": caption, "uri": _uri(path.read_bytes())})
-    study = []
+    data = {}
     if (tuning / "study.json").is_file():
         try:
             data = read_json(tuning / "study.json")
         except (OSError, ValueError):
             data = {}
-        for k, v in data.items() if isinstance(data, dict) else ():
-            study.append((str(k), _plain(v)))
+    data = data if isinstance(data, dict) else {}
     trials = None
     if (tuning / "trials.csv").is_file():
         with open(tuning / "trials.csv", newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f))
         if rows:
-            trials = {"header": rows[0][:12], "rows": [r[:12] for r in rows[1:21]],
-                      "count": len(rows) - 1}
-    return {"images": images, "study": study, "trials": trials}
+            keep = [i for i, h in enumerate(rows[0]) if h not in ("worker", "started")]
+            best = str(data.get("best_trial", ""))
+            trials = {"header": [rows[0][i] for i in keep], "count": len(rows) - 1,
+                      "rows": [{"best": r[:1] == [best], "cells": [_short(r[i]) for i in keep if i < len(r)]}
+                               for r in rows[1:41]]}
+    return {"images": images, "study": _study_facts(data), "trials": trials}
+
+
+def _short(text: str) -> str:
+    """A trials.csv cell as the report shows it: numbers to 4 significant digits."""
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return text if value.is_integer() and "." not in text and "e" not in text else f"{value:.4g}"
+
+
+def _study_facts(data: dict) -> list[tuple[str, str]]:
+    """study.json in words: the objective, the trials, the best, and the space searched."""
+    facts = []
+    if data.get("study_name"):
+        facts.append(("study", f"{data['study_name']} in {data.get('storage', '?')}"))
+    if data.get("metric"):
+        facts.append(("objective", f"{data.get('direction', '')} {data['metric']}".strip()))
+    states = data.get("states")
+    if isinstance(states, dict):
+        facts.append(("trials", ", ".join(f"{n} {k.lower()}" for k, n in states.items())))
+    if isinstance(data.get("best_value"), (int, float)):
+        params = data.get("best_params") or {}
+        trial = f"trial {data['best_trial']}: " if data.get("best_trial") is not None else ""
+        facts.append(("best", f"{trial}{data['best_value']:.4g}"
+                      + (" (" + ", ".join(f"{k}={_short(str(v))}" for k, v in params.items()) + ")"
+                         if isinstance(params, dict) else "")))
+    for name, d in (data.get("search_space") or {}).items() if isinstance(data.get("search_space"), dict) else ():
+        a = d.get("attributes", {}) if isinstance(d, dict) else {}
+        if "choices" in a:
+            text = ", ".join(_plain(c) for c in a["choices"])
+        elif "low" in a and "high" in a:
+            text = f"{a['low']:.3g} to {a['high']:.3g}" + (" (log scale)" if a.get("log") else "") \
+                + (f", step {a['step']:g}" if a.get("step") else "")
+        else:
+            text = _plain(d)
+        facts.append((f"searched: {name}", text))
+    return facts
 
 
 def _repro(record: RunRecord) -> dict:

@@ -159,7 +159,9 @@ def test_leaderboard_and_tuning_beside_a_run(runs, tmp_path):
     # the tuning images embedded byte for byte, the study and the trials
     for path in (tuning / "history.png", tuning / "importances.png", run / "learning-curve.png"):
         assert base64.b64encode(path.read_bytes()).decode() in page
-    assert "best_params" in text and "lr=0.002; dropout=0.2" in text and "Trials (2)" in text
+    # the study in words, not its raw JSON; the trials rounded, the best in bold
+    assert "best_params" not in text and "0.981 (lr=0.002, dropout=0.2)" in text
+    assert "Trials (2; the best in bold)" in text
 
 
 def test_unfinished_run_gets_a_report_that_says_so(runs, tmp_path, capsys, monkeypatch):
