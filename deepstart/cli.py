@@ -372,6 +372,19 @@ def build_parser() -> argparse.ArgumentParser:
                          help="port (default 8000; 0: any free port)")
 
     # --- serve: a local prediction API and page (deepstart/serve.py) ---
+    runs = sub.add_parser("runs", help="list the run folders as a table, or compare runs",
+                          description="`deepstart runs [DIR]`: a table of every run under DIR "
+                          "(default runs/). `deepstart runs compare RUN RUN [...]`: settings that "
+                          "differ, scores side by side, overlaid curves, and a paired test of each "
+                          "run against the first on the same test rows. See docs/runs.md.")
+    runs.add_argument("paths", nargs="*", metavar="DIR | compare RUN RUN",
+                      help="a folder of runs (default runs/), or `compare` and 2+ run folders")
+    runs.add_argument("--problem", help="list only runs of this problem")
+    runs.add_argument("--model", help="list only runs of this model")
+    runs.add_argument("--sort", choices=("test", "date", "time", "model"), default="date",
+                      help="test: best first in the metric's direction (default: date)")
+    runs.add_argument("--out", type=Path, metavar="FILE",
+                      help="with compare: write the curves as FILE.png or a page FILE.html")
     serve = sub.add_parser("serve", help="a local prediction API and page for a finished run",
                            description="Load a finished run's model (safetensors + JSON, no "
                            "pickle) and answer POST /predict with JSON features by column name, "
@@ -415,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
                 "tune": _cmd_tune,
                 "ensemble": _cmd_ensemble, "diagnose": _cmd_diagnose, "report": _cmd_report,
                 "export": _cmd_export, "portfolio": _cmd_portfolio,
-                "serve": _cmd_serve}[args.command](args)
+                "serve": _cmd_serve, "runs": _cmd_runs}[args.command](args)
     except DeepstartError as e:
         if speaks:
             sys.stderr.write(f"deepstart: error: {e}\n")
@@ -852,6 +865,21 @@ def _serve_portfolio(args) -> int:
         pass
     finally:
         server.server_close()
+    return 0
+
+
+def _cmd_runs(args) -> int:
+    from deepstart.compare import compare, list_runs, print_compare, print_runs
+
+    if args.paths[:1] == ["compare"]:
+        print_compare(compare([Path(p) for p in args.paths[1:]]), args.out)
+        return 0
+    if len(args.paths) > 1:
+        from deepstart.errors import DeepstartError
+
+        raise DeepstartError("pass one folder of runs, or `compare` followed by run folders.")
+    folder = Path(args.paths[0] if args.paths else "runs")
+    print_runs(folder, list_runs(folder, problem=args.problem, model=args.model, sort=args.sort))
     return 0
 
 

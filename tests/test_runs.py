@@ -1,0 +1,104 @@
+"""`deepstart runs` and `deepstart runs compare` on tiny real wine runs made once."""
+
+import json
+import os
+import shutil
+
+import pytest
+
+from deepstart.cli import main
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        assert main(["run", "wine", "--epochs", "3", "--lr", "0.01"]) == 0
+        assert main(["run", "wine", "--epochs", "3", "--lr", "0.003"]) == 0
+    finally:
+        os.chdir(cwd)
+    return root / "runs"
+
+
+def test_table_lists_runs_and_only_differing_settings(runs, capsys):
+    assert main(["runs", str(runs), "--sort", "test"]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(list(runs.iterdir()))} runs in" in out  # names wrap in a narrow table (see report)
+    assert "settings shown" in out and "(lr)" in " ".join(out.split())
+
+
+def test_problem_filter(runs, capsys):
+    assert main(["runs", str(runs), "--problem", "iris"]) == 0
+    assert "no runs in" in capsys.readouterr().out
+
+
+def test_damaged_run_listed_with_reason(runs, tmp_path, capsys):
+    copy = tmp_path / "runs"
+    shutil.copytree(runs, copy)
+    victim = sorted(copy.iterdir())[0]
+    text = (victim / "metrics.json").read_text()
+    (victim / "metrics.json").write_text(text[: len(text) // 2])
+    assert main(["runs", str(copy)]) == 0
+    out = capsys.readouterr().out
+    assert "damaged" in out and "Traceback" not in out
+
+
+def test_missing_dir_is_exit_2(tmp_path, capsys):
+    assert main(["runs", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "is no folder" in err and len(err.strip().splitlines()) == 1
+
+
+def test_compare_p_equals_binomtest_and_png(runs, tmp_path, capsys):
+    import numpy as np
+    from scipy import stats
+
+    from deepstart.record import load_data, load_trained_model, model_outputs, read_run
+
+    a, b = sorted(runs.iterdir())
+    png = tmp_path / "curves.png"
+    assert main(["runs", "compare", str(a), str(b), "--out", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "settings that differ" in out and "lr" in out
+    outs = []
+    for f in (a, b):
+        record = read_run(f)
+        _, data = load_data(record)
+        model, spec = load_trained_model(record)
+        outs.append(model_outputs(model, spec, data.x_test, data.y_test))
+    ra, rb = (o.predicted == o.true for o in outs)
+    wins, losses = int(np.sum(rb & ~ra)), int(np.sum(ra & ~rb))
+    if wins + losses:
+        p = stats.binomtest(wins, wins + losses, 0.5).pvalue
+        assert f"p = {p:.3g}" in out
+    else:
+        assert "no p-value" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compare_refuses_other_problem(runs, tmp_path, capsys):
+    a = sorted(runs.iterdir())[0]
+    other = tmp_path / "other"
+    shutil.copytree(a, other)
+    config = json.loads((other / "config.json").read_text())
+    config["problem"] = "iris"
+    (other / "config.json").write_text(json.dumps(config))
+    assert main(["runs", "compare", str(a), str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "compare runs of the same problem" in err and len(err.strip().splitlines()) == 1
+
+
+def test_compare_page_in_chromium(runs, tmp_path, browser):
+    a, b = sorted(runs.iterdir())
+    page_file = tmp_path / "compare.html"
+    assert main(["runs", "compare", str(a), str(b), "--out", str(page_file)]) == 0
+    html = page_file.read_text()
+    assert "http://" not in html and "https://" not in html and "src='data:image/png" in html
+    page = browser.new_page()
+    page.goto(page_file.as_uri())
+    assert page.eval_on_selector("img", "i => i.complete && i.naturalWidth") > 0
+    assert page.locator("table").count() == 2
+    assert "lr" in page.locator("table").first.inner_text()
+    page.close()
