@@ -25,8 +25,15 @@ def runs(tmp_path_factory):
 def test_table_lists_runs_and_only_differing_settings(runs, capsys):
     assert main(["runs", str(runs), "--sort", "test"]) == 0
     out = capsys.readouterr().out
-    assert f"{len(list(runs.iterdir()))} runs in" in out  # names wrap in a narrow table (see report)
-    assert "settings shown" in out and "(lr)" in " ".join(out.split())
+    assert f"{len(list(runs.iterdir()))} runs in" in out
+    # the run names never wrap, and the only setting shown is the one that differs
+    assert "lr=0.01" in out and "lr=0.003" in out and "batch_size=" not in out
+    assert "settings shown: those that differ" in out
+    # --sort test: the better test accuracy first
+    scores = {d.name: json.loads((d / "metrics.json").read_text())["test"]["accuracy"]
+              for d in runs.iterdir()}
+    order = sorted(scores, key=lambda name: out.index(name))
+    assert [scores[n] for n in order] == sorted(scores.values(), reverse=True)
 
 
 def test_problem_filter(runs, capsys):
@@ -102,3 +109,23 @@ def test_compare_page_in_chromium(runs, tmp_path, browser):
     assert page.locator("table").count() == 2
     assert "lr" in page.locator("table").first.inner_text()
     page.close()
+
+
+def test_paired_test_on_errors_for_numbers():
+    """Numbers: Wilcoxon signed-rank on the absolute errors, with the rows each run is closer on."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    from scipy import stats
+
+    from deepstart.compare import paired
+
+    rng = np.random.default_rng(0)
+    true = rng.normal(size=60)
+    a = SimpleNamespace(true=true, predicted=true + rng.normal(scale=1.0, size=60))
+    b = SimpleNamespace(true=true, predicted=true + rng.normal(scale=0.5, size=60))
+    pair = paired(a, b, "regression")
+    ea, eb = np.abs(a.predicted - true), np.abs(b.predicted - true)
+    assert (pair["wins"], pair["losses"]) == (int(np.sum(eb < ea)), int(np.sum(eb > ea)))
+    assert pair["p"] == pytest.approx(stats.wilcoxon(ea, eb).pvalue, rel=1e-12)
+    assert pair["p"] < 0.05 and not pair["too_few"]

@@ -68,7 +68,12 @@ def list_runs(folder: Path, problem: str | None = None, model: str | None = None
                 "status": _status(record), "epochs": len(record.history)}
         if m:
             metric = m["metric"]
-            refs = [r["value"] for r in m["references"]]
+            from deepstart.diagnose import is_baseline
+
+            # the best reference that is not a trivial baseline: a published score, or a model
+            # computed here on the same test rows (a series' AR fit); never the majority class
+            refs = [r["value"] for r in m["references"]
+                    if not is_baseline(str(r.get("model", "")), str(r.get("source", "")))]
             best = (max if m["greater_is_better"] else min)(refs) if refs else None
             row |= {"metric": metric, "test": m["test"][metric], "best": best,
                     "greater": m["greater_is_better"], "seconds": m.get("train_seconds"),
@@ -106,30 +111,48 @@ def print_runs(folder: Path, rows: list[dict]) -> None:
     if not rows:
         console.print(f"no runs in {folder} (match the filters); `deepstart run PROBLEM` writes one.")
         return
-    keys = differing([r["config"] for r in rows if r["config"]])
+    # "epochs" has its own column (the epochs done; early stopping can end short of the setting)
+    keys = [k for k in differing([r["config"] for r in rows if r["config"]]) if k != "epochs"]
     metrics = {r["metric"] for r in rows if r.get("metric")}
     problems = {r["problem"] for r in rows}
     table = Table(title=f"{len(rows)} runs in {folder}")
-    for name in ("run", "problem", "model", *keys, "epochs", "test", "best published",
-                 "time", "status", "date"):
-        table.add_column(name)
+    # the settings that differ go in one column as key=value, which wraps between settings; one
+    # column per setting made a dozen columns a letter wide in an 80-column terminal. A run's name
+    # (it holds the date) never wraps: it is what a user copies into the next command.
+    for name in ("run", "model", "settings that differ" if keys else None, "epochs", "test",
+                 "best reference", "time", "status"):
+        if name:
+            table.add_column(name, no_wrap=name == "run", overflow="fold")
     for r in rows:
         flat = _flatten(r["config"])
-        test = f"{r['metric']} {r['test']:.4f}" if r.get("test") is not None else "-"
-        best = f"{r['best']:.4f}" if r.get("best") is not None else "-"
+        shown = ", ".join(f"{_short_key(k, keys)}={_fmt(flat.get(k))}" for k in keys
+                          if k in flat)
+        test = f"{r['metric']} {_score(r['test'], r['metric'])}" if r.get("test") is not None else "-"
+        best = _score(r["best"], r["metric"]) if r.get("best") is not None else "-"
         secs = f"{r['seconds']:.1f} s" if r.get("seconds") is not None else "-"
-        table.add_row(r["folder"].name, r["problem"], r["model"],
-                      *[_fmt(flat.get(k)) for k in keys], _fmt(r.get("epochs")), test, best, secs,
-                      r["status"], r["date"])
+        table.add_row(r["folder"].name, r["model"], *([shown] if keys else []),
+                      _fmt(r.get("epochs")), test, best, secs, r["status"])
     console.print(table)
     if len(problems) > 1 or len(metrics) > 1:
         console.print("the test column is in each problem's own metric (named beside each score); "
                       "compare scores within a problem only.")
     if keys:
-        console.print(f"settings shown: those that differ between these runs ({', '.join(keys)}).")
+        console.print("settings shown: those that differ between these runs; the rest are equal.")
     for r in rows:
         if r["status"] == "damaged":
             console.print(f"damaged: {r['reason']}", soft_wrap=True)
+
+
+def _score(value: float, metric: str) -> str:
+    from deepstart.report import _fmt as score_text  # the digits the report shows
+
+    return score_text(value, metric)
+
+
+def _short_key(key: str, keys: list[str]) -> str:
+    """`model_options.dropout` as `dropout`, unless another shown key has the same last part."""
+    last = key.rsplit(".", 1)[-1]
+    return last if sum(k.rsplit(".", 1)[-1] == last for k in keys) == 1 else key
 
 
 def _test_outputs(record):
