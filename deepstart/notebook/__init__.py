@@ -125,3 +125,53 @@ def live_plot_for(learner) -> LivePlot | None:
     if any(isinstance(cb, LivePlot) for cb in learner.callbacks):
         return None
     return LivePlot()
+
+
+def run_html(record) -> str:
+    """A run folder (deepstart.record.RunRecord): problem, model, the test score beside the best
+    published reference and the best baseline (metrics.json's), the curves, the folder."""
+    from deepstart.diagnose import is_baseline
+    from deepstart.history import History
+
+    items = [("problem", record.config.get("problem", "?")), ("model", record.config.get("model", "?")),
+             ("folder", str(record.folder))]
+    if record.metrics is None:
+        items.append(("status", "unfinished (no metrics.json yet)"))
+    else:
+        m = record.metrics
+        metric = m["metric"]
+        items.append((f"test {metric} ({m.get('test_rows', '?')} test rows)", m["test"].get(metric)))
+        better = max if m.get("greater_is_better", True) else min
+        refs = m.get("references") or []
+        for label, chosen in (("best published", [r for r in refs if not is_baseline(r["model"], r["source"])]),
+                              ("best baseline", [r for r in refs if is_baseline(r["model"], r["source"])])):
+            if chosen:
+                best = better(chosen, key=lambda r: r["value"])
+                items.append((f"{label} ({best['model']})", best["value"]))
+    curves = (figure_img(History(record.history, record.metric or "loss").figure())
+              if record.history else "")
+    return f"<div><p><b>Run</b></p>{pairs(items)}{curves}</div>"
+
+
+def leaderboard_html(record: dict) -> str:
+    """An evaluation (what deepstart.evaluate.evaluate returns): the algorithms ranked."""
+    protocol = record.get("protocol", {})
+    rows = [{"rank": r.get("rank", ""), "algorithm": r["algorithm"], f"mean {record['metric']}":
+             r.get("mean", ""), "std": "" if r.get("std") is None else r["std"],
+             "status": r["status"]} for r in record.get("results", [])]
+    return (f"<div><p><b>Leaderboard</b>: {html.escape(str(record.get('problem')))}, "
+            f"{html.escape(str(protocol.get('kind', '')))} with {protocol.get('folds', '?')} fold(s) "
+            f"on {protocol.get('rows', '?')} rows</p>{table(rows)}</div>")
+
+
+def diagnosis_html(diagnosis) -> str:
+    """A deepstart.diagnose.Diagnosis: the situation, the numbers, the next steps and their commands."""
+    findings = "".join(f"<li><b>{html.escape(f.name)}</b>: {html.escape(f.evidence)}</li>"
+                       for f in diagnosis.findings)
+    steps = "".join(f"<li>{html.escape(s.text)}"
+                    + (f"<br><code>{html.escape(s.command)}</code>" if s.command else "") + "</li>"
+                    for s in diagnosis.steps)
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in diagnosis.notes)
+    return (f"<div><p><b>Diagnosis</b>: {html.escape(diagnosis.headline)}</p>"
+            f"<p>{html.escape(diagnosis.scores)}</p><ul>{findings}</ul>"
+            f"<p><b>Next steps</b></p><ol>{steps}</ol>" + (f"<ul>{notes}</ul>" if notes else "") + "</div>")
