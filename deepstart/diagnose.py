@@ -374,6 +374,11 @@ class Diagnosis:
     def to_dict(self) -> dict:
         return asdict(self) | {"headline": self.headline}
 
+    def _repr_html_(self) -> str:
+        from deepstart.notebook import diagnosis_html
+
+        return diagnosis_html(self)
+
 
 def run_step(f: RunFacts, text: str, model: str | None = None, **changes) -> Step:
     """A `deepstart run` step: the run's own command with one change, and its expected time."""

@@ -395,11 +395,20 @@ def limit_threads(threads: int | None):
         torch.set_num_threads(before)
 
 
+class Leaderboard(dict):
+    """The evaluation record: a plain dict everywhere (json.dumps, ==), an HTML table in Jupyter."""
+
+    def _repr_html_(self) -> str:
+        from deepstart.notebook import leaderboard_html
+
+        return leaderboard_html(self)
+
+
 def _new_record(problem, data_options, protocol, seed, reference, budget, started_at, command,
                 threads) -> dict:
     from deepstart.run import environment
 
-    return {
+    return Leaderboard({
         "format": EVALUATION_FORMAT, "status": "finished",
         "problem": problem.path or problem.name, "title": problem.title,
         "data_options": data_options, "task": problem.task, "kind": problem.kind,
@@ -409,7 +418,7 @@ def _new_record(problem, data_options, protocol, seed, reference, budget, starte
         "protocol": protocol.record(seed), "results": [], "best": None, "reference": reference,
         "budget": budget, "seconds": None, "started": started_at, "command": command,
         "env": environment() | {"threads": threads or "default"},
-    }
+    })
 
 
 def _run_all(chosen, protocol, ctx, budget, verbose, settings, record) -> list[dict]:

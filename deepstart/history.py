@@ -72,6 +72,11 @@ class History:
                                      f"so the file is damaged; {RESTORE}.") from None
         return cls(rows, metric)
 
+    def _repr_html_(self) -> str:
+        from deepstart.notebook import history_html
+
+        return history_html(self)
+
     def plot(self, path: str | Path, title: str = "") -> Path:
         """Loss and metric curves, training and validation, side by side (PNG)."""
         import matplotlib.pyplot as plt

@@ -470,6 +470,18 @@ class Learner:
         self._make_scheduler(steps, int(epochs))
         self.stop_training = False
         last = self.epoch + int(epochs)
+        from deepstart.notebook import live_plot_for
+
+        live = live_plot_for(self)  # in a notebook: one curve plot updated in place, this fit only
+        if live is not None:
+            self.callbacks.append(live)
+        try:
+            return self._fit(n, steps, last)
+        finally:
+            if live is not None:
+                self.callbacks.remove(live)
+
+    def _fit(self, n: int, steps: int, last: int) -> History:
         self._call("on_fit_start")
         progress = self._progress()
         try:
@@ -782,7 +794,13 @@ class Learner:
 
         return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console, transient=True,
-                        disable=self.verbose != 1 or not console.is_terminal or self.rank != 0)
+                        disable=self.verbose != 1 or self.rank != 0
+                        or not (console.is_terminal or console.is_jupyter))  # Jupyter draws it too
+
+    def _repr_html_(self) -> str:
+        from deepstart.notebook import learner_html
+
+        return learner_html(self)
 
     def _log(self, row: dict) -> None:
         if self.verbose <= 0 or self.rank != 0:

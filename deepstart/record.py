@@ -38,6 +38,11 @@ class RunRecord:
     def metric(self) -> str | None:
         return self.metrics["metric"] if self.metrics else None
 
+    def _repr_html_(self) -> str:
+        from deepstart.notebook import run_html
+
+        return run_html(self)
+
 
 def not_a_run(folder: Path) -> DeepstartError:
     return DeepstartError(f"{folder} is not a run folder (no deepstart config.json); pass a folder "
