@@ -82,3 +82,29 @@ def test_learner_and_history_html():
     html = learner._repr_html_()
     assert '<img src="data:image/png;base64,' in html and "val_accuracy (epoch 2)" in html
     assert f"{learner.history.rows[-1]['val_accuracy']:.4g}" in learner.history._repr_html_()
+
+
+def test_run_leaderboard_and_diagnosis_display_themselves(tmp_path):
+    """A run folder, an evaluation and a diagnosis, as the last expression of a cell, show their
+    real scores in the digits the report uses, and the run its curves as an embedded PNG."""
+    import json
+
+    from deepstart.cli import main
+    from deepstart.diagnose import diagnose_folder
+    from deepstart.evaluate import evaluate
+    from deepstart.problems import get_problem
+    from deepstart.record import read_run
+
+    assert main(["run", "iris", "--epochs", "3", "--quiet", "--out", str(tmp_path)]) == 0
+    folder = next(p for p in tmp_path.iterdir() if p.is_dir())
+    metrics = json.loads((folder / "metrics.json").read_text())
+    page = read_run(folder)._repr_html_()
+    assert '<img src="data:image/png;base64,' in page
+    assert f"{metrics['test']['accuracy']:.4f}" in page and "best published" in page
+    diagnosis = diagnose_folder(folder)
+    assert diagnosis.headline in diagnosis._repr_html_()
+    board = evaluate(get_problem("iris"), algorithms=["logistic", "baseline"], verbose=0)
+    assert json.loads(json.dumps(board)) == dict(board)  # still a plain dict to everything else
+    page = board._repr_html_()
+    best = next(r for r in board["results"] if r["algorithm"] == "logistic")
+    assert f"{best['mean']:.4f}" in page and "e-17" not in page and page.index("logistic") < page.index("baseline")

@@ -140,14 +140,17 @@ def run_html(record) -> str:
     else:
         m = record.metrics
         metric = m["metric"]
-        items.append((f"test {metric} ({m.get('test_rows', '?')} test rows)", m["test"].get(metric)))
+        from deepstart.report import _fmt as score_text  # the digits the report shows
+
+        value = m["test"].get(metric)
+        items.append((f"test {metric} ({m.get('test_rows', '?')} test rows)", score_text(value, metric)))
         better = max if m.get("greater_is_better", True) else min
         refs = m.get("references") or []
         for label, chosen in (("best published", [r for r in refs if not is_baseline(r["model"], r["source"])]),
                               ("best baseline", [r for r in refs if is_baseline(r["model"], r["source"])])):
             if chosen:
                 best = better(chosen, key=lambda r: r["value"])
-                items.append((f"{label} ({best['model']})", best["value"]))
+                items.append((f"{label} ({best['model']})", score_text(best["value"], metric)))
     curves = (figure_img(History(record.history, record.metric or "loss").figure())
               if record.history else "")
     return f"<div><p><b>Run</b></p>{pairs(items)}{curves}</div>"
@@ -155,10 +158,12 @@ def run_html(record) -> str:
 
 def leaderboard_html(record: dict) -> str:
     """An evaluation (what deepstart.evaluate.evaluate returns): the algorithms ranked."""
+    from deepstart.report import leaderboard_rows
+
     protocol = record.get("protocol", {})
-    rows = [{"rank": r.get("rank", ""), "algorithm": r["algorithm"], f"mean {record['metric']}":
-             r.get("mean", ""), "std": "" if r.get("std") is None else r["std"],
-             "status": r["status"]} for r in record.get("results", [])]
+    ranked, _ = leaderboard_rows(record)  # best first, spreads rounded to the score's digits
+    rows = [{"rank": i, "algorithm": r["algorithm"], f"mean {record['metric']}": r["mean_text"],
+             "± std": r["std_text"], "status": r["status"]} for i, r in enumerate(ranked, 1)]
     return (f"<div><p><b>Leaderboard</b>: {html.escape(str(record.get('problem')))}, "
             f"{html.escape(str(protocol.get('kind', '')))} with {protocol.get('folds', '?')} fold(s) "
             f"on {protocol.get('rows', '?')} rows</p>{table(rows)}</div>")
