@@ -254,10 +254,12 @@ def _check_token_ids(item: dict, ids: np.ndarray, data) -> None:
 
 def text_column(values) -> np.ndarray:
     """A text column as the snippet in docs/export.md hands it over: (rows, 1) str, missing values
-    as "nan" (which the graph reads as missing)."""
+    as "nan" (which the graph reads as missing). Through object first: with pyarrow installed,
+    pandas 3's string columns convert with `to_numpy(str)` to ONE character per value ('n' for
+    'nan', 'a' for 'abc')."""
     import pandas as pd
 
-    return pd.DataFrame({"c": values}).to_numpy(str)
+    return pd.DataFrame({"c": values}).astype(object).to_numpy().astype(str)
 
 
 def _category_codes(e: dict) -> tuple[dict[str, int], list[int]]:

@@ -288,6 +288,7 @@ def test_builtin_table_takes_one_input_per_column(runs, tmp_path, capsys):
 def onnx_on_rows(run, rows: pd.DataFrame):
     """docs/export.md's CSV snippet: each input by column name, numbers as float32, text as str."""
     s = session(run)
+    rows = rows.astype(object)  # as the snippet reads the CSV (pyarrow strings keep 1 character)
     feeds = {i.name: rows[[i.name]].to_numpy(np.float32 if i.type == "tensor(float)" else str)
              for i in s.get_inputs()}
     return s.run(["label", "probabilities"], feeds)
