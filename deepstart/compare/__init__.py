@@ -261,8 +261,10 @@ def _score_rows(records) -> list[list[str]]:
     rows = []
     for name in names:
         for split in ("train", "val", "test"):
-            rows.append([f"{split} {name}", *[_fmt((r.metrics.get(split) or {}).get(name))
-                                              for r in records]])
+            values = [(r.metrics.get(split) or {}).get(name) for r in records]
+            # the report's digits for the metric: 0.9070, not .4g's 0.907 beside 0.9580
+            rows.append([f"{split} {name}", *[_score(v, name) if isinstance(v, float) else _fmt(v)
+                                              for v in values]])
     rows.append(["test rows", *[_fmt(r.metrics.get("test_rows")) for r in records]])
     return rows
 
