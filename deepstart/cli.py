@@ -362,6 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--about", type=Path, metavar="TOML",
                        help="name, bio and links for the about section (default: ./portfolio.toml "
                             "when it exists)")
+    build.add_argument("--notebook", action="append", type=Path, dest="notebooks", metavar="PATH.ipynb",
+                       help="a Jupyter notebook as a page of the site, with the outputs it was "
+                            "saved with (nothing is run); repeatable")
     preview = actions.add_parser("serve", help="preview the built site in a browser",
                                  description="Serve the built site's folder over HTTP for a "
                                  "preview, on 127.0.0.1 unless --host says otherwise.")
@@ -832,12 +835,13 @@ def _cmd_portfolio(args) -> int:
     from deepstart.console import console
     from deepstart.portfolio import build
 
-    result = build(args.runs, out=args.out, about=args.about)
+    result = build(args.runs, out=args.out, about=args.about, notebooks=args.notebooks or ())
     reports = f"{result.copied} copied, {result.rendered} rendered"
+    notebooks = f", {_count(result.notebooks, 'notebook')}" if result.notebooks else ""
     console.print(f"portfolio: {result.out}/index.html ({_count(result.projects, 'project')}, "
-                  f"{_count(result.runs, 'run')}; reports: {reports}, "
+                  f"{_count(result.runs, 'run')}{notebooks}; reports: {reports}, "
                   f"{len(result.without_report)} without)", soft_wrap=True)
-    for name, why in result.without_report:
+    for name, why in result.without_report + result.notebook_notes:
         console.print(f"  {name}: {why}", soft_wrap=True)
     console.print(f"preview: deepstart portfolio serve --dir {shlex.quote(str(result.out))}",
                   soft_wrap=True)
