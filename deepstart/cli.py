@@ -344,15 +344,17 @@ def build_parser() -> argparse.ArgumentParser:
                                description="`deepstart portfolio build` turns run folders into a "
                                "static website: one card per project (best model, test score beside "
                                "the best published score and the baseline, learning curve), a page "
-                               "per project listing its runs with their reports, and an about "
-                               "section from portfolio.toml. Relative links only: it works from "
+                               "per project listing its runs with their reports, an about "
+                               "section from portfolio.toml, and notebooks as pages (--notebook). "
+                               "Relative links only: it works from "
                                "file:// and any static host (GitHub Pages). `deepstart portfolio "
                                "serve` previews it on 127.0.0.1.")
     actions = portfolio.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser,
                                        required=True)
     build = actions.add_parser("build", help="write the site from run folders",
                                description="Write the site from run folders (default: every "
-                               "finished run under ./runs) and evaluation folders; built in a temp "
+                               "finished run under ./runs), evaluation folders and notebooks, "
+                               "shown with the outputs they were saved with; built in a temp "
                                "folder and renamed into place, so a failed build leaves the old "
                                "site as it was; the same run folders give the same bytes.")
     build.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR",

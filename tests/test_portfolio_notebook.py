@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import html5lib
@@ -103,6 +104,15 @@ def test_same_bytes_twice_whatever_the_order(work, tmp_path, monkeypatch):
     assert files(tmp_path / "again") == files(work["site"])
 
 
+def test_the_build_says_which_notebook_has_no_outputs(work, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    bare = NOTEBOOKS / "01_perceptron_or_gate.ipynb"
+    assert main(["portfolio", "build", "--notebook", str(bare), "--out", "site"]) == 0
+    out = capsys.readouterr().out
+    assert "(0 projects, 0 runs, 1 notebook;" in out
+    assert "01_perceptron_or_gate.ipynb: stored without outputs: run it (jupyter execute --inplace)" in out
+
+
 def test_a_site_of_notebooks_alone(work, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no runs/ here
     result = portfolio.build(out="site", notebooks=[work["notebook"]])
@@ -120,7 +130,8 @@ def test_outputs_that_need_a_script_show_their_other_forms_and_paths_are_hidden(
             new_output("display_data", data={"text/html": "<div id='p'></div><script>draw()</script>",
                                              "text/plain": "a plot that needs a script"}),
             new_output("display_data", data={"application/javascript": "draw()"}),
-            new_output("stream", name="stdout", text=f"wrote {here}/runs/one and {here}2/other\n")])])
+            new_output("stream", name="stdout", text=f"wrote {here}/runs/one and {here}2/other\n"),
+            new_output("stream", name="stderr", text=f"{sys.prefix}/lib/live.py:260: UserWarning\n")])])
     nbformat.write(nb, tmp_path / "mine.ipynb")
     portfolio.build(out="site", notebooks=["mine.ipynb"])
     page = (tmp_path / "site" / "notebooks" / "mine.html").read_text()
@@ -128,6 +139,7 @@ def test_outputs_that_need_a_script_show_their_other_forms_and_paths_are_hidden(
     assert "a plot that needs a script" in page and "draw()" not in page
     assert "wrote ./runs/one" in page and f"{here}/" not in page
     assert f"{here}2/other" in page  # a whole path only: this one is another folder
+    assert f"{Path(sys.prefix).name}/lib/live.py:260" in page and sys.prefix not in page
     card = (tmp_path / "site" / "index.html").read_text()
     assert "<h3><a href=\"notebooks/mine.html\">mine</a></h3>" in card  # no heading: the file's name
     assert "Results of val_split" in card

@@ -14,6 +14,7 @@ import base64
 import binascii
 import re
 import struct
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +44,8 @@ class RenderedNotebook:
 
 def read_notebook(path: str | Path, hide: list[str] | tuple[str, ...] = ()) -> RenderedNotebook:
     """Read `path` (.ipynb, nbformat 4) and render its cells; `hide` are absolute paths that the
-    page must not show (each replaced by shown_path). A damaged file is one DeepstartError."""
+    page must not show (each replaced by shown_path, as the notebook's folder and this Python's
+    environment are). A damaged file is one DeepstartError."""
     path = Path(path)
     if path.suffix != ".ipynb":
         raise DeepstartError(f"--notebook {path} is not a .ipynb file; pass a Jupyter notebook, "
@@ -68,7 +70,9 @@ def read_notebook(path: str | Path, hide: list[str] | tuple[str, ...] = ()) -> R
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise DeepstartError(f"{path} is not a readable Jupyter notebook ({first}); open it in "
                              "Jupyter and save it again, or leave it out.") from None
-    html = _without_scripts(_without_paths(html, [str(path.parent.resolve()), *hide]))
+    # warnings print where Python's packages are: this environment's folders go by their names
+    html = _without_scripts(_without_paths(html, [str(path.parent.resolve()), sys.prefix,
+                                                  sys.base_prefix, *hide]))
     code = [c for c in nb.cells if c.cell_type == "code"]
     title, has_heading, summary = _title_and_summary(nb, path)
     return RenderedNotebook(
