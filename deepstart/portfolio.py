@@ -45,7 +45,7 @@ from deepstart.record import RunRecord, read_run
 
 GENERATOR = "deepstart portfolio"  # <meta name="generator"> of index.html: marks a folder we may replace
 REPORT_WRITTEN = "by deepstart portfolio build"  # in place of the time a rendered report shows
-ABOUT_KEYS = ("name", "bio", "links")
+ABOUT_KEYS = ("name", "bio", "links", "notebooks")
 LINK_KEYS = ("title", "url")
 LINK_SCHEMES = ("http", "https", "mailto")
 DEFAULT_RUNS = Path("runs")
@@ -60,6 +60,7 @@ class About:
     name: str = ""
     bio: str = ""
     links: list[dict] = field(default_factory=list)  # {"title", "url"}
+    notebooks: list[Path] = field(default_factory=list)  # pages of the site, beside --notebook
 
 
 def read_about(path: str | Path) -> About:
@@ -85,8 +86,8 @@ def read_about(path: str | Path) -> About:
         if key not in ABOUT_KEYS:
             close = difflib.get_close_matches(key, ABOUT_KEYS, n=1, cutoff=0.5)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise DeepstartError(f"{path}: unknown key '{key}'{hint}; the keys are name, bio and "
-                                 f"links, {example}.")
+            raise DeepstartError(f"{path}: unknown key '{key}'{hint}; the keys are name, bio, "
+                                 f"links and notebooks, {example}.")
     for key in ("name", "bio"):
         if key in data and not isinstance(data[key], str):
             raise DeepstartError(f"{path}: '{key}' must be text in quotes, e.g. {key} = \"...\"; "
@@ -111,8 +112,15 @@ def read_about(path: str | Path) -> About:
             # a page of the site links only inside it; other schemes (javascript:) are never links
             raise DeepstartError(f"{where}: url {link['url']!r} must start with https://, http:// "
                                  "or mailto:, e.g. url = \"https://github.com/ada\".")
+    notebooks = data.get("notebooks", [])
+    if not isinstance(notebooks, list) or not all(isinstance(n, str) and n.strip() for n in notebooks):
+        raise DeepstartError(f"{path}: 'notebooks' must be a list of .ipynb paths in quotes, e.g. "
+                             f"notebooks = [\"notebooks/03_table_five_steps.ipynb\"]; received "
+                             f"{notebooks!r}.")
     return About(data.get("name", "").strip(), data.get("bio", "").strip(),
-                 [{"title": x["title"].strip(), "url": x["url"].strip()} for x in links])
+                 [{"title": x["title"].strip(), "url": x["url"].strip()} for x in links],
+                 # relative to the file, as a reader of the file expects, wherever it is built from
+                 [path.parent / n.strip() for n in notebooks])
 
 
 # --- what goes in: finished runs and evaluations ----------------------------------------------------
@@ -409,13 +417,14 @@ def build(run_dirs: Sequence[str | Path] | None = None, out: str | Path = "site"
           about: str | Path | None = None, notebooks: Sequence[str | Path] = ()) -> BuildResult:
     """Build the site into `out` from run folders (default: every finished run under runs/), an
     optional portfolio.toml (default: ./portfolio.toml when it exists) and notebooks (.ipynb,
-    shown as stored: nothing is executed). Everything is read and checked before anything is
+    shown as stored: nothing is executed; with those portfolio.toml lists). Everything is read and checked before anything is
     written. With notebooks, the site may have no run."""
     out = Path(out)
     if about is None and Path("portfolio.toml").is_file():
         about = Path("portfolio.toml")
     about_data = read_about(about) if about is not None else About()
     _check_out(out)
+    notebooks = [*about_data.notebooks, *notebooks]
     inputs = find_inputs(run_dirs, need_runs=not notebooks)
     projects = projects_of(inputs)
     pages = notebook_pages(notebooks)

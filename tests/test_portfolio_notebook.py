@@ -167,6 +167,23 @@ def test_a_damaged_notebook_is_one_sentence_exit_2_nothing_written(work, tmp_pat
     assert not (tmp_path / "site").exists()
 
 
+def test_notebooks_listed_in_portfolio_toml(work, tmp_path, monkeypatch, capsys):
+    """Paths in portfolio.toml are relative to the file; a list of anything but paths is refused."""
+    (tmp_path / "me" / "nb").mkdir(parents=True)
+    (tmp_path / "me" / "nb" / SERIES).write_bytes(work["notebook"].read_bytes())
+    about = tmp_path / "me" / "portfolio.toml"
+    about.write_text(f'name = "Ada"\nnotebooks = ["nb/{SERIES}"]\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["portfolio", "build", "--about", str(about), "--out", "site"]) == 0
+    assert "1 notebook;" in capsys.readouterr().out
+    assert (tmp_path / "site" / "notebooks" / "05-series-forecast.html").is_file()
+    about.write_text(f'notebooks = "nb/{SERIES}"\n')
+    assert main(["portfolio", "build", "--about", str(about), "--out", "other"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'notebooks' must be a list of .ipynb paths" in err
+    assert not (tmp_path / "other").exists()
+
+
 def test_a_file_that_is_not_a_notebook_is_refused(work, tmp_path, capsys):
     code = main(["portfolio", "build", str(work["run"]), "--notebook", str(work["run"] / "config.json"),
                  "--out", str(tmp_path / "site")])

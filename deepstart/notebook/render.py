@@ -48,10 +48,11 @@ def read_notebook(path: str | Path, hide: list[str] | tuple[str, ...] = ()) -> R
     environment are). A damaged file is one DeepstartError."""
     path = Path(path)
     if path.suffix != ".ipynb":
-        raise DeepstartError(f"--notebook {path} is not a .ipynb file; pass a Jupyter notebook, "
+        raise DeepstartError(f"the notebook {path} is not a .ipynb file; give a Jupyter notebook, "
                              "e.g. --notebook notebooks/03_table_five_steps.ipynb.")
     if not path.is_file():
-        raise DeepstartError(f"--notebook {path} does not exist; pass a notebook file that is there.")
+        raise DeepstartError(f"the notebook {path} does not exist; check the path given with "
+                             "--notebook or in portfolio.toml's notebooks.")
     try:
         import nbformat
         from nbconvert import HTMLExporter
