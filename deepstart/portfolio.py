@@ -539,7 +539,7 @@ def _write_site(root: Path, projects: list[Project], about: About,
                 without.append((run.record.folder.name, run.report_note))
     site = {"title": f"{about.name} — portfolio" if about.name else "Deep-learning portfolio",
             "about": about, "version": __version__, "generator": GENERATOR,
-            "runs": sum(len(p.runs) for p in projects)}
+            "runs": sum(len(p.runs) for p in projects), "notebooks": len(notebooks)}
     cards = [_card(p) for p in projects]
     notebook_cards = [_notebook_card(page) for page in notebooks]
     if notebooks:
