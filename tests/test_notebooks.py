@@ -13,9 +13,9 @@ from conftest import require_path
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 SMALL = {"01_perceptron_or_gate.ipynb": "epochs = 100\nlr = 0.1\nseed = 62",
          "02_mlp_fashion_mnist.ipynb": "problem_name = 'digits'  # Fashion-MNIST is not on every machine\nepochs = 2\nlimit = 600\nseed = 0",
-         "03_table_five_steps.ipynb": "problem_name = 'pima-diabetes'\nfolds = 3\nepochs = 20\npatience = 5\nseed = 0",
+         "03_table_five_steps.ipynb": "folds = 3\nepochs = 20\npatience = 5\nseed = 0",
          "04_image_folder.ipynb": "source = 'fashion-mnist'\nper_class = 20\nepochs = 2\nseed = 0",
-         "05_series_forecast.ipynb": "problem_name = 'airline-passengers'\nepochs = 150\nseed = 0"}
+         "05_series_forecast.ipynb": "epochs = 150\nseed = 0"}
 
 
 def execute(name: str, cwd: Path):
