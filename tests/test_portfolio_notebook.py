@@ -113,6 +113,19 @@ def test_the_build_says_which_notebook_has_no_outputs(work, tmp_path, monkeypatc
     assert "01_perceptron_or_gate.ipynb: stored without outputs: run it (jupyter execute --inplace)" in out
 
 
+def test_a_notebook_saved_without_cell_ids_gives_the_same_bytes(work, tmp_path, monkeypatch, capsys):
+    """nbformat gives such cells random ids as it reads them, and warns: the page uses its own."""
+    monkeypatch.chdir(tmp_path)
+    raw = json.loads(work["notebook"].read_text())
+    for c in raw["cells"]:
+        c.pop("id")
+    (tmp_path / "old.ipynb").write_text(json.dumps(raw))
+    for out in ("one", "two"):
+        assert main(["portfolio", "build", "--notebook", "old.ipynb", "--out", out]) == 0
+    assert files(tmp_path / "one") == files(tmp_path / "two")
+    assert capsys.readouterr().err == ""  # no MissingIDFieldWarning
+
+
 def test_a_site_of_notebooks_alone(work, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no runs/ here
     result = portfolio.build(out="site", notebooks=[work["notebook"]])

@@ -15,6 +15,7 @@ import binascii
 import re
 import struct
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,8 +61,12 @@ def read_notebook(path: str | Path, hide: list[str] | tuple[str, ...] = ()) -> R
         raise DeepstartError("a notebook page needs nbformat and nbconvert; install them with "
                              "pip install 'deepstart[notebooks]'.") from None
     try:
-        nb = nbformat.read(path, as_version=4)
-        nbformat.validate(nb)
+        with warnings.catch_warnings():  # an older file's cells without ids: nbformat adds them
+            warnings.simplefilter("ignore")
+            nb = nbformat.read(path, as_version=4)
+            nbformat.validate(nb)
+        for i, cell in enumerate(nb.cells):  # nbformat draws random ids for a file without them
+            cell.id = f"cell-{i}"
         figures, thumbnail = _static_outputs(nb)
         html, _ = HTMLExporter(template_name="basic").from_notebook_node(nb)
     except (OSError, UnicodeDecodeError) as e:
