@@ -38,7 +38,7 @@ class RenderedNotebook:
     code_cells: int
     executed: int  # code cells with an execution count: run at least once
     outputs: int
-    figures: int  # image outputs
+    figures: int  # image outputs, and PNGs embedded in HTML outputs
     thumbnail: bytes | None  # the first PNG output as stored
     thumbnail_size: tuple[int, int] | None  # (width, height) from its header
 
@@ -109,8 +109,7 @@ def _static_outputs(nb) -> tuple[int, bytes | None]:
                 # History and run displays), which the page shows as they are
                 pngs = ([data["image/png"]] if "image/png" in data else
                         EMBEDDED_PNG.findall(str(data.get("text/html", ""))))
-                figures += 1 if "image/png" in data or any(k.startswith("image/") for k in data) \
-                    else len(pngs)
+                figures += 1 if any(k.startswith("image/") for k in data) else len(pngs)
                 if first is None and pngs:
                     png = pngs[0]
                     first = base64.b64decode(re.sub(r"\s", "", "".join(png) if isinstance(png, list)
