@@ -211,7 +211,6 @@ notebook("04_image_folder.ipynb",
     ("code", "new = Path('new_images')\nnew.mkdir(exist_ok=True)\nfiles, truth = [], []\n"
              "for i in range(10):\n    files.append(new / f'{i}.png')\n    png(shipped.x_test[i], files[-1])\n"
              "    truth.append(names[shipped.y_test[i]])\n\n"
-             "# the live plot of fit left matplotlib drawing to files (Agg): show figures here again\n%matplotlib inline\n"
              "pixels = np.stack([np.asarray(Image.open(f).convert('L')) for f in files])[:, None]  # (N, 1, H, W)\n"
              "predicted = [problem.class_names[k] for k in learner.predict(pixels)]\n"
              "right = sum(p == t for p, t in zip(predicted, truth))\n"
