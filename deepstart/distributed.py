@@ -3,8 +3,9 @@
 torchrun sets RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT in each process; this
 module reads them, joins the process group (gloo on CPUs, NCCL on GPUs) and offers the collective
 operations the Learner needs (sums, and the rows that metrics which are no sums gather). No
-launcher or communication layer of our own: on several machines, run torchrun on each with its
-rendezvous options (see docs/distributed.md).
+launcher or communication layer of our own: `deepstart run --nproc N` starts torchrun standalone,
+`--nnodes N --node-rank R --master-addr HOST` torchrun's static rendezvous on each machine, and
+torchrun started by hand with any rendezvous works too (see docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -103,17 +104,88 @@ def check_nproc(nproc: int, device_name: str) -> None:
                              f"here; use --nproc {cores} or fewer.")
 
 
-def torchrun_command(nproc: int, cli_args: list[str]) -> list[str]:
-    """The torchrun command that runs `deepstart <cli_args>` in `nproc` processes on this machine.
-    `--nproc` itself is left out: torchrun would take it for its own `--nproc-per-node`, and each
-    process learns the count from torchrun's WORLD_SIZE."""
+# The flags of `deepstart run` that shape the launch rather than the run: torchrun takes them (by
+# argparse's prefix matching, --nproc for its --nproc-per-node) wherever they stand, so they are
+# given to it as its own and never passed on to the processes.
+PROCESS_FLAGS = ("--nproc", "--nnodes", "--node-rank", "--master-addr", "--master-port")
+MASTER_PORT = 29500  # torchrun's default
+
+
+def node() -> tuple[int, int]:
+    """(this machine's node rank, the number of machines) of a torchrun launch; (0, 1) outside."""
+    return int(os.environ.get("GROUP_RANK", "0")), int(os.environ.get("GROUP_WORLD_SIZE", "1"))
+
+
+def check_nodes(nnodes: int | None, node_rank: int | None, master_addr: str | None,
+                master_port: int | None) -> None:
+    """Fail before launching on a multi-node launch that could not meet: one sentence a mistake."""
+    if (nnodes or 1) == 1:
+        given = [flag for flag, v in zip(PROCESS_FLAGS[2:], (node_rank, master_addr, master_port))
+                 if v is not None]
+        if given:
+            one = len(given) == 1
+            raise DeepstartError(f"{', '.join(given)} {'is' if one else 'are'} for a run on "
+                                 f"several machines: add --nnodes N (N > 1), or drop "
+                                 f"{'it' if one else 'them'}.")
+        return
+    if node_rank is None or master_addr is None:
+        raise DeepstartError(f"--nnodes {nnodes} needs --node-rank R (this machine's index, 0 to "
+                             f"{nnodes - 1}) and --master-addr HOST (the address of node 0, "
+                             "reachable from every machine): the same command on every machine, "
+                             "each with its own --node-rank.")
+    if node_rank >= nnodes:
+        raise DeepstartError(f"--node-rank {node_rank} is out of range for --nnodes {nnodes}; use "
+                             f"0 to {nnodes - 1} (node 0 writes the run folder).")
+
+
+def _without_process_flags(cli_args: list[str]) -> list[str]:
     args, skip = [], False
     for arg in cli_args:
         if skip:
             skip = False
-        elif arg == "--nproc":
+        elif arg in PROCESS_FLAGS:
             skip = True
-        elif not arg.startswith("--nproc="):
+        elif not arg.startswith(tuple(f"{flag}=" for flag in PROCESS_FLAGS)):
             args.append(arg)
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-            f"--nproc-per-node={nproc}", "-m", "deepstart", *args]
+    return args
+
+
+def torchrun_command(nproc: int, cli_args: list[str], nnodes: int = 1, node_rank: int = 0,
+                     master_addr: str | None = None, master_port: int | None = None) -> list[str]:
+    """The torchrun command that runs `deepstart <cli_args>` in `nproc` processes on this machine:
+    standalone on one machine; with `nnodes` > 1, this machine's part of a static rendezvous at
+    node 0's `master_addr`:`master_port` (global ranks node_rank * nproc + local rank, so node 0
+    holds rank 0). The process flags themselves are left out of `cli_args` (PROCESS_FLAGS): each
+    process learns the layout from torchrun's environment."""
+    if nnodes > 1:
+        launch = [f"--nnodes={nnodes}", f"--node-rank={node_rank}", f"--master-addr={master_addr}",
+                  f"--master-port={master_port or MASTER_PORT}"]
+    else:
+        launch = ["--standalone"]
+    return [sys.executable, "-m", "torch.distributed.run", *launch, f"--nproc-per-node={nproc}",
+            "-m", "deepstart", *_without_process_flags(cli_args)]
+
+
+def process_flags() -> list[str]:
+    """The `deepstart run` flags that repeat this torchrun launch, from torchrun's environment:
+    [] in one process, --nproc N on one machine; on several, --nproc (when above 1), --nnodes,
+    this node's --node-rank, --master-addr and --master-port."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return []
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+    nodes = int(os.environ.get("GROUP_WORLD_SIZE", world // local))
+    if nodes == 1:
+        return ["--nproc", str(local)]
+    return ((["--nproc", str(local)] if local > 1 else []) + [
+        "--nnodes", str(nodes), "--node-rank", os.environ.get("GROUP_RANK", "0"),
+        "--master-addr", os.environ.get("MASTER_ADDR", "127.0.0.1"),
+        "--master-port", os.environ.get("MASTER_PORT", str(MASTER_PORT))])
+
+
+def with_process_flags(command: str) -> str:
+    """`command` (a `deepstart run ...` line) with the process flags of this launch: torchrun
+    started each process without them, and the recorded command should repeat the run."""
+    import shlex
+
+    return shlex.join([*_without_process_flags(shlex.split(command)), *process_flags()])
