@@ -824,7 +824,10 @@ def wait_for_running(study, verbose: int = 1, poll: float = 1.0) -> None:
 
     said = False
     while True:
-        fail_lost_trials(study)
+        lost = fail_lost_trials(study)
+        if lost and verbose:
+            console.print(f"failed trial(s) {', '.join(map(str, lost))} left running by a stopped "
+                          "worker")
         running = study.get_trials(deepcopy=False, states=(_state("RUNNING"),))
         if not running:
             return

@@ -89,8 +89,8 @@ def test_postgresql_without_a_driver_means_psycopg_3():
 
 
 def test_two_commands_on_one_study_run_exactly_the_trials_asked(postgres, tmp_path):
-    trials, name = 8, "iris-mlp"
-    args = ["tune", "iris", "--trials", str(trials), "--epochs", "10", "--storage", postgres]
+    trials, name = 6, "iris-mlp"
+    args = ["tune", "iris", "--trials", str(trials), "--epochs", "5", "--storage", postgres]
     # Hold the study's budget lock until both commands are at their first trial, so that they
     # compete from the same moment (neither may start a trial meanwhile).
     held = optuna.storages.RDBStorage(storage_url(postgres))  # creates the tables
@@ -149,3 +149,36 @@ def test_a_bad_password_database_or_server_is_one_line_exit_2(postgres, capsys, 
     assert err.count("\n") == 1, err
     assert says in err and "cannot open the study storage postgresql://deepstart:***@" in err
     assert url.password not in err and "Traceback" not in err
+
+
+def test_a_command_killed_mid_trial_loses_nothing_the_other_runs_it_again(postgres, tmp_path):
+    trials, name = 4, "killed"
+    held = optuna.storages.RDBStorage(storage_url(postgres))
+    args = ["tune", "iris", "--trials", str(trials), "--epochs", "40", "--study", name,
+            "--storage", postgres]
+    survivor, victim = (subprocess.Popen([sys.executable, "-m", "deepstart", *args, "--out", out],
+                                         text=True, env=ONE_THREAD, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE) for out in ("a", "b"))
+    try:
+        deadline, running = time.time() + 60, []
+        while not running and time.time() < deadline and victim.poll() is None:
+            time.sleep(0.05)
+            try:
+                study = optuna.load_study(study_name=name, storage=held)
+            except KeyError:  # not created yet
+                continue
+            running = [t for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+                       if t.user_attrs.get("worker", {}).get("pid") == victim.pid
+                       and t.intermediate_values]  # inside its epochs
+        assert running, "no trial of the second command was seen running"
+    finally:
+        victim.kill()
+        victim.wait()
+    out, err = survivor.communicate(timeout=120)
+    assert survivor.returncode == 0, err[-3000:]
+    lost = running[0].number
+    assert f"failed trial(s) {lost} left running by a stopped worker" in out
+    states = [t.state.name for t in optuna.load_study(study_name=name, storage=held).trials]
+    assert states.count("FAIL") == 1 and states[lost] == "FAIL"
+    assert sum(s in ("COMPLETE", "PRUNED") for s in states) == trials  # run again, not lost
+    assert f"({trials} finished trials in {name}," in out
