@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "image; train with --augment flip) or none")
     run.add_argument("--compile", action="store_true",
                      help="torch.compile the model (compile time is reported separately)")
-    run.add_argument("--nproc", type=_positive_int,
+    run.add_argument("--nproc", type=_positive_int, metavar="N",
                      help="train on N processes with DistributedDataParallel (launches torchrun); "
                           "with --nnodes, N on each machine (default 1)")
     run.add_argument("--nnodes", type=_positive_int, metavar="N",
@@ -282,7 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="start no trial after SECONDS (running ones finish)")
     tune.add_argument("--storage", metavar="URL",
                       help="SQLAlchemy URL of the study storage, e.g. postgresql://user:pw@host/db "
-                           "(default: sqlite:///OUT/tune-PROBLEM-MODEL.db)")
+                           "(psycopg 3, the postgres extra), which the commands of several machines "
+                           "can share (default: sqlite:///OUT/tune-PROBLEM-MODEL.db)")
     tune.add_argument("--study", metavar="NAME", help="study name (default PROBLEM-MODEL)")
     tune.add_argument("--epochs", type=_positive_int, help="epochs per trial (default: the recipe's)")
     tune.add_argument("--lr", type=_positive_float, help="fix the learning rate (not searched)")
