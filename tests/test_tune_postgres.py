@@ -71,7 +71,7 @@ def postgres():
         pg("createdb", "-h", str(root), "-p", str(port), "-U", "deepstart", "studies")
         yield f"postgresql://deepstart:{password}@127.0.0.1:{port}/studies"
     finally:
-        pg("pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop")
+        pg("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")  # its data is thrown away
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -121,6 +121,7 @@ def test_two_commands_on_one_study_run_exactly_the_trials_asked(postgres, tmp_pa
     assert {t.state.name for t in finished} <= {"COMPLETE", "PRUNED"}  # none lost
     pids = {t.user_attrs["worker"]["pid"] for t in finished}
     assert pids == {p.pid for p in procs}  # both commands ran trials
+    assert len({t.params["lr"] for t in finished}) == trials  # and sampled points of their own
     for out in outs:
         assert sum(line.startswith("trial ") for line in out.splitlines()) < trials
         assert f"({trials} finished trials in {name}, postgresql://deepstart:***@" in out
@@ -152,9 +153,9 @@ def test_a_bad_password_database_or_server_is_one_line_exit_2(postgres, capsys, 
 
 
 def test_a_command_killed_mid_trial_loses_nothing_the_other_runs_it_again(postgres, tmp_path):
-    trials, name = 4, "killed"
+    trials, name = 3, "killed"
     held = optuna.storages.RDBStorage(storage_url(postgres))
-    args = ["tune", "iris", "--trials", str(trials), "--epochs", "40", "--study", name,
+    args = ["tune", "iris", "--trials", str(trials), "--epochs", "30", "--study", name,
             "--storage", postgres]
     survivor, victim = (subprocess.Popen([sys.executable, "-m", "deepstart", *args, "--out", out],
                                          text=True, env=ONE_THREAD, stdout=subprocess.PIPE,
