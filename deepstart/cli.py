@@ -12,7 +12,6 @@ import json
 import math
 import os
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
@@ -504,7 +503,7 @@ def _cmd_run(args) -> int:
                           f"here; meeting the other {nnodes - 1} node(s) at {args.master_addr}:"
                           f"{args.master_port or distributed.MASTER_PORT} (each runs this command "
                           "with its own --node-rank)", soft_wrap=True, highlight=False)
-        return subprocess.call(distributed.torchrun_command(
+        return distributed.launch(distributed.torchrun_command(
             args.nproc or 1, args.argv, nnodes, args.node_rank, args.master_addr, args.master_port))
     if distributed.launched_by_torchrun():
         here = os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"])  # on this machine
@@ -513,7 +512,7 @@ def _cmd_run(args) -> int:
 
             raise DeepstartError(f"--nproc {args.nproc} disagrees with torchrun's {here} "
                                  "processes on this machine; drop --nproc under torchrun.")
-        distributed.init_from_env(args.device or "auto")
+        device = distributed.init_from_env(args.device or "auto")
     verbose = 0 if args.quiet else 1
     finished = False
     try:
@@ -527,6 +526,13 @@ def _cmd_run(args) -> int:
                             download=not args.no_download, verbose=verbose)
         else:
             config = _config(args)
+            if distributed.launched_by_torchrun():  # each machine types its own command
+                import dataclasses
+
+                import torch
+
+                distributed.check_same({k: v for k, v in dataclasses.asdict(config).items()
+                                        if k not in ("command", "weights")}, torch.device(device))
             own_data = looks_like_path(config.problem, check_disk=False)
             standardised = (config.scale or "standard") == "standard"
 

@@ -88,6 +88,37 @@ def gather_rows(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     return torch.cat([p[:int(n)] for p, n in zip(parts, counts)])
 
 
+def check_same(settings: dict, device: torch.device) -> None:
+    """Fail on every process, in one line that names the settings, when the processes of a run
+    were given different ones (on several machines each types its own command): they would train
+    apart, and DDP would fail later on a message of unexpected size, or hang. Each process sends
+    a hash per setting (no pickles: all_gather_object would unpickle what the others send)."""
+    if world_size() == 1:
+        return
+    import hashlib
+    import json
+
+    names = sorted(settings)
+    hashes = [int.from_bytes(hashlib.sha256(json.dumps(settings[n], sort_keys=True, default=str)
+                                            .encode()).digest()[:8], "big", signed=True)
+              for n in names]
+    everyone = gather_rows(torch.tensor(hashes, dtype=torch.int64, device=device), device)
+    if len(everyone) != world_size() * len(names):
+        raise DeepstartError("the processes of this run have different deepstart versions "
+                             "(their settings differ in number); install the same on every "
+                             "machine.")
+    rows = everyone.view(world_size(), len(names)).cpu()
+    differ = sorted({names[i] for r in range(1, world_size())
+                     for i in range(len(names)) if rows[r, i] != rows[0, i]})
+    if differ:
+        ranks = [r for r in range(1, world_size()) if not torch.equal(rows[r], rows[0])]
+        which = f"rank{'s' if len(ranks) > 1 else ''} {', '.join(map(str, ranks))}"
+        raise DeepstartError(
+            f"the processes of this run were given different settings ({which}: "
+            f"{', '.join(differ)} differ from rank 0's); run the same command on every machine "
+            "(only --node-rank, --out and --data-dir may differ).")
+
+
 def check_nproc(nproc: int, device_name: str) -> None:
     """Fail before launching when there are fewer devices than processes."""
     if nproc < 1:
@@ -162,8 +193,24 @@ def torchrun_command(nproc: int, cli_args: list[str], nnodes: int = 1, node_rank
                   f"--master-port={master_port or MASTER_PORT}"]
     else:
         launch = ["--standalone"]
-    return [sys.executable, "-m", "torch.distributed.run", *launch, f"--nproc-per-node={nproc}",
+    return [sys.executable, "-m", "deepstart.distributed", *launch, f"--nproc-per-node={nproc}",
             "-m", "deepstart", *_without_process_flags(cli_args)]
+
+
+def launch(command: list[str]) -> int:
+    """Run a torchrun_command and return its exit code. Ctrl-C reaches torchrun and every process
+    from the terminal: this process ignores it meanwhile, or it would kill torchrun before the
+    processes saved their checkpoint (after the start: a process that starts with SIGINT ignored
+    would never see it)."""
+    import signal
+    import subprocess
+
+    proc = subprocess.Popen(command)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return proc.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def process_flags() -> list[str]:
@@ -189,3 +236,45 @@ def with_process_flags(command: str) -> str:
     import shlex
 
     return shlex.join([*_without_process_flags(shlex.split(command)), *process_flags()])
+
+
+def _torchrun(args: list[str]) -> int:
+    """torchrun (`python -m deepstart.distributed TORCHRUN-ARGS`), ending as its processes end:
+    when one fails, with that process's exit code (2: bad input, which its first process on each
+    machine said in one line) instead of torchrun's traceback and summary. A process stopped by a
+    signal (e.g. killed for memory) gets one line naming the signal."""
+    import logging
+    import signal
+
+    # Without torchrun's warnings (the OMP_NUM_THREADS default, which init_from_env replaces) and
+    # failure summaries: its own loggers take their level from LOGLEVEL when created (on import),
+    # the others from the package's logger.
+    logging.getLogger("torch.distributed").setLevel(logging.CRITICAL)
+    saved = os.environ.get("LOGLEVEL")
+    os.environ["LOGLEVEL"] = "CRITICAL"
+    try:
+        from torch.distributed.elastic.multiprocessing.api import SignalException
+        from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+        from torch.distributed.run import parse_args, run
+    finally:
+        if saved is None:
+            del os.environ["LOGLEVEL"]
+        else:
+            os.environ["LOGLEVEL"] = saved
+    try:
+        run(parse_args(args))
+    except SignalException as e:  # Ctrl-C: the processes got it too, and said what they saved
+        return 128 + int(e.sigval)
+    except ChildFailedError as e:
+        rank, failure = e.get_first_failure()
+        if failure.exitcode >= 0:
+            return failure.exitcode
+        name = signal.Signals(-failure.exitcode).name
+        sys.stderr.write(f"deepstart: error: process {rank} of the run (on this machine) was "
+                         f"stopped by {name}; the run stopped with it.\n")
+        return 128 - failure.exitcode
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_torchrun(sys.argv[1:]))

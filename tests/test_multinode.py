@@ -102,3 +102,17 @@ def test_a_launch_that_could_not_meet_is_one_line_exit_2(tmp_path, capsys, flags
     err = capsys.readouterr().err
     assert says in err and err.count("\n") == 1, err
     assert not (tmp_path / "runs").exists()
+
+
+def test_machines_given_different_settings_stop_in_one_line_before_training(tmp_path):
+    port = str(_free_port())
+    flags = ["--nnodes", "2", "--master-addr", "127.0.0.1", "--master-port", port]
+    nodes = [_deepstart("run", "iris", "--epochs", str(2 + r), "--quiet", *flags, "--node-rank",
+                        str(r), cwd=tmp_path) for r in (0, 1)]
+    for proc in nodes:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 2, err[-3000:]
+        assert err == ("deepstart: error: the processes of this run were given different settings "
+                       "(rank 1: epochs differ from rank 0's); run the same command on every "
+                       "machine (only --node-rank, --out and --data-dir may differ).\n")
+    assert not (tmp_path / "runs").exists()

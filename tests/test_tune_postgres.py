@@ -31,7 +31,7 @@ def _postgres_bin() -> Path:
     """The newest PostgreSQL's bin folder; skipped without one (failed in CI, where .ci/run
     installs Debian's postgresql)."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
-    initdb = found[-1] if found else "/usr/lib/postgresql/VERSION/bin/initdb"
+    initdb = found[-1] if found else "/usr/lib/postgresql/*/bin/initdb"
     return require_path(initdb, "apt-get install postgresql (Debian's server binaries)").parent
 
 
