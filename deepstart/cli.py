@@ -512,7 +512,7 @@ def _cmd_run(args) -> int:
 
             raise DeepstartError(f"--nproc {args.nproc} disagrees with torchrun's {here} "
                                  "processes on this machine; drop --nproc under torchrun.")
-        device = distributed.init_from_env(args.device or "auto")
+        distributed.init_from_env(args.device or "auto")
     verbose = 0 if args.quiet else 1
     finished = False
     try:
@@ -529,10 +529,8 @@ def _cmd_run(args) -> int:
             if distributed.launched_by_torchrun():  # each machine types its own command
                 import dataclasses
 
-                import torch
-
                 distributed.check_same({k: v for k, v in dataclasses.asdict(config).items()
-                                        if k not in ("command", "weights")}, torch.device(device))
+                                        if k not in ("command", "weights")})
             own_data = looks_like_path(config.problem, check_disk=False)
             standardised = (config.scale or "standard") == "standard"
 

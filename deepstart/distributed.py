@@ -88,7 +88,7 @@ def gather_rows(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     return torch.cat([p[:int(n)] for p, n in zip(parts, counts)])
 
 
-def check_same(settings: dict, device: torch.device) -> None:
+def check_same(settings: dict) -> None:
     """Fail on every process, in one line that names the settings, when the processes of a run
     were given different ones (on several machines each types its own command): they would train
     apart, and DDP would fail later on a message of unexpected size, or hang. Each process sends
@@ -98,6 +98,9 @@ def check_same(settings: dict, device: torch.device) -> None:
     import hashlib
     import json
 
+    # NCCL sends from the GPU only
+    device = (torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl"
+              else torch.device("cpu"))
     names = sorted(settings)
     hashes = [int.from_bytes(hashlib.sha256(json.dumps(settings[n], sort_keys=True, default=str)
                                             .encode()).digest()[:8], "big", signed=True)
