@@ -268,11 +268,21 @@ def _torchrun(args: list[str]) -> int:
         run(parse_args(args))
     except SignalException as e:  # Ctrl-C: the processes got it too, and said what they saved
         return 128 + int(e.sigval)
+    except dist.DistError as e:  # no rendezvous: node 0 unreachable, or the others never came
+        reason = " ".join(str(e).split())
+        sys.stderr.write(f"deepstart: error: the machines did not meet ({type(e).__name__}: "
+                         f"{reason[:300]}); start the same command on every machine, each with "
+                         "its own --node-rank, and node 0's --master-addr and --master-port "
+                         "reachable from each.\n")
+        return 2
     except ChildFailedError as e:
         rank, failure = e.get_first_failure()
         if failure.exitcode >= 0:
             return failure.exitcode
-        name = signal.Signals(-failure.exitcode).name
+        try:
+            name = signal.Signals(-failure.exitcode).name
+        except ValueError:
+            name = f"signal {-failure.exitcode}"
         sys.stderr.write(f"deepstart: error: process {rank} of the run (on this machine) was "
                          f"stopped by {name}; the run stopped with it.\n")
         return 128 - failure.exitcode
