@@ -12,7 +12,6 @@ import json
 import math
 import os
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
@@ -153,8 +152,19 @@ def build_parser() -> argparse.ArgumentParser:
                           "image; train with --augment flip) or none")
     run.add_argument("--compile", action="store_true",
                      help="torch.compile the model (compile time is reported separately)")
-    run.add_argument("--nproc", type=_positive_int,
-                     help="train on N processes with DistributedDataParallel (launches torchrun)")
+    run.add_argument("--nproc", type=_positive_int, metavar="N",
+                     help="train on N processes with DistributedDataParallel (launches torchrun); "
+                          "with --nnodes, N on each machine (default 1)")
+    run.add_argument("--nnodes", type=_positive_int, metavar="N",
+                     help="train on N machines, each running the same command with its "
+                          "--node-rank (torchrun's static rendezvous at --master-addr)")
+    run.add_argument("--node-rank", type=_number(int, lambda v: v >= 0, "an integer >= 0"),
+                     metavar="R", help="with --nnodes: this machine's index, 0 to N - 1 (node 0 "
+                     "writes the run folder)")
+    run.add_argument("--master-addr", metavar="HOST",
+                     help="with --nnodes: the address of node 0, reachable from every machine")
+    run.add_argument("--master-port", type=_number(int, lambda v: 0 < v < 65536, "a port, 1 to "
+                     "65535"), metavar="PORT", help="with --nnodes: a free port on node 0 (29500)")
     run.add_argument("--paper-score", type=_number(float, lambda v: True, "a number"),
                      metavar="SCORE", help="your model's published score, in the problem's metric "
                      "(e.g. 0.937 accuracy): recorded in config.json and shown beside yours")
@@ -271,7 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="start no trial after SECONDS (running ones finish)")
     tune.add_argument("--storage", metavar="URL",
                       help="SQLAlchemy URL of the study storage, e.g. postgresql://user:pw@host/db "
-                           "(default: sqlite:///OUT/tune-PROBLEM-MODEL.db)")
+                           "(psycopg 3, the postgres extra), which the commands of several machines "
+                           "can share (default: sqlite:///OUT/tune-PROBLEM-MODEL.db)")
     tune.add_argument("--study", metavar="NAME", help="study name (default PROBLEM-MODEL)")
     tune.add_argument("--epochs", type=_positive_int, help="epochs per trial (default: the recipe's)")
     tune.add_argument("--lr", type=_positive_float, help="fix the learning rate (not searched)")
@@ -425,8 +436,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from deepstart.errors import DeepstartError
 
-    # In a torchrun launch every process would say the same thing: let rank 0 speak.
-    speaks = os.environ.get("RANK", "0") == "0"
+    # In a torchrun launch every process would say the same thing: let each machine's first
+    # process speak (on several machines an error may be one machine's: its data, its folder).
+    speaks = os.environ.get("LOCAL_RANK", "0") == "0"
     try:
         return {"run": _cmd_run, "lr-find": _cmd_lr_find, "show": _cmd_show,
                 "problems": _cmd_problems, "models": _cmd_models, "evaluate": _cmd_evaluate,
@@ -482,16 +494,29 @@ def _cmd_run(args) -> int:
     from deepstart.problems.user import looks_like_path
     from deepstart.run import resume, run
 
-    if args.nproc and args.nproc > 1 and not distributed.launched_by_torchrun():
-        # Start the same command in N processes under torchrun, which sets up the rendezvous.
-        distributed.check_nproc(args.nproc, args.device or "auto")
-        return subprocess.call(distributed.torchrun_command(args.nproc, args.argv))
+    nnodes = args.nnodes or 1
+    if not distributed.launched_by_torchrun():
+        distributed.check_nodes(nnodes, args.node_rank, args.master_addr, args.master_port)
+    if (nnodes > 1 or (args.nproc or 1) > 1) and not distributed.launched_by_torchrun():
+        # Start the same command in N processes (on this machine) under torchrun, which sets up
+        # the rendezvous.
+        distributed.check_nproc(args.nproc or 1, args.device or "auto")
+        if nnodes > 1:  # node 0 waits for the others in silence otherwise
+            from deepstart.console import console
+
+            console.print(f"node {args.node_rank} of {nnodes}: {args.nproc or 1} process(es) "
+                          f"here; meeting the other {nnodes - 1} node(s) at {args.master_addr}:"
+                          f"{args.master_port or distributed.MASTER_PORT} (each runs this command "
+                          "with its own --node-rank)", soft_wrap=True, highlight=False)
+        return distributed.launch(distributed.torchrun_command(
+            args.nproc or 1, args.argv, nnodes, args.node_rank, args.master_addr, args.master_port))
     if distributed.launched_by_torchrun():
-        if args.nproc and args.nproc != int(os.environ["WORLD_SIZE"]):
+        here = os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"])  # on this machine
+        if args.nproc and args.nproc != int(here):
             from deepstart.errors import DeepstartError
 
-            raise DeepstartError(f"--nproc {args.nproc} disagrees with torchrun's "
-                                 f"{os.environ['WORLD_SIZE']} processes; drop --nproc under torchrun.")
+            raise DeepstartError(f"--nproc {args.nproc} disagrees with torchrun's {here} "
+                                 "processes on this machine; drop --nproc under torchrun.")
         distributed.init_from_env(args.device or "auto")
     verbose = 0 if args.quiet else 1
     finished = False
@@ -506,6 +531,11 @@ def _cmd_run(args) -> int:
                             download=not args.no_download, verbose=verbose)
         else:
             config = _config(args)
+            if distributed.launched_by_torchrun():  # each machine types its own command
+                import dataclasses
+
+                distributed.check_same({k: v for k, v in dataclasses.asdict(config).items()
+                                        if k not in ("command", "weights")})
             own_data = looks_like_path(config.problem, check_disk=False)
             standardised = (config.scale or "standard") == "standard"
 
@@ -527,6 +557,11 @@ def _cmd_run(args) -> int:
     finally:
         distributed.shutdown(wait_for_all=finished)
     if folder is None:  # not rank 0: it trained, rank 0 writes and reports
+        rank, nodes = distributed.node()
+        if rank > 0 and os.environ.get("LOCAL_RANK") == "0":  # this machine's user hears of it
+            console.print(f"node {rank} of {nodes}: trained; node 0 "
+                          f"({os.environ.get('MASTER_ADDR')}) wrote the run folder and its scores",
+                          highlight=False)
         return 0
     from deepstart.present import print_result
 

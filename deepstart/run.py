@@ -417,10 +417,10 @@ def run(config: RunConfig, out: str | Path = "runs", data_dir: Path | None = Non
     from deepstart import distributed
 
     config.nproc = distributed.world_size()
-    if config.nproc > 1 and config.command and "--nproc" not in config.command.split():
-        # torchrun started each process without --nproc (it would take it for its own flag): the
-        # recorded command is the one the user typed, which repeats the run
-        config.command += f" --nproc {config.nproc}"
+    if config.nproc > 1 and config.command:
+        # torchrun started each process without --nproc, --nnodes, ... (it would take them for its
+        # own): they come back from torchrun's environment, so the recorded command repeats the run
+        config.command = distributed.with_process_flags(config.command)
     config.validate()
     out = Path(out)
     main = distributed.is_main()

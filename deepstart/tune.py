@@ -64,22 +64,28 @@ case: `tune-<problem>-mynet.db`, study `<problem>-mynet`.
 
 Storage: every study lives in an RDB storage, so it survives the command and can be shared. By
 default a SQLite file `<out>/tune-<problem>-<model>.db` (WAL journal, 60 s lock timeout) holding
-the study `<problem>-<model>`; `--storage URL` takes any SQLAlchemy URL (e.g.
-`postgresql://user:pw@host/db`, with its driver installed), so workers on several machines can
-share one study (SQLite only on one machine: its locks do not work over network file systems).
-Running the command again resumes the study: finished trials (complete or pruned) count toward
-`--trials`, and only the rest run. A study remembers its settings (problem, recipe, epochs,
-validation split, seed, fixed settings); resuming it with others is refused.
+the study `<problem>-<model>`; `--storage URL` takes any SQLAlchemy URL, so commands on several
+machines can share one study (SQLite only on one machine: its locks do not work over network file
+systems). `postgresql://user:pw@host/db` without a driver uses psycopg 3, the `postgres` extra
+(`pip install 'deepstart[postgres]'`); the password is never printed or saved. Running the
+command again resumes the study: finished trials (complete or pruned) count toward `--trials`,
+and only the rest run. A study remembers its settings (problem, recipe, epochs, validation split,
+seed, fixed settings); resuming it with others is refused.
 
 Workers: `--workers 1` runs the trials in the command's own process; `--workers N` starts N
 processes (`python -m deepstart.tune --worker`, the settings as JSON on stdin), each using
 cpu_count / N torch threads. Each loads the study from the storage and runs trials until the study
-holds `--trials` finished or running trials (two workers that check at the same moment may start
-one too many between them), or until `--timeout` seconds have passed (no trial starts after that;
-running ones finish). A killed worker loses only its running trial: on every start the command
-fails the RUNNING trials of this machine whose process is gone (each trial records host and pid),
-and Optuna's heartbeat (every 10 s; failed after 60 s without one) fails those of workers on other
-machines.
+holds `--trials` finished or running trials, or until `--timeout` seconds have passed (no trial
+starts after that; running ones finish). Counting the trials and storing the new one as RUNNING
+are one step under a lock, so the workers of all commands on a study never start more than
+`--trials` between them: a flock beside a SQLite file, an advisory lock in the database on
+PostgreSQL (which spans machines; on other server databases each extra worker may start one trial
+too many). A command whose workers stopped waits for the trials other commands are still running
+on the study, then retrains the best (so each machine's command ends with the same best, in its
+own --out). A killed worker loses only its running trial: on every start (and while waiting) the
+command fails the RUNNING trials of this machine whose process is gone (each trial records host
+and pid), and Optuna's heartbeat (every 10 s; failed after 60 s without one) fails those of
+workers on other machines; a command still running runs the missing trials again.
 
 Output: one line per finished trial (number, state, score, best so far, parameters), then the best
 configuration is retrained with `val_split 0` through deepstart.run, which writes a normal run
@@ -105,6 +111,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
 import json
 import math
@@ -375,10 +382,54 @@ def redact(url: str) -> str:
         return url.split("@")[-1] if "@" in url else url
 
 
+def storage_url(url: str) -> str:
+    """The URL SQLAlchemy is given: `postgresql://` (or `postgres://`) without a driver means
+    psycopg 3, the `postgres` extra's driver (SQLAlchemy 2.0 would pick psycopg2, which deepstart
+    does not install). Any other URL, or one that names its driver, is used as given."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # not a URL: open_storage says so
+        return url
+    if parsed.drivername in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return url
+
+
+def _is_postgres(url: str) -> bool:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(storage_url(url)).get_backend_name() == "postgresql"
+    except Exception:
+        return False
+
+
+def advisory_key(name: str) -> int:
+    """The PostgreSQL advisory lock key for `name` ("study NAME": the budget lock of a study;
+    "schema": creating the tables): a signed 64-bit number, the same on every machine and in every
+    Python (hash() is salted per process)."""
+    digest = hashlib.sha256(f"deepstart tune {name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _pg_connection(url: str):
+    """A connection of its own (no pool), in autocommit: a session-level advisory lock taken on
+    it is held until unlocked or until the connection ends, never by an idle transaction."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(storage_url(url), poolclass=NullPool)
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+
 def open_storage(url: str):
     """An RDB storage with heartbeats; a URL that cannot be opened is a one-line DeepstartError.
     SQLite gets a write-ahead journal (readers do not block the writer) and a 60 s lock timeout,
-    so several worker processes can share the file."""
+    so several worker processes can share the file. On PostgreSQL the tables are created under an
+    advisory lock: two machines opening a new database at once would both run CREATE TABLE, and
+    one would fail on PostgreSQL's catalog ("duplicate key value violates unique constraint")."""
     import optuna
 
     engine_kwargs = {}
@@ -388,16 +439,36 @@ def open_storage(url: str):
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         try:
             _sqlite_wal(url)
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
-                                              heartbeat_interval=HEARTBEAT_SECONDS,
-                                              grace_period=GRACE_SECONDS)
+            schema = None
+            if _is_postgres(url):
+                schema = _pg_connection(url)
+                schema.execute(_sql("SELECT pg_advisory_lock(:key)"),
+                               {"key": advisory_key("schema")})
+            try:
+                return optuna.storages.RDBStorage(storage_url(url), engine_kwargs=engine_kwargs,
+                                                  heartbeat_interval=HEARTBEAT_SECONDS,
+                                                  grace_period=GRACE_SECONDS)
+            finally:
+                if schema is not None:
+                    schema.close()  # ending the connection frees its lock
         except Exception as e:  # driver missing, host unreachable, bad URL, unwritable file
             reason = " ".join(str(e).split())
             reason = reason.split(" (Background on this error")[0].split("[SQL:")[0].strip()
+            driver = ""
+            if isinstance(e, ImportError):  # or ModuleNotFoundError
+                driver = ("; its driver, psycopg 3, comes with pip install 'deepstart[postgres]'"
+                          if storage_url(url).startswith("postgresql+psycopg:") else
+                          "; install the database driver it names")
             raise DeepstartError(
-                f"cannot open the study storage {redact(url)} ({type(e).__name__}: {reason[:200]}); "
-                "pass --storage with a SQLAlchemy URL that works, e.g. sqlite:///runs/tune.db or "
-                "postgresql://user:password@host/db with its driver installed.") from None
+                f"cannot open the study storage {redact(url)} ({type(e).__name__}: {reason[:200]})"
+                f"{driver}; pass --storage with a SQLAlchemy URL that works, e.g. "
+                "sqlite:///runs/tune.db or postgresql://user:password@host/db.") from None
+
+
+def _sql(text: str):
+    from sqlalchemy import text as sql_text
+
+    return sql_text(text)
 
 
 def _sqlite_wal(url: str) -> None:
@@ -415,19 +486,26 @@ def _sqlite_wal(url: str) -> None:
 
 
 class _BudgetLock:
-    """An exclusive lock beside a SQLite study (`<file>.lock`, flock), held by a worker from
-    counting the study's trials until its new trial is stored, so that workers never start more
-    trials than asked. Workers sharing a server database from several machines have no common
-    file: there each extra worker may start one trial too many (the README says so).
-    release() is safe to call when not held."""
+    """Held by a worker from counting the study's trials until its new trial is stored RUNNING, so
+    that workers never start more trials than asked between them, and none is lost (two workers
+    that both counted 3 of 4 would otherwise both start a fourth). On a SQLite study an exclusive
+    flock on `<file>.lock` beside it (one machine: the file is local). On a PostgreSQL study an
+    advisory lock in the database itself, keyed by the study name (pg_advisory_lock), so it spans
+    machines; it lives on a connection of the worker's own, and the server frees it when the worker
+    dies. Other server databases (MySQL, ...) have neither: there each extra worker may start one
+    trial too many. release() is safe to call when not held."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, study: str = ""):
         from sqlalchemy.engine import make_url
 
-        parsed = make_url(url)
+        parsed = make_url(storage_url(url))
         local = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
         self.path = Path(f"{parsed.database}.lock") if local and os.name == "posix" else None
         self.handle = None
+        self.url = url if parsed.get_backend_name() == "postgresql" else None
+        self.key = advisory_key(f"study {study}")
+        self.connection = None
+        self.held = False
 
     def acquire(self) -> None:
         if self.path is not None:
@@ -435,11 +513,29 @@ class _BudgetLock:
 
             self.handle = open(self.path, "a")
             fcntl.flock(self.handle, fcntl.LOCK_EX)
+        elif self.url is not None:
+            if self.connection is None:
+                self.connection = _pg_connection(self.url)
+            self.connection.execute(_sql("SELECT pg_advisory_lock(:key)"), {"key": self.key})
+            self.held = True
 
     def release(self) -> None:
         if self.handle is not None:
             self.handle.close()  # closing the file releases the flock
             self.handle = None
+        if self.held:
+            self.held = False
+            try:
+                self.connection.execute(_sql("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
+            except Exception:  # the connection is gone, and its lock with it
+                self.close()
+
+    def close(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.close()
+            finally:
+                self.connection, self.held = None, False
 
 
 def _study_settings(config: RunConfig, fixed: Collection[str], space: dict | None = None) -> dict:
@@ -608,13 +704,20 @@ def run_trials(spec: dict) -> int:
     fixed = spec["fixed"]
     storage = open_storage(spec["storage"])
     study = optuna.load_study(study_name=spec["study"], storage=storage)
-    # Seeded, but not the same stream in every worker or on every resume: the seed moves on with
-    # the worker's index and the trials already in the study, or a resumed study would re-sample
-    # the points of its first trials.
-    seed = base.seed + 1000 * spec["worker"] + len(study.trials)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+
+    def reseed():
+        # Seeded, but not the same stream in every worker or on every resume: the seed moves on
+        # with the worker's index and the trials already in the study (counted under the budget
+        # lock, so the new trial's number), or a resumed study would re-sample the points of its
+        # first trials, and two commands on other machines (each worker 0) the same points.
+        # Hashed: numpy's generator draws alike first values from nearby seeds (seeds 7, 1003 and
+        # 1009 all drew batch_size 256 and weight_decay 1.4e-4 first).
+        key = f"{base.seed} {spec['worker']} {len(study.get_trials(deepcopy=False))}"
+        seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+
     study.pruner = optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS,
                                                n_warmup_steps=max(2, base.epochs // 4))
     metric = spec["metric"]
@@ -630,30 +733,34 @@ def run_trials(spec: dict) -> int:
     objective = make_objective(base, fixed, spec.get("data_dir") and Path(spec["data_dir"]),
                                spec.get("download", True), spec.get("space"))
     deadline = spec.get("deadline")
-    budget = _BudgetLock(spec["storage"])
+    budget = _BudgetLock(spec["storage"], spec["study"])
 
     def started(trial):  # the trial is in the study as RUNNING: the next worker may count it
         budget.release()
         return objective(trial)
 
     ran = 0
-    while deadline is None or time.time() < deadline:
-        # Counting and starting a trial are one step: two workers that both counted 3 of 4
-        # would otherwise both start a fourth.
-        budget.acquire()
-        if _count(study, (*FINISHED, "RUNNING")) >= spec["trials"]:
-            budget.release()
-            break
-        try:
-            study.optimize(started, n_trials=1, callbacks=[progress], catch=(DeepstartError,))
-        except TrainingInterrupted:
-            raise KeyboardInterrupt from None
-        finally:
-            budget.release()
-        ran += 1
-        if failures[-3:] == [True] * 3:
-            raise DeepstartError("3 trials in a row failed on their settings (see the lines "
-                                 "above); fix the fixed settings and run the command again.")
+    try:
+        while deadline is None or time.time() < deadline:
+            # Counting and starting a trial are one step: two workers that both counted 3 of 4
+            # would otherwise both start a fourth.
+            budget.acquire()
+            if _count(study, (*FINISHED, "RUNNING")) >= spec["trials"]:
+                budget.release()
+                break
+            reseed()
+            try:
+                study.optimize(started, n_trials=1, callbacks=[progress], catch=(DeepstartError,))
+            except TrainingInterrupted:
+                raise KeyboardInterrupt from None
+            finally:
+                budget.release()
+            ran += 1
+            if failures[-3:] == [True] * 3:
+                raise DeepstartError("3 trials in a row failed on their settings (see the lines "
+                                     "above); fix the fixed settings and run the command again.")
+    finally:
+        budget.close()
     return ran
 
 
@@ -706,6 +813,43 @@ def _run_workers(spec: dict, workers: int) -> list[int]:
             except subprocess.TimeoutExpired:
                 p.kill()
         raise
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.time() >= deadline
+
+
+def wait_for_running(study, verbose: int = 1, poll: float = 1.0) -> None:
+    """Wait until the study holds no RUNNING trial: after this command's workers stopped, those of
+    commands on other machines sharing the study. A trial whose worker died is failed on the way
+    (by its process on this machine, by its missing heartbeat elsewhere)."""
+    from deepstart.console import console
+
+    said = False
+    while True:
+        lost = fail_lost_trials(study)
+        if lost and verbose:
+            console.print(f"failed trial(s) {', '.join(map(str, lost))} left running by a stopped "
+                          "worker")
+        running = study.get_trials(deepcopy=False, states=(_state("RUNNING"),))
+        if not running:
+            return
+        if verbose and not said:
+            where = ", ".join(f"trial {t.number} ({_worker(t)})" for t in running)
+            console.print(f"waiting for {where}, still running on another worker", soft_wrap=True)
+            said = True
+        time.sleep(poll)
+
+
+def _state(name: str):
+    from optuna.trial import TrialState
+
+    return TrialState[name]
+
+
+def _worker(trial) -> str:
+    worker = trial.user_attrs.get("worker") or {}
+    return f"{worker.get('host', '?')}:{worker.get('pid', '?')}"
 
 
 # --- the whole command ------------------------------------------------------------------------------
@@ -779,11 +923,15 @@ def tune(config: RunConfig, *, trials: int, workers: int = 1, timeout: float | N
             "data_dir": str(data_dir) if data_dir else None, "download": download,
             "worker": 0, "workers": workers, "verbose": verbose}
     codes: list[int] = []
-    if done < trials:
+    while done < trials and not any(codes) and not _past(spec["deadline"]):
         if workers == 1:
             run_trials(spec)  # in this process: no start-up cost, Ctrl-C handled by the caller
         else:
             codes = _run_workers(spec, workers)
+        # Commands on other machines may still be running the study's last trials, whose scores
+        # decide the best; one they lose is failed (its heartbeat stops) and run again here.
+        wait_for_running(study, verbose)
+        done = _count(study)
     study = open_study(storage, name, config, fixed, direction, space)  # fresh, after the workers
     finished, complete = _count(study), _count(study, ("COMPLETE",))
     timed_out = spec["deadline"] is not None and time.time() >= spec["deadline"]
