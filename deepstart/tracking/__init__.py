@@ -30,6 +30,8 @@ LOGGERS = ("tensorboard", "mlflow")
 INSTALL = "pip install 'deepstart[tracking]'"
 # MLflow 3's default tracking store; it refuses the old ./mlruns file store unless told otherwise
 DEFAULT_MLFLOW_URI = "sqlite:///mlflow.db"
+# config.json keys that say where a run is logged, not what it trains: no params of it
+_NOT_PARAMS = ("command", "log", "mlflow_uri")
 # what each logger needs importable: the package a user installs, and the import that fails without it
 _NEEDS = {"tensorboard": ("tensorboard", "torch.utils.tensorboard"), "mlflow": ("mlflow", "mlflow")}
 
@@ -81,6 +83,31 @@ def check(log: str | None, mlflow_uri: str | None) -> None:
                              "run logs no MLflow run; add --log mlflow or drop --mlflow-uri.")
     for name in names:
         require(name)
+    if "mlflow" in names:
+        check_store(absolute_uri(mlflow_uri))
+
+
+def check_store(uri: str) -> None:
+    """Before any work: a SQLite store's folder exists and is writable, a server answers. (Other
+    URLs, e.g. postgresql://, are opened when the run starts.)"""
+    import os
+
+    if uri.startswith("sqlite:///"):
+        folder = Path(uri[len("sqlite:///"):]).parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise DeepstartError(f"cannot write the MLflow store {uri}: the folder {folder} "
+                                 f"{'is not writable' if folder.is_dir() else 'does not exist'}; "
+                                 "pass --mlflow-uri with a folder you can write to.")
+    elif uri.startswith(("http://", "https://")):
+        import urllib.request
+
+        try:  # MLflow's client would retry for minutes; ask once
+            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=5):
+                pass
+        except Exception as e:
+            raise DeepstartError(f"the MLflow tracking server {uri} does not answer ({type(e).__name__}: "
+                                 f"{e}); start it (`mlflow server --port PORT`) or pass another "
+                                 "--mlflow-uri.") from None
 
 
 def absolute_uri(uri: str | None) -> str:
@@ -127,6 +154,11 @@ def learner_params(learner) -> dict:
     return hparams_of(params | learner.settings)
 
 
+def _settings(config) -> dict:
+    """A RunConfig's training settings: what MLflow's params and TensorBoard's HParams show."""
+    return {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_PARAMS}
+
+
 def final_scores(row: dict) -> dict:
     """The last epoch's validation scores (training scores when there is no validation split), as
     `val_accuracy` ... : what a Learner made in Python reports at the end of fit."""
@@ -138,13 +170,16 @@ def final_scores(row: dict) -> dict:
 
 
 def recorded_scores(metrics: dict) -> dict:
-    """metrics.json's scores of the kept model as `test_accuracy`, `val_loss`, ... (undefined
-    scores, such as ROC AUC on one class, left out)."""
+    """metrics.json's scores of the kept model as `test_accuracy`, `final_val_loss`,
+    `final_train_accuracy`, ... (undefined scores, such as ROC AUC on one class, left out). The
+    validation and training ones are `final_`: history.csv's `val_loss` is each epoch's, and the
+    kept model's may differ (--patience keeps the best epoch; training scores are recomputed in
+    evaluation mode)."""
     scores = {}
-    for split in ("train", "val", "test"):
+    for split, prefix in (("train", "final_train_"), ("val", "final_val_"), ("test", "test_")):
         for name, value in (metrics.get(split) or {}).items():
             if _finite(value):
-                scores[f"{split}_{name}"] = float(value)
+                scores[f"{prefix}{name}"] = float(value)
     return scores
 
 
@@ -160,7 +195,7 @@ def run_loggers(config, folder: Path, learner) -> list:
     train_seconds, and the times diagnose expects from it, count training alone."""
     names = parse_log(config.log)
     loggers = []
-    params = {k: v for k, v in dataclasses.asdict(config).items() if k != "command"}
+    params = _settings(config)
     if "tensorboard" in names:
         from deepstart.tracking.tensorboard_logger import TensorBoardLogger
 
@@ -220,8 +255,7 @@ def start_study(config, study: str, storage: str, out: Path) -> dict | None:
         spec["mlflow_uri"] = absolute_uri(config.mlflow_uri)
         spec["experiment"] = _experiment(config.problem)
         spec["parent_run_id"] = parent_run(spec["mlflow_uri"], spec["experiment"], study, storage,
-                                           {k: v for k, v in dataclasses.asdict(config).items()
-                                            if k != "command"})
+                                           _settings(config))
     return spec
 
 
@@ -234,7 +268,7 @@ def trial_loggers(spec: dict | None, trial, config) -> list:
     study's, each with the trial's sampled parameters and its last validation scores."""
     if not spec:
         return []
-    params = hparams_of({k: v for k, v in dataclasses.asdict(config).items() if k != "command"})
+    params = hparams_of(_settings(config))
     loggers = []
     name = f"trial-{trial.number}"
     if "tensorboard" in spec["log"]:

@@ -3,8 +3,8 @@
 What one MLflow run holds:
     params       the settings (a `deepstart run`'s config.json, flattened: `model_options.hidden`)
     metrics      each history.csv column per epoch (step = epoch; undefined scores left out), and
-                 at the end the kept model's scores: `test_accuracy`, `val_loss`, ... (a run's
-                 metrics.json) or the last epoch's (`val_accuracy`, from Python)
+                 for `deepstart run` the kept model's recorded scores at the last step:
+                 `test_accuracy`, `final_val_accuracy`, `final_train_loss`, ... (metrics.json)
     artifacts    the run folder (config.json, metrics.json, history.csv, curves.png, model files,
                  tensorboard/), for `deepstart run`
     model        the trained network as an MLflow model (torch.export's pt2 format, not a pickle)
@@ -24,7 +24,7 @@ import math
 import time
 from pathlib import Path
 
-from deepstart.tracking import DEFAULT_MLFLOW_URI, final_scores, learner_params, recorded_scores
+from deepstart.tracking import DEFAULT_MLFLOW_URI, learner_params, recorded_scores
 
 # MLflow's limit on a param's value (mlflow.utils.validation: 6000 characters)
 MAX_PARAM = 6000
@@ -194,11 +194,8 @@ class MLflowLogger:
         self.client.log_batch(self.run_id, metrics=metrics)
 
     def on_fit_end(self, learner) -> None:
-        if self.ends_with_run:
-            return
-        if learner.history.rows:
-            self._log_metrics(final_scores(learner.history.rows[-1]), learner.epoch)
-        self._finish(learner, "FINISHED")
+        if not self.ends_with_run:  # the last epoch's scores are the final ones, logged already
+            self._finish(learner, "FINISHED")
 
     def end_run(self, learner, metrics: dict) -> None:
         """`deepstart run`, once the folder is complete: the kept model's recorded scores, the

@@ -7,7 +7,8 @@ What one log folder holds (one TensorBoard run):
     graph                   the model traced on two training rows (torch.jit.trace); a model that
                             does not trace has none, and training goes on
     hparams                 the settings beside the final scores (the HParams view): the scores of
-                            the kept model as `hparam/test_accuracy`, ... for `deepstart run`; the
+                            the kept model as `hparam/test_accuracy`, `hparam/final_val_loss`,
+                            ... for `deepstart run` (metrics.json); the
                             last epoch's validation scores (`hparam/val_accuracy`) from Python
 """
 
@@ -110,7 +111,9 @@ class TensorBoardLogger:
         metric_dict = {f"hparam/{k}": v for k, v in scores.items()}
         # add_hparams would put these in a sub-folder, a second TensorBoard run beside the curves;
         # written into this folder, the HParams view links each session to its own curves
-        experiment, start, end = hparams(hparams_of(settings), metric_dict)
+        # bools as text: TensorBoard would show them as 0.0 and 1.0
+        shown = {k: str(v) if isinstance(v, bool) else v for k, v in hparams_of(settings).items()}
+        experiment, start, end = hparams(shown, metric_dict)
         for summary in (experiment, start, end):
             self.writer.file_writer.add_summary(summary, self.last_epoch)
         for name, value in metric_dict.items():

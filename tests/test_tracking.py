@@ -1,0 +1,357 @@
+"""Tracking in TensorBoard and MLflow, read back with their own readers: the event files with
+TensorBoard's EventAccumulator (scalars per epoch against history.csv, the graph, the HParams
+session), the SQLite store with MLflow's client (params, metric history per epoch, artifacts, the
+registered model and its signature, nested trial runs), the page of a real `mlflow server` in
+Chromium, and `--log` without the extra installed (a real failed import in a fresh interpreter)."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from deepstart.cli import main
+
+# one seed, tiny problems: the whole module trains a few seconds
+RUN = ("run", "iris", "--epochs", "3", "--seed", "0", "--quiet")
+
+
+def cli(*args: str) -> int:
+    try:
+        return main(list(args))
+    except SystemExit as e:  # argparse's errors
+        return e.code
+
+
+def history(folder: Path) -> list[dict]:
+    with open(folder / "history.csv") as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """One MLflow SQLite store for the module (creating its tables takes seconds), a `deepstart
+    run` logged to both tools, and a 3-trial `deepstart tune` logged to both."""
+    base = tmp_path_factory.mktemp("tracking")
+    uri = f"sqlite:///{base / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DEEPSTART_HOME", str(base / "home"))
+        mp.chdir(base)  # MLflow's artifacts go to ./mlruns, beside the store
+        assert cli(*RUN, "--log", "tensorboard,mlflow", "--mlflow-uri", uri, "--out", "runs") == 0
+        folder = next((base / "runs").iterdir())
+        assert cli("tune", "iris", "--trials", "3", "--epochs", "2", "--quiet", "--log", "tensorboard",
+                   "--log", "mlflow", "--mlflow-uri", uri, "--out", "tuned") == 0
+        tuned = next(p for p in (base / "tuned").iterdir() if (p / "tuning").is_dir())
+        yield {"uri": uri, "folder": folder, "base": base, "tuned": tuned}
+
+
+def client(store):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(store["uri"])
+
+
+def accumulator(folder: Path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ea = EventAccumulator(str(folder), size_guidance={"scalars": 0, "tensors": 0})
+    ea.Reload()
+    return ea
+
+
+def hparams_session(ea) -> dict:
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    content = ea.PluginTagToContent("hparams")
+    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
+    values = {}
+    for name, value in start.session_start_info.hparams.items():
+        kind = value.WhichOneof("kind")
+        values[name] = getattr(value, kind)
+    metrics = [m.name.tag for m in experiment.experiment.metric_infos]
+    return {"hparams": values, "metrics": metrics}
+
+
+def test_tensorboard_events_hold_every_epoch_the_graph_and_the_hparams(store):
+    from deepstart.tracking.tensorboard_logger import tag
+
+    folder = store["folder"]
+    ea = accumulator(folder / "tensorboard")
+    rows = history(folder)
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    for column in rows[0]:
+        if column == "epoch":
+            continue
+        events = ea.Scalars(tag(column))
+        assert [e.step for e in events] == [1, 2, 3], column
+        # event files hold float32
+        assert [e.value for e in events] == pytest.approx([r[column] for r in rows], rel=1e-6), column
+    assert ea.Tags()["graph"] is True
+    graph = ea.Graph()
+    assert any("Linear" in node.op or "linear" in node.op or "addmm" in node.op for node in graph.node)
+    session = hparams_session(ea)
+    config = json.loads((folder / "config.json").read_text())
+    assert session["hparams"]["lr"] == pytest.approx(config["lr"])
+    assert session["hparams"]["model"] == "mlp"
+    assert session["hparams"]["model_options.hidden"] == json.dumps(config["model_options"]["hidden"])
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert "hparam/test_accuracy" in session["metrics"]
+    test = ea.Scalars("hparam/test_accuracy")
+    assert test[-1].value == pytest.approx(metrics["test"]["accuracy"], rel=1e-6)
+    assert test[-1].step == 3
+    # torch.utils.tensorboard wrote all this without TensorFlow
+    assert not [m for m in sys.modules if m == "tensorflow" or m.startswith("tensorflow.")]
+
+
+def test_mlflow_store_holds_params_metrics_per_epoch_artifacts_and_the_registered_model(store):
+    import mlflow
+    import torch
+
+    from deepstart.models import load_model
+
+    folder, c = store["folder"], client(store)
+    experiment = c.get_experiment_by_name("iris")
+    (run,) = c.search_runs([experiment.experiment_id], f"tags.`deepstart.run_folder` = '{folder}'")
+    assert run.info.run_name == folder.name
+    assert run.info.status == "FINISHED"
+    config = json.loads((folder / "config.json").read_text())
+    params = run.data.params
+    for key in ("lr", "batch_size", "epochs", "optimizer", "seed", "model"):
+        assert params[key] == str(config[key]), key
+    assert params["model_options.hidden"] == json.dumps(config["model_options"]["hidden"])
+    assert run.data.tags["deepstart.command"].startswith("deepstart run iris")
+    rows = history(folder)
+    for column in ("loss", "val_loss", "accuracy", "val_accuracy", "lr"):
+        logged = sorted(c.get_metric_history(run.info.run_id, column), key=lambda m: m.step)
+        assert [m.step for m in logged] == [1, 2, 3], column
+        assert [m.value for m in logged] == pytest.approx([r[column] for r in rows], rel=1e-12)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert run.data.metrics["test_accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+    assert run.data.metrics["test_macro_f1"] == pytest.approx(metrics["test"]["macro_f1"])
+    assert run.data.metrics["final_val_loss"] == pytest.approx(metrics["val"]["loss"])
+    artifacts = {a.path for a in c.list_artifacts(run.info.run_id)}
+    assert {"config.json", "metrics.json", "history.csv", "model.safetensors", "model.json",
+            "curves.png", "env.json", "tensorboard"} <= artifacts
+    assert not {a for a in artifacts if a.startswith("checkpoint")}
+
+    # registered with its signature: 4 float32 features in, 3 logits out, any number of rows
+    (version,) = c.search_model_versions(f"run_id = '{run.info.run_id}'")
+    assert version.name == "iris-mlp"
+    mlflow.set_tracking_uri(store["uri"])
+    info = mlflow.models.get_model_info(f"models:/iris-mlp/{version.version}")
+    inputs, outputs = info.signature.inputs.inputs[0], info.signature.outputs.inputs[0]
+    assert (inputs.shape, str(inputs.type)) == ((-1, 4), "float32")
+    assert outputs.shape == (-1, 3)
+    # what serving it installs: the torch that trained it, no second one
+    files = Path(mlflow.artifacts.download_artifacts(f"models:/iris-mlp/{version.version}"))
+    assert (files / "data" / "model.pt2").is_file()  # torch.export's format, no pickle
+    requirements = (files / "requirements.txt").read_text().split()
+    assert [r for r in requirements if r.startswith("torch")] == [
+        f"torch=={torch.__version__.split('+')[0]}"]
+    # the logged model is the trained one: same outputs as the run folder's model.safetensors
+    logged = mlflow.pytorch.load_model(info.model_uri)
+    ours, _ = load_model(folder)
+    x = torch.randn(5, 4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(logged(x), ours.eval()(x), atol=1e-6)
+
+
+def test_tune_logs_each_trial_as_a_run_nested_under_the_study(store):
+    c = client(store)
+    experiment = c.get_experiment_by_name("iris")
+    (parent,) = c.search_runs([experiment.experiment_id], "tags.`deepstart.study` = 'iris-mlp' "
+                              "and attributes.run_name = 'tune iris-mlp'")
+    children = c.search_runs([experiment.experiment_id],
+                             f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    names = sorted(r.info.run_name for r in children)
+    retrained = store["tuned"].name
+    assert names == sorted(["trial-0", "trial-1", "trial-2", retrained])
+    with open(store["tuned"] / "tuning" / "trials.csv") as f:
+        trials = {f"trial-{t['number']}": t for t in csv.DictReader(f)}
+    for child in children:
+        if child.info.run_name == retrained:
+            assert child.data.metrics["test_accuracy"] >= 0
+            continue
+        trial = trials[child.info.run_name]
+        assert child.info.status == "FINISHED"
+        # the trial's value is its last epoch's validation accuracy
+        assert child.data.metrics["val_accuracy"] == pytest.approx(float(trial["value"]))
+        assert child.data.params["lr"] == repr(float(trial["lr"])) or \
+            float(child.data.params["lr"]) == pytest.approx(float(trial["lr"]))
+    study = json.loads((store["tuned"] / "tuning" / "study.json").read_text())
+    assert parent.data.metrics["best_val_accuracy"] == pytest.approx(study["best_value"])
+    assert parent.info.status == "FINISHED"
+    assert "tuning" in {a.path for a in c.list_artifacts(parent.info.run_id)}
+    # TensorBoard: one folder per trial, each an HParams session with its sampled settings
+    board = store["base"] / "tuned" / "tensorboard" / "iris-mlp"
+    assert sorted(p.name for p in board.iterdir()) == ["trial-0", "trial-1", "trial-2"]
+    for number in range(3):
+        session = hparams_session(accumulator(board / f"trial-{number}"))
+        assert session["hparams"]["batch_size"] == float(trials[f"trial-{number}"]["batch_size"])
+        assert "hparam/val_accuracy" in session["metrics"]
+
+
+def test_the_callbacks_log_any_learner_and_skip_a_graph_that_does_not_trace(store, tmp_path):
+    import torch
+    from torch import nn
+
+    from deepstart import Learner
+    from deepstart.tracking import MLflowLogger, TensorBoardLogger
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = nn.Linear(4, 3)
+
+        def forward(self, x):
+            if torch.jit.is_tracing():
+                raise RuntimeError("this model does not trace")
+            return self.layer(x)
+
+    board = TensorBoardLogger(tmp_path / "tb")
+    tracker = MLflowLogger(store["uri"], experiment="python", register=False)
+    learner = Learner(Net(), "iris", lr=0.05, verbose=0, callbacks=[board, tracker])
+    learner.fit(2)
+    assert board.graph_written is False  # skipped, and training went on
+    ea = accumulator(tmp_path / "tb")
+    assert ea.Tags()["graph"] is False
+    rows = learner.history.rows
+    assert [e.value for e in ea.Scalars("accuracy/val")] == pytest.approx(
+        [r["val_accuracy"] for r in rows], rel=1e-6)
+    session = hparams_session(ea)
+    assert session["hparams"]["lr"] == pytest.approx(0.05)
+    assert session["hparams"]["model"] == "Net"
+    assert ea.Scalars("hparam/val_accuracy")[-1].value == pytest.approx(rows[-1]["val_accuracy"])
+    run = client(store).get_run(tracker.run_id)
+    assert run.info.status == "FINISHED" and run.info.run_name == "iris-net"
+    assert run.data.params["lr"] == "0.05" and run.data.params["optimizer"] == "adam"
+    assert run.data.metrics["val_accuracy"] == pytest.approx(rows[-1]["val_accuracy"])
+    assert tracker.model_uri is not None and tracker.registered is None  # logged, not registered
+
+
+def test_logging_changes_no_result(store, tmp_path, monkeypatch):
+    """The loggers only read: the same seed trains the same numbers with and without them."""
+    monkeypatch.chdir(tmp_path)
+    assert cli(*RUN, "--out", "plain") == 0
+    plain = next((tmp_path / "plain").iterdir())
+    logged = store["folder"]
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert drop(history(plain)) == drop(history(logged))
+    assert (json.loads((plain / "metrics.json").read_text())["test"]
+            == json.loads((logged / "metrics.json").read_text())["test"])
+
+
+@pytest.mark.parametrize("args, says", [
+    (("--log", "wandb"), "unknown --log 'wandb'"),
+    (("--mlflow-uri", "sqlite:///x.db"), "add --log mlflow or drop --mlflow-uri"),
+])
+def test_bad_tracking_flags_are_one_line_exit_2(tmp_path, monkeypatch, capsys, args, says):
+    monkeypatch.chdir(tmp_path)
+    assert cli(*RUN, *args) == 2
+    err = capsys.readouterr().err
+    assert says in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
+
+
+def test_without_the_extra_log_says_which_extra_to_install_in_one_line(tmp_path):
+    # A fresh interpreter in which the packages cannot be imported, as without the extra:
+    # sys.modules[name] = None makes `import name` raise ImportError.
+    code = ("import sys\nsys.modules[sys.argv[1]] = None\nfrom deepstart.cli import main\n"
+            "sys.exit(main(['run', 'iris', '--epochs', '1', '--log', sys.argv[2]]))")
+    for blocked, log in (("tensorboard", "tensorboard"), ("mlflow", "mlflow")):
+        out = subprocess.run([sys.executable, "-c", code, blocked, log], capture_output=True,
+                             text=True, timeout=120, cwd=tmp_path,
+                             env=os.environ | {"DEEPSTART_HOME": str(tmp_path / "home")})
+        assert out.returncode == 2, out.stderr
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and "pip install 'deepstart[tracking]'" in lines[0], out.stderr
+        assert f"--log {log} needs the {blocked} package" in lines[0]
+        assert not (tmp_path / "runs").exists()
+
+
+def test_the_tracking_extra_pulls_no_second_torch_and_no_tensorflow():
+    from importlib.metadata import distribution, distributions
+
+    from packaging.requirements import Requirement
+
+    names = {(d.metadata["Name"] or "").lower().replace("_", "-") for d in distributions()}
+    assert "tensorflow" not in names and "tensorflow-cpu" not in names
+    torches = [d for d in distributions() if (d.metadata["Name"] or "").lower() == "torch"]
+    assert len({d.version for d in torches}) == 1
+    # and nothing the extra installs asks for torch or TensorFlow at all
+    seen, todo = set(), ["tensorboard", "mlflow"]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = distribution(name).requires or []
+        except Exception:  # an optional dependency that is not installed
+            continue
+        for text in requires:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name.lower().replace("_", "-"))
+    assert not {"torch", "tensorflow", "tensorflow-cpu"} & seen
+
+
+@contextlib.contextmanager
+def mlflow_server(uri: str, cwd: Path):
+    """`mlflow server` on a free loopback port, in its own process group (killed after)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    mlflow = Path(sys.executable).with_name("mlflow")
+    # one worker, no job executor: what the page needs, started in seconds
+    proc = subprocess.Popen([str(mlflow), "server", "--backend-store-uri", uri, "--host",
+                             "127.0.0.1", "--port", str(port), "--workers", "1"], cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True,
+                            env=os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, "mlflow server exited"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "mlflow server did not start in 90 s"
+            time.sleep(0.25)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def test_mlflow_ui_shows_the_experiment_and_the_run(store, browser):
+    from playwright.sync_api import expect
+
+    experiment = client(store).get_experiment_by_name("iris")
+    with mlflow_server(store["uri"], store["base"]) as url:
+        page = browser.new_page()
+        try:
+            page.goto(f"{url}/#/experiments/{experiment.experiment_id}/runs", wait_until="load")
+            expect(page.get_by_text(store["folder"].name).first).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("iris").first).to_be_visible()
+        finally:
+            page.close()
