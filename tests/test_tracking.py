@@ -40,18 +40,26 @@ def history(folder: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     """One MLflow SQLite store for the module (creating its tables takes seconds), a `deepstart
-    run` logged to both tools, and a 3-trial `deepstart tune` logged to both."""
+    run` logged to both tools, and a 3-trial `deepstart tune` logged to both. An `mlflow server`
+    on a copy of the store as the run left it starts in the background meanwhile (it takes 10 s
+    and more to answer), for the browser test."""
+    import sqlite3
+
     base = tmp_path_factory.mktemp("tracking")
     uri = f"sqlite:///{base / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, contextlib.ExitStack() as stack:
         mp.setenv("DEEPSTART_HOME", str(base / "home"))
         mp.chdir(base)  # MLflow's artifacts go to ./mlruns, beside the store
         assert cli(*RUN, "--log", "tensorboard,mlflow", "--mlflow-uri", uri, "--out", "runs") == 0
         folder = next((base / "runs").iterdir())
+        with sqlite3.connect(base / "mlflow.db") as source, \
+                sqlite3.connect(base / "served.db") as copy:
+            source.backup(copy)
+        server = stack.enter_context(mlflow_server(f"sqlite:///{base / 'served.db'}", base))
         assert cli("tune", "iris", "--trials", "3", "--epochs", "2", "--quiet", "--log", "tensorboard",
                    "--log", "mlflow", "--mlflow-uri", uri, "--out", "tuned") == 0
         tuned = next(p for p in (base / "tuned").iterdir() if (p / "tuning").is_dir())
-        yield {"uri": uri, "folder": folder, "base": base, "tuned": tuned}
+        yield {"uri": uri, "folder": folder, "base": base, "tuned": tuned, "server": server}
 
 
 def client(store):
@@ -251,6 +259,40 @@ def test_logging_changes_no_result(store, tmp_path, monkeypatch):
             == json.loads((logged / "metrics.json").read_text())["test"])
 
 
+def test_a_resumed_run_continues_its_mlflow_run_and_its_event_files(store, tmp_path, monkeypatch):
+    import deepstart.learner as learner_module
+
+    monkeypatch.chdir(tmp_path)
+    real_end = learner_module.Learner._end_epoch
+
+    def end_epoch(self, *args):
+        real_end(self, *args)
+        if self.epoch == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C during epoch 3, after 2's row is logged
+    monkeypatch.setattr(learner_module.Learner, "_end_epoch", end_epoch)
+    logged = ("--log", "tensorboard,mlflow", "--mlflow-uri", store["uri"])
+    assert cli("run", "iris", "--epochs", "4", "--quiet", *logged) == 130
+    folder = next((tmp_path / "runs").iterdir())
+    c = client(store)
+    experiment = c.get_experiment_by_name("iris")
+    (run,) = c.search_runs([experiment.experiment_id], f"tags.`deepstart.run_folder` = '{folder}'")
+    assert run.info.status == "KILLED"
+    monkeypatch.setattr(learner_module.Learner, "_end_epoch", real_end)
+
+    assert cli("run", "--resume", str(folder), "--quiet") == 0  # --log comes from config.json
+    (again,) = c.search_runs([experiment.experiment_id], f"tags.`deepstart.run_folder` = '{folder}'")
+    assert again.info.run_id == run.info.run_id and again.info.status == "FINISHED"
+    rows = history(folder)
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    steps = sorted(m.step for m in c.get_metric_history(run.info.run_id, "val_loss"))
+    assert steps == [1, 2, 3, 4]  # once each
+    values = sorted(c.get_metric_history(run.info.run_id, "val_loss"), key=lambda m: m.step)
+    assert [m.value for m in values] == pytest.approx([r["val_loss"] for r in rows], rel=1e-12)
+    events = accumulator(folder / "tensorboard").Scalars("loss/val")
+    assert [e.step for e in events] == [1, 2, 3, 4]
+    assert [e.value for e in events] == pytest.approx([r["val_loss"] for r in rows], rel=1e-6)
+
+
 @pytest.mark.parametrize("args, says", [
     (("--log", "wandb"), "unknown --log 'wandb'"),
     (("--mlflow-uri", "sqlite:///x.db"), "add --log mlflow or drop --mlflow-uri"),
@@ -264,19 +306,22 @@ def test_bad_tracking_flags_are_one_line_exit_2(tmp_path, monkeypatch, capsys, a
 
 
 def test_without_the_extra_log_says_which_extra_to_install_in_one_line(tmp_path):
-    # A fresh interpreter in which the packages cannot be imported, as without the extra:
+    # A fresh interpreter in which neither package can be imported, as without the extra:
     # sys.modules[name] = None makes `import name` raise ImportError.
-    code = ("import sys\nsys.modules[sys.argv[1]] = None\nfrom deepstart.cli import main\n"
-            "sys.exit(main(['run', 'iris', '--epochs', '1', '--log', sys.argv[2]]))")
-    for blocked, log in (("tensorboard", "tensorboard"), ("mlflow", "mlflow")):
-        out = subprocess.run([sys.executable, "-c", code, blocked, log], capture_output=True,
-                             text=True, timeout=120, cwd=tmp_path,
-                             env=os.environ | {"DEEPSTART_HOME": str(tmp_path / "home")})
-        assert out.returncode == 2, out.stderr
-        lines = out.stderr.strip().splitlines()
-        assert len(lines) == 1 and "pip install 'deepstart[tracking]'" in lines[0], out.stderr
-        assert f"--log {log} needs the {blocked} package" in lines[0]
-        assert not (tmp_path / "runs").exists()
+    code = ("import sys\nsys.modules['tensorboard'] = sys.modules['mlflow'] = None\n"
+            "from deepstart.cli import main\n"
+            "for log in ('tensorboard', 'mlflow'):\n"
+            "    print(main(['run', 'iris', '--epochs', '1', '--log', log]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path,
+                         env=os.environ | {"DEEPSTART_HOME": str(tmp_path / "home")})
+    assert out.stdout.split() == ["2", "2"], out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 2, out.stderr  # one line each
+    for line, package in zip(lines, ("tensorboard", "mlflow")):
+        assert line.startswith(f"deepstart: error: --log {package} needs the {package} package")
+        assert line.endswith("install the tracking extra: pip install 'deepstart[tracking]'")
+    assert not (tmp_path / "runs").exists()
 
 
 def test_the_tracking_extra_pulls_no_second_torch_and_no_tensorflow():
@@ -308,7 +353,8 @@ def test_the_tracking_extra_pulls_no_second_torch_and_no_tensorflow():
 
 @contextlib.contextmanager
 def mlflow_server(uri: str, cwd: Path):
-    """`mlflow server` on a free loopback port, in its own process group (killed after)."""
+    """`mlflow server` on a free loopback port, in its own process group (killed after); yields
+    a function that waits until it answers and returns its URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -320,20 +366,23 @@ def mlflow_server(uri: str, cwd: Path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True,
                             env=os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
-    try:
+
+    def ready() -> str:
         import httpx
 
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 120
         while True:
             assert proc.poll() is None, "mlflow server exited"
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
+                    return f"http://127.0.0.1:{port}"
             except httpx.HTTPError:
                 pass
-            assert time.monotonic() < deadline, "mlflow server did not start in 90 s"
+            assert time.monotonic() < deadline, "mlflow server did not answer in 120 s"
             time.sleep(0.25)
-        yield f"http://127.0.0.1:{port}"
+
+    try:
+        yield ready
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -347,11 +396,11 @@ def test_mlflow_ui_shows_the_experiment_and_the_run(store, browser):
     from playwright.sync_api import expect
 
     experiment = client(store).get_experiment_by_name("iris")
-    with mlflow_server(store["uri"], store["base"]) as url:
-        page = browser.new_page()
-        try:
-            page.goto(f"{url}/#/experiments/{experiment.experiment_id}/runs", wait_until="load")
-            expect(page.get_by_text(store["folder"].name).first).to_be_visible(timeout=30_000)
-            expect(page.get_by_text("iris").first).to_be_visible()
-        finally:
-            page.close()
+    url = store["server"]()
+    page = browser.new_page()
+    try:
+        page.goto(f"{url}/#/experiments/{experiment.experiment_id}/runs", wait_until="load")
+        expect(page.get_by_text(store["folder"].name).first).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("iris").first).to_be_visible()
+    finally:
+        page.close()
