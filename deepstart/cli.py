@@ -129,7 +129,8 @@ def _log_names(text: str) -> str:
 
 def _tracking_options(p: argparse.ArgumentParser) -> None:
     """`run` and `tune`: log to TensorBoard and MLflow (deepstart/tracking, docs/tracking.md)."""
-    p.add_argument("--log", type=_log_names, action="append", metavar="TOOL",
+    # --log-to: the same, the spelling `--nproc` hands to torchrun (below)
+    p.add_argument("--log", "--log-to", type=_log_names, action="append", metavar="TOOL",
                    help="also log to tensorboard (the run folder's tensorboard/: scalars per "
                         "epoch, the model graph, hparams) and/or mlflow (params, metrics per epoch, "
                         "the run folder as artifacts, the model registered with its signature): "
@@ -515,7 +516,11 @@ def _cmd_run(args) -> int:
     if args.nproc and args.nproc > 1 and not distributed.launched_by_torchrun():
         # Start the same command in N processes under torchrun, which sets up the rendezvous.
         distributed.check_nproc(args.nproc, args.device or "auto")
-        return subprocess.call(distributed.torchrun_command(args.nproc, args.argv))
+        # torchrun's parser fails on anything that starts like its --log-dir and --logs-specs,
+        # even after the script's name: the processes get --log as --log-to
+        argv = [f"--log-to{a[5:]}" if a == "--log" or a.startswith("--log=") else a
+                for a in args.argv]
+        return subprocess.call(distributed.torchrun_command(args.nproc, argv))
     if distributed.launched_by_torchrun():
         if args.nproc and args.nproc != int(os.environ["WORLD_SIZE"]):
             from deepstart.errors import DeepstartError
