@@ -799,7 +799,7 @@ def tune(config: RunConfig, *, trials: int, workers: int = 1, timeout: float | N
     timed_out = spec["deadline"] is not None and time.time() >= spec["deadline"]
     result = TuneResult(None, name, redact(storage), finished, complete, None, {}, codes)
     if complete == 0 or (finished < trials and not timed_out):
-        tracking.end_study(spec["tracking"], None, metric, None, None)
+        tracking.end_study(spec["tracking"], None, metric, None, None, verbose)
         return result  # nothing to retrain, or workers stopped early: the caller says so
     if verbose and finished < trials:
         console.print(f"--timeout reached after {finished} of {trials} finished trials")
@@ -816,7 +816,7 @@ def tune(config: RunConfig, *, trials: int, workers: int = 1, timeout: float | N
         folder = run(final, out=out, data_dir=data_dir, download=download, verbose=0)
     write_tuning(folder / "tuning", study, storage=storage, metric=metric, trials=trials,
                  config=config, fixed=fixed, space=space)
-    tracking.end_study(spec["tracking"], best.value, metric, best.number, folder)
+    tracking.end_study(spec["tracking"], best.value, metric, best.number, folder, verbose)
     result.folder = folder
     result.best_command = best_command(config, best.params, fixed, space)
     return result

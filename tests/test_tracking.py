@@ -209,6 +209,26 @@ def test_tune_logs_each_trial_as_a_run_nested_under_the_study(store):
         assert "hparam/val_accuracy" in session["metrics"]
 
 
+def test_diverged_trials_end_failed_and_so_does_a_study_with_nothing_to_retrain(store, tmp_path,
+                                                                               monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # Adam at lr 1e9 overflows in the first epoch, whatever else is sampled
+    assert cli("tune", "iris", "--trials", "2", "--epochs", "2", "--lr", "1e9", "--quiet",
+               "--log", "mlflow", "--mlflow-uri", store["uri"], "--out", "diverging") == 1
+    c = client(store)
+    experiment = c.get_experiment_by_name("iris")
+    storage = f"sqlite:///{(tmp_path / 'diverging' / 'tune-iris-mlp.db').resolve()}"
+    (parent,) = c.search_runs([experiment.experiment_id],
+                              f"tags.`deepstart.storage` = '{storage}'")
+    assert parent.info.status == "FAILED" and "best_val_accuracy" not in parent.data.metrics
+    children = c.search_runs([experiment.experiment_id],
+                             f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    assert sorted(r.info.run_name for r in children) == ["trial-0", "trial-1"]
+    assert {r.info.status for r in children} == {"FAILED"}
+    for child in children:  # the epochs before the divergence are logged: none here
+        assert [m.step for m in c.get_metric_history(child.info.run_id, "val_loss")] == []
+
+
 def test_the_callbacks_log_any_learner_and_skip_a_graph_that_does_not_trace(store, tmp_path):
     import torch
     from torch import nn

@@ -296,13 +296,26 @@ def close_trial(loggers: list) -> None:
 
 
 def end_study(spec: dict | None, best_value: float | None, metric: str, best_trial: int | None,
-              folder: Path | None) -> None:
-    """The study's parent MLflow run: the best trial's value and number, the retrained run's folder."""
-    if not spec or "mlflow" not in spec["log"]:
+              folder: Path | None, verbose: int = 0) -> None:
+    """The study's parent MLflow run: the best trial's value and number, the retrained run's folder
+    and its tuning/ record; FINISHED, or FAILED when nothing was retrained. Says where to look."""
+    if not spec:
         return
-    from deepstart.tracking.mlflow_logger import end_parent
+    lines = []
+    if "mlflow" in spec["log"]:
+        from deepstart.tracking.mlflow_logger import end_parent
 
-    end_parent(spec["mlflow_uri"], spec["parent_run_id"], best_value, metric, best_trial, folder)
+        end_parent(spec["mlflow_uri"], spec["parent_run_id"], best_value, metric, best_trial, folder)
+        lines.append(f"mlflow: the study's run {spec['parent_run_id']} in {spec['mlflow_uri']} "
+                     f"(experiment {spec['experiment']}), each trial a run nested under it")
+    if "tensorboard" in spec["log"]:
+        lines.append(f"tensorboard: a folder per trial in {spec['tensorboard']} (tensorboard "
+                     f"--logdir {spec['tensorboard']}: the HParams view compares them)")
+    if verbose:
+        from deepstart.console import console
+
+        for line in lines:
+            console.print(line, soft_wrap=True, highlight=False, markup=False)
 
 
 def nested_in_study(spec: dict | None):
