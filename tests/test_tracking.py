@@ -59,7 +59,9 @@ def store(tmp_path_factory):
         assert cli("tune", "iris", "--trials", "3", "--epochs", "2", "--quiet", "--log", "tensorboard",
                    "--log", "mlflow", "--mlflow-uri", uri, "--out", "tuned") == 0
         tuned = next(p for p in (base / "tuned").iterdir() if (p / "tuning").is_dir())
-        yield {"uri": uri, "folder": folder, "base": base, "tuned": tuned, "server": server}
+        board = stack.enter_context(tensorboard_server(base / "tuned" / "tensorboard" / "iris-mlp"))
+        yield {"uri": uri, "folder": folder, "base": base, "tuned": tuned, "server": server,
+               "board": board}
 
 
 def client(store):
@@ -371,34 +373,37 @@ def test_the_tracking_extra_pulls_no_second_torch_and_no_tensorflow():
     assert not {"torch", "tensorflow", "tensorflow-cpu"} & seen
 
 
-@contextlib.contextmanager
-def mlflow_server(uri: str, cwd: Path):
-    """`mlflow server` on a free loopback port, in its own process group (killed after); yields
-    a function that waits until it answers and returns its URL."""
+def free_port() -> int:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
-    mlflow = Path(sys.executable).with_name("mlflow")
-    # one worker, no job executor: what the page needs, started in seconds
-    proc = subprocess.Popen([str(mlflow), "server", "--backend-store-uri", uri, "--host",
-                             "127.0.0.1", "--port", str(port), "--workers", "1"], cwd=cwd,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True,
-                            env=os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+    return port
+
+
+@contextlib.contextmanager
+def server(command: list[str], port: int, probe: str, cwd: Path, env: dict | None = None):
+    """A server the package installs (`mlflow`, `tensorboard`, beside this interpreter) on a free
+    loopback port, in its own process group (killed after); yields a function that waits until
+    `probe` answers and returns the server's URL."""
+    executable = Path(sys.executable).with_name(command[0])
+    proc = subprocess.Popen([str(executable), *command[1:], "--host", "127.0.0.1", "--port",
+                             str(port)], cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True,
+                            env=os.environ | (env or {}))
 
     def ready() -> str:
         import httpx
 
         deadline = time.monotonic() + 120
         while True:
-            assert proc.poll() is None, "mlflow server exited"
+            assert proc.poll() is None, f"{command[0]} exited"
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{port}{probe}", timeout=2).status_code == 200:
                     return f"http://127.0.0.1:{port}"
             except httpx.HTTPError:
                 pass
-            assert time.monotonic() < deadline, "mlflow server did not answer in 120 s"
+            assert time.monotonic() < deadline, f"{command[0]} did not answer in 120 s"
             time.sleep(0.25)
 
     try:
@@ -410,6 +415,38 @@ def mlflow_server(uri: str, cwd: Path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
+
+
+def mlflow_server(uri: str, cwd: Path):
+    # one worker, no job executor: what the page needs, started in seconds
+    return server(["mlflow", "server", "--backend-store-uri", uri, "--workers", "1"], free_port(),
+                  "/health", cwd, {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+
+
+def tensorboard_server(logdir: Path):
+    return server(["tensorboard", "--logdir", str(logdir)], free_port(), "/data/runs", logdir)
+
+
+def test_tensorboard_serves_the_trials_in_its_hparams_view(store):
+    """What the HParams view shows, from TensorBoard's own server: a session per trial with its
+    sampled learning rate and its validation accuracy, the study's values."""
+    import httpx
+
+    url = store["board"]()
+    body = {"experimentName": "", "startIndex": 0, "sliceSize": 10,
+            "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE",
+                                "STATUS_RUNNING"],
+            "colParams": [{"metric": {"tag": "hparam/val_accuracy"}}, {"hparam": "lr"}]}
+    groups = httpx.post(f"{url}/data/plugin/hparams/session_groups", json=body,
+                        timeout=30).json()["sessionGroups"]
+    with open(store["tuned"] / "tuning" / "trials.csv") as f:
+        trials = {f"trial-{t['number']}": t for t in csv.DictReader(f)}
+    assert sorted(g["name"] for g in groups) == sorted(trials)
+    for group in groups:
+        trial = trials[group["name"]]
+        assert group["hparams"]["lr"] == pytest.approx(float(trial["lr"]))
+        shown = {m["name"]["tag"]: m["value"] for m in group["metricValues"]}
+        assert shown["hparam/val_accuracy"] == pytest.approx(float(trial["value"]), rel=1e-6)
 
 
 def test_mlflow_ui_shows_the_experiment_and_the_run(store, browser):
