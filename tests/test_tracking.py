@@ -314,6 +314,14 @@ def test_a_resumed_run_continues_its_mlflow_run_and_its_event_files(store, tmp_p
     assert [e.step for e in events] == [1, 2, 3, 4]
     assert [e.value for e in events] == pytest.approx([r["val_loss"] for r in rows], rel=1e-6)
 
+    # a new run in a folder of the same name (the old one removed) is a new MLflow run
+    import shutil
+
+    shutil.rmtree(folder)
+    assert cli("run", "iris", "--epochs", "1", "--quiet", *logged) == 0
+    runs = c.search_runs([experiment.experiment_id], f"tags.`deepstart.run_folder` = '{folder}'")
+    assert len(runs) == 2 and len({r.info.run_id for r in runs}) == 2
+
 
 @pytest.mark.parametrize("args, says", [
     (("--log", "wandb"), "unknown --log 'wandb'"),

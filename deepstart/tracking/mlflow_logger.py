@@ -143,7 +143,10 @@ class MLflowLogger:
             return
         problem = learner.problem.name if learner.problem is not None else "deepstart"
         experiment_id = _experiment_id(self.client, self.experiment or problem)
-        found = self._find_resumed(experiment_id) if self.run_folder is not None else None
+        # a resumed run (the learner starts past epoch 0) goes on in its MLflow run; a new run
+        # never does, even in a folder of the same name as a removed one
+        resumed = self.run_folder is not None and learner.epoch > 0
+        found = self._find_resumed(experiment_id) if resumed else None
         if found is not None:
             self.run_id = found.info.run_id
             self.client.update_run(self.run_id, status="RUNNING")
@@ -166,7 +169,7 @@ class MLflowLogger:
     def _find_resumed(self, experiment_id: str):
         folder = str(self.run_folder).replace("'", "\\'")
         runs = self.client.search_runs([experiment_id], f"tags.`{RUN_FOLDER_TAG}` = '{folder}'",
-                                       max_results=1)
+                                       max_results=1, order_by=["attributes.start_time DESC"])
         return runs[0] if runs else None
 
     def _active_parent(self) -> str | None:
