@@ -211,6 +211,23 @@ def test_tune_logs_each_trial_as_a_run_nested_under_the_study(store):
         assert "hparam/val_accuracy" in session["metrics"]
 
 
+def test_a_diverged_run_ends_failed_with_its_model_logged_not_registered(store, tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # the loss becomes NaN in epoch 1: the folder is complete, its status "diverged", exit code 1
+    assert cli("run", "iris", "--epochs", "2", "--lr", "1e35", "--quiet", "--log", "mlflow",
+               "--mlflow-uri", store["uri"]) == 1
+    folder = next((tmp_path / "runs").iterdir())
+    c = client(store)
+    experiment = c.get_experiment_by_name("iris")
+    (run,) = c.search_runs([experiment.experiment_id], f"tags.`deepstart.run_folder` = '{folder}'")
+    assert run.info.status == "FAILED" and run.data.tags["deepstart.status"] == "diverged"
+    assert run.data.metrics["test_accuracy"] == pytest.approx(
+        json.loads((folder / "metrics.json").read_text())["test"]["accuracy"])
+    assert c.search_model_versions(f"run_id = '{run.info.run_id}'") == []
+    assert "metrics.json" in {a.path for a in c.list_artifacts(run.info.run_id)}
+
+
 def test_diverged_trials_end_failed_and_so_does_a_study_with_nothing_to_retrain(store, tmp_path,
                                                                                monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -209,7 +209,10 @@ class MLflowLogger:
         self.client.set_tag(self.run_id, "deepstart.status", metrics.get("status", "finished"))
         if self.run_folder is not None:
             self._log_folder(self.run_folder)
-        self._finish(learner, "FINISHED" if metrics.get("status") == "finished" else "FAILED")
+        finished = metrics.get("status") == "finished"
+        if not finished:
+            self.register = False  # a diverged run's model is logged with it, not put forward
+        self._finish(learner, "FINISHED" if finished else "FAILED")
 
     def _log_folder(self, folder: Path) -> None:
         """The run folder's files, less the training state a finished run no longer needs (the
