@@ -88,10 +88,21 @@ def check(log: str | None, mlflow_uri: str | None) -> None:
 
 
 def check_store(uri: str) -> None:
-    """Before any work: a SQLite store's folder exists and is writable, a server answers. (Other
-    URLs, e.g. postgresql://, are opened when the run starts.)"""
+    """Before any work, tried once: a SQLite store's folder exists and is writable, a server
+    answers, a database accepts a connection (MLflow's own client retries for minutes)."""
     import os
 
+    import urllib.parse
+
+    if urllib.parse.urlsplit(uri).password:
+        raise DeepstartError(f"--mlflow-uri {shown(uri)} holds a password, which config.json and "
+                             "the run's recorded command would keep in the run folder; give it "
+                             "through ~/.pgpass (PostgreSQL) or MLFLOW_TRACKING_PASSWORD (a "
+                             "server) instead.")
+    if "://" not in uri or uri.startswith("file:"):
+        raise DeepstartError(f"--mlflow-uri {uri} is a file store, which MLflow 3 keeps in "
+                             "maintenance mode and refuses; give a database, e.g. "
+                             f"{DEFAULT_MLFLOW_URI}, or a server's http://HOST:PORT.")
     if uri.startswith("sqlite:///"):
         folder = Path(uri[len("sqlite:///"):]).parent
         if not folder.is_dir() or not os.access(folder, os.W_OK):
@@ -105,9 +116,31 @@ def check_store(uri: str) -> None:
             with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=5):
                 pass
         except Exception as e:
-            raise DeepstartError(f"the MLflow tracking server {uri} does not answer ({type(e).__name__}: "
-                                 f"{e}); start it (`mlflow server --port PORT`) or pass another "
-                                 "--mlflow-uri.") from None
+            raise DeepstartError(f"the MLflow tracking server {shown(uri)} does not answer "
+                                 f"({type(e).__name__}: {e}); start it (`mlflow server --port "
+                                 "PORT`) or pass another --mlflow-uri.") from None
+    else:  # a database URL (postgresql://, mysql://, ...): SQLAlchemy, as MLflow opens it
+        try:
+            from sqlalchemy import create_engine
+
+            engine = create_engine(uri)
+            try:
+                with engine.connect():
+                    pass
+            finally:
+                engine.dispose()
+        except Exception as e:  # no driver, refused, bad password, no such database
+            reason = " ".join(str(e).split()).split(" (Background on this error")[0]
+            raise DeepstartError(f"cannot open the MLflow store {shown(uri)} ({type(e).__name__}: "
+                                 f"{reason[:200]}); pass --mlflow-uri with a store that works, "
+                                 f"e.g. {DEFAULT_MLFLOW_URI}.") from None
+
+
+def shown(uri: str) -> str:
+    """The URI with its password hidden, for messages and printed lines."""
+    from deepstart.tune import redact
+
+    return redact(uri)
 
 
 def absolute_uri(uri: str | None) -> str:
@@ -212,8 +245,18 @@ def run_loggers(config, folder: Path, learner) -> list:
             tags={"deepstart.command": config.command}, run_folder=folder,
             parent_run_id=parent[1] if parent and parent[0] == uri else None,
             register=f"{experiment}-{model_label(config.model)}", ends_with_run=True))
-    for logger in loggers:
-        logger.on_fit_start(learner)
+    try:
+        for logger in loggers:
+            logger.on_fit_start(learner)
+    except DeepstartError:
+        # a store that check() could not try before (a database URL) refused: a new run leaves
+        # no folder behind, as when any other setting is refused
+        if learner.epoch == 0 and {p.name for p in folder.iterdir()} <= {"config.json", "env.json",
+                                                                         "tensorboard"}:
+            import shutil
+
+            shutil.rmtree(folder)
+        raise
     return loggers
 
 
@@ -306,7 +349,7 @@ def end_study(spec: dict | None, best_value: float | None, metric: str, best_tri
         from deepstart.tracking.mlflow_logger import end_parent
 
         end_parent(spec["mlflow_uri"], spec["parent_run_id"], best_value, metric, best_trial, folder)
-        lines.append(f"mlflow: the study's run {spec['parent_run_id']} in {spec['mlflow_uri']} "
+        lines.append(f"mlflow: the study's run {spec['parent_run_id']} in {shown(spec['mlflow_uri'])} "
                      f"(experiment {spec['experiment']}), each trial a run nested under it")
     if "tensorboard" in spec["log"]:
         lines.append(f"tensorboard: a folder per trial in {spec['tensorboard']} (tensorboard "

@@ -24,7 +24,7 @@ import math
 import time
 from pathlib import Path
 
-from deepstart.tracking import DEFAULT_MLFLOW_URI, learner_params, recorded_scores
+from deepstart.tracking import DEFAULT_MLFLOW_URI, learner_params, recorded_scores, shown
 
 # MLflow's limit on a param's value (mlflow.utils.validation: 6000 characters)
 MAX_PARAM = 6000
@@ -80,9 +80,10 @@ def _params(params: dict):
 
 def _connect_error(uri: str, e: Exception):
     from deepstart.errors import DeepstartError
+    from deepstart.tracking import shown
 
-    reason = " ".join(str(e).split())[:200]
-    return DeepstartError(f"cannot log to the MLflow tracking store {uri} ({type(e).__name__}: "
+    reason = " ".join(str(e).split())[:200].replace(uri, shown(uri))
+    return DeepstartError(f"cannot log to the MLflow tracking store {shown(uri)} ({type(e).__name__}: "
                           f"{reason}); pass --mlflow-uri with a store that works, e.g. "
                           f"{DEFAULT_MLFLOW_URI} or http://127.0.0.1:5000 for a running "
                           "`mlflow server`.")
@@ -237,7 +238,7 @@ class MLflowLogger:
             console.print(self.summary(), soft_wrap=True, highlight=False, markup=False)
 
     def summary(self) -> str:
-        line = f"mlflow: run {self.run_id} in {self.tracking_uri}"
+        line = f"mlflow: run {self.run_id} in {shown(self.tracking_uri)}"
         if self.registered:
             line += f"; model registered as {self.registered[0]} version {self.registered[1]}"
         elif self.model_uri:
