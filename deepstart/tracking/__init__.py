@@ -40,18 +40,6 @@ _STUDY_PARENT: contextvars.ContextVar[tuple[str, str] | None] = contextvars.Cont
     "deepstart_study_parent", default=None)
 
 
-def __getattr__(name: str):  # the loggers import torch; keep `import deepstart.tracking` light
-    if name == "TensorBoardLogger":
-        from deepstart.tracking.tensorboard_logger import TensorBoardLogger
-
-        return TensorBoardLogger
-    if name == "MLflowLogger":
-        from deepstart.tracking.mlflow_logger import MLflowLogger
-
-        return MLflowLogger
-    raise AttributeError(name)
-
-
 def parse_log(text: str | None) -> list[str]:
     """"tensorboard,mlflow" -> ["tensorboard", "mlflow"] (in LOGGERS' order, once each)."""
     names = [n.strip() for n in (text or "").split(",") if n.strip()]
@@ -375,3 +363,10 @@ def nested_in_study(spec: dict | None):
             _STUDY_PARENT.reset(token)
 
     return nested() if spec and "mlflow" in spec["log"] else contextlib.nullcontext()
+
+
+# Last: they import the helpers above. Neither imports torch, TensorBoard or MLflow until it logs.
+from deepstart.tracking.mlflow_logger import MLflowLogger  # noqa: E402
+from deepstart.tracking.tensorboard_logger import TensorBoardLogger  # noqa: E402
+
+__all__ = ["MLflowLogger", "TensorBoardLogger", "LOGGERS", "INSTALL", "DEFAULT_MLFLOW_URI"]
