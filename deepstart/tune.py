@@ -562,6 +562,7 @@ def make_objective(base: RunConfig, fixed: Collection[str], data_dir=None, downl
             close_trial(logs)  # fit did not end (diverged, failed): its MLflow run ends FAILED
         trial.set_user_attr("epochs", learner.epoch)
         if pruning.pruned_at is not None:
+            close_trial(logs, pruned_at=pruning.pruned_at)  # tagged, as Optuna's state says
             raise optuna.TrialPruned(f"pruned at epoch {pruning.pruned_at}")
         return float(learner.history.rows[-1][key])
 

@@ -319,11 +319,14 @@ def trial_loggers(spec: dict | None, trial, config) -> list:
     return loggers
 
 
-def close_trial(loggers: list) -> None:
+def close_trial(loggers: list, pruned_at: int | None = None) -> None:
     """After a trial: a logger still open (the trial failed or diverged, so fit never ended) is
-    closed, its MLflow run ended as FAILED."""
+    closed, its MLflow run ended as FAILED. `pruned_at`: the pruner stopped the trial after this
+    epoch; its MLflow run (FINISHED: fit ended) gets the tag deepstart.pruned_at."""
     for logger in loggers:
         logger.close("FAILED")
+        if pruned_at is not None and hasattr(logger, "tag"):
+            logger.tag("deepstart.pruned_at", str(pruned_at))
 
 
 def end_study(spec: dict | None, best_value: float | None, metric: str, best_trial: int | None,

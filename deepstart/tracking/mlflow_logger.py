@@ -298,6 +298,11 @@ class MLflowLogger:
         if info.registered_model_version is not None:
             self.registered = (name, str(info.registered_model_version))
 
+    def tag(self, key: str, value: str) -> None:
+        """Set a tag on the run (after it ended too)."""
+        if self.run_id is not None:
+            self.client.set_tag(self.run_id, key, value)
+
     def close(self, status: str = "FAILED") -> None:
         """End the run with `status` if it is still open (the fit stopped with an error or Ctrl-C);
         safe to call twice."""
