@@ -142,6 +142,18 @@ def _tracking_options(p: argparse.ArgumentParser) -> None:
                         "in this folder, as `mlflow ui` reads it; or http://HOST:PORT of a server)")
 
 
+def _log_for_torchrun(args) -> None:
+    """A run that launches torchrun (--nproc or --nnodes above 1) hands its processes --log as
+    --log-to: torchrun's parser fails on anything that starts like its own --log-dir and
+    --logs-specs, even after the script's name."""
+    from deepstart import distributed
+
+    launches = (args.nproc or 1) > 1 or (getattr(args, "nnodes", None) or 1) > 1
+    if launches and not distributed.launched_by_torchrun():
+        args.argv = [f"--log-to{a[5:]}" if a == "--log" or a.startswith("--log=") else a
+                     for a in args.argv]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="deepstart", description=(
         "Learn and do deep learning top-down: fit a real model on a real problem in one command, "
@@ -507,6 +519,7 @@ def _config(args, **fixed):
 
 
 def _cmd_run(args) -> int:
+    _log_for_torchrun(args)
     from deepstart import distributed
     from deepstart.console import console
     from deepstart.learner import TrainingInterrupted
@@ -516,11 +529,7 @@ def _cmd_run(args) -> int:
     if args.nproc and args.nproc > 1 and not distributed.launched_by_torchrun():
         # Start the same command in N processes under torchrun, which sets up the rendezvous.
         distributed.check_nproc(args.nproc, args.device or "auto")
-        # torchrun's parser fails on anything that starts like its --log-dir and --logs-specs,
-        # even after the script's name: the processes get --log as --log-to
-        argv = [f"--log-to{a[5:]}" if a == "--log" or a.startswith("--log=") else a
-                for a in args.argv]
-        return subprocess.call(distributed.torchrun_command(args.nproc, argv))
+        return subprocess.call(distributed.torchrun_command(args.nproc, args.argv))
     if distributed.launched_by_torchrun():
         if args.nproc and args.nproc != int(os.environ["WORLD_SIZE"]):
             from deepstart.errors import DeepstartError
