@@ -116,6 +116,43 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     _own_data_options(p)
 
 
+def _log_names(text: str) -> str:
+    from deepstart.errors import DeepstartError
+    from deepstart.tracking import parse_log
+
+    try:
+        return ",".join(parse_log(text))
+    except DeepstartError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _tracking_options(p: argparse.ArgumentParser) -> None:
+    """`run` and `tune`: log to TensorBoard and MLflow (deepstart/tracking, docs/tracking.md)."""
+    # --log-to: the same, the spelling `--nproc` hands to torchrun (below)
+    p.add_argument("--log", "--log-to", type=_log_names, action="append", metavar="TOOL",
+                   help="also log to tensorboard (the run folder's tensorboard/: scalars per "
+                        "epoch, the model graph, hparams) and/or mlflow (params, metrics per epoch, "
+                        "the run folder as artifacts, the model registered with its signature): "
+                        "--log tensorboard,mlflow or repeated; needs pip install "
+                        "'deepstart[tracking]'. tune: a nested MLflow run and a TensorBoard "
+                        "folder per trial")
+    p.add_argument("--mlflow-uri", metavar="URI",
+                   help="the MLflow tracking store for --log mlflow (default sqlite:///mlflow.db "
+                        "in this folder, as `mlflow ui` reads it; or http://HOST:PORT of a server)")
+
+
+def _log_for_torchrun(args) -> None:
+    """A run that launches torchrun (--nproc or --nnodes above 1) hands its processes --log as
+    --log-to: torchrun's parser fails on anything that starts like its own --log-dir and
+    --logs-specs, even after the script's name."""
+    from deepstart import distributed
+
+    launches = (args.nproc or 1) > 1 or (getattr(args, "nnodes", None) or 1) > 1
+    if launches and not distributed.launched_by_torchrun():
+        args.argv = [f"--log-to{a[5:]}" if a == "--log" or a.startswith("--log=") else a
+                     for a in args.argv]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="deepstart", description=(
         "Learn and do deep learning top-down: fit a real model on a real problem in one command, "
@@ -135,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "`deepstart run series.csv "
                          "--forecast COLUMN --horizon H` (a series, beside the persistence and "
                          "seasonal-naive baselines). Unset options come from the problem's recipe "
-                         "(see `deepstart problems NAME`).")
+                         "(see `deepstart problems NAME`). `--log tensorboard,mlflow` also "
+                         "logs the run to TensorBoard and MLflow (docs/tracking.md).")
     _training_options(run)
     run.add_argument("--epochs", type=_positive_int)
     run.add_argument("--lr", type=_positive_float, help="learning rate (the peak, with a schedule)")
@@ -178,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", type=Path, metavar="RUN",
                      help="continue an interrupted run folder from its checkpoint")
     run.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    _tracking_options(run)
 
     lr_find = sub.add_parser("lr-find", help="sweep the learning rate and suggest one",
                              description="The learning-rate range test: train a few batches with "
@@ -296,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--metric", help="the validation metric the trials are judged by, in its "
                       "direction (default: the problem's); one of the task's")
     tune.add_argument("--quiet", action="store_true", help="no per-trial lines")
+    _tracking_options(tune)
 
     ensemble = sub.add_parser("ensemble", help="average the predictions of several runs of a problem",
                               description="Load each run's model (safetensors + JSON), predict the "
@@ -477,6 +517,14 @@ def _config(args, **fixed):
     given["unfreeze_after"] = args.unfreeze_after
     # absolute, as a problem's path: the suggested commands work from any folder
     given["weights"] = str(Path(args.weights).absolute()) if args.weights else None
+    # --log, --mlflow-uri (run, tune): a relative SQLite store made absolute, so --resume from
+    # another folder logs to the same one
+    from deepstart.tracking import absolute_uri, parse_log
+
+    logs = parse_log(",".join(getattr(args, "log", None) or []))
+    given["log"] = ",".join(logs) or None
+    given["mlflow_uri"] = (absolute_uri(args.mlflow_uri) if "mlflow" in logs
+                           else getattr(args, "mlflow_uri", None))
     data_options = {name: getattr(args, name, None) for name in (
         "target", "task", "forecast", "horizon", "season", "image_size", "color", "strict",
         "decimal", "sequence", "features_per_step", "length", "text")}
@@ -488,6 +536,7 @@ def _config(args, **fixed):
 
 
 def _cmd_run(args) -> int:
+    _log_for_torchrun(args)
     from deepstart import distributed
     from deepstart.console import console
     from deepstart.learner import TrainingInterrupted

@@ -89,6 +89,10 @@ class RunConfig:
     unfreeze_after: int | None = None
     frozen: bool = False
     weights: str | None = None
+    # --log: "tensorboard", "mlflow" or both, comma-separated (deepstart.tracking, docs/tracking.md);
+    # `mlflow_uri` the MLflow tracking store (None: sqlite:///mlflow.db in the current folder)
+    log: str | None = None
+    mlflow_uri: str | None = None
     seed: int = 0
     command: str = ""
 
@@ -129,6 +133,9 @@ class RunConfig:
 
     def validate(self) -> None:
         check_fine_tuning(self)
+        from deepstart.tracking import check as check_tracking
+
+        check_tracking(self.log, self.mlflow_uri)  # before the data loads: the extra is installed
         from deepstart.learner import OPTIMIZERS, check_positive
         from deepstart.errors import unknown_name
         from deepstart.models import FAMILIES
@@ -517,18 +524,25 @@ def _train_and_record(learner, config: RunConfig, folder: Path | None, problem) 
     take part in training and in the (collective) evaluations."""
     from deepstart.callbacks import Checkpoint
     from deepstart.learner import TrainingInterrupted
+    from deepstart import tracking
 
     # Import matplotlib (0.7 s) on the other core while training runs, for curves.png at the end:
     # torch releases the GIL inside its kernels, so the two overlap.
     warm_up = threading.Thread(target=importlib.import_module, args=("matplotlib.pyplot",), daemon=True)
+    loggers = []
     if folder is not None:
         warm_up.start()
         learner.checkpoint_path = folder / "checkpoint"
         learner.features_path = folder / "features"  # --frozen: features.safetensors + .json
         learner.callbacks.append(Checkpoint(folder / "checkpoint", min_seconds=CHECKPOINT_SECONDS))
+        loggers = tracking.run_loggers(config, folder, learner)  # --log: TensorBoard, MLflow (rank 0 only)
+        learner.callbacks += loggers
     try:
         _fit_and_write(learner, config, folder, problem, warm_up)
-    except KeyboardInterrupt:
+    except BaseException as e:
+        tracking.abort(loggers, e)  # no MLflow run left RUNNING; the events so far are flushed
+        if not isinstance(e, KeyboardInterrupt):
+            raise
         # Ctrl-C outside the epochs (after the last one, while scoring or writing; fit handles the
         # ones inside): save the trained state, so that --resume scores and writes without
         # training again. metrics.json, written last, is not there yet.
@@ -542,6 +556,7 @@ def _train_and_record(learner, config: RunConfig, folder: Path | None, problem) 
         return None
     for leftover in ("checkpoint.safetensors", "checkpoint.json"):  # .json: an older format's
         (folder / leftover).unlink(missing_ok=True)
+    tracking.end_run(loggers, learner, folder)  # the complete folder: final scores, artifacts, model
     return folder
 
 

@@ -146,7 +146,8 @@ GRACE_SECONDS = 60
 PRUNER_STARTUP_TRIALS = 3
 FINISHED = ("COMPLETE", "PRUNED")
 # Settings that may differ between the workers of one study (each machine has its own hardware).
-MACHINE_SETTINGS = ("command", "device", "precision", "compile", "nproc")
+# Where a study's trials are logged to (--log, --mlflow-uri) is no setting of the trials either.
+MACHINE_SETTINGS = ("command", "device", "precision", "compile", "nproc", "log", "mlflow_uri")
 
 
 def _setting(model: str, name: str) -> str:
@@ -624,23 +625,27 @@ class PruneOnValidation:
 
 
 def make_objective(base: RunConfig, fixed: Collection[str], data_dir=None, download: bool = True,
-                   space: dict | None = None):
+                   space: dict | None = None, tracking: dict | None = None):
     """The function Optuna calls per trial: train the trial's configuration, return the last
-    epoch's validation score (raising TrialPruned when the pruner stopped it)."""
+    epoch's validation score (raising TrialPruned when the pruner stopped it). `tracking`
+    (deepstart.tracking.start_study): where --log puts each trial."""
     import optuna
 
     from deepstart.learner import TrainingDiverged
     from deepstart.run import _learner
+    from deepstart.tracking import close_trial, trial_loggers
 
     def objective(trial) -> float:
         trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid()})
-        learner = None
+        learner, logs = None, []
         try:
             config = suggest(trial, base, fixed, space)
             learner = _learner(config, 0, data_dir, download)
             key = f"val_{learner.metric}"
             pruning = PruneOnValidation(trial, key, config.epochs)
             learner.callbacks.append(pruning)
+            logs = trial_loggers(tracking, trial, config)  # --log: a nested MLflow run, ...
+            learner.callbacks += logs
             learner.fit(config.epochs)
         except TrainingDiverged:  # a hopeless configuration, as far as the sampler should know
             trial.set_user_attr("epochs", learner.epoch)
@@ -649,8 +654,11 @@ def make_objective(base: RunConfig, fixed: Collection[str], data_dir=None, downl
         except DeepstartError as e:  # a sampled setting the model refuses: the trial fails
             trial.set_user_attr("error", str(e))
             raise
+        finally:
+            close_trial(logs)  # fit did not end (diverged, failed): its MLflow run ends FAILED
         trial.set_user_attr("epochs", learner.epoch)
         if pruning.pruned_at is not None:
+            close_trial(logs, pruned_at=pruning.pruned_at)  # tagged, as Optuna's state says
             raise optuna.TrialPruned(f"pruned at epoch {pruning.pruned_at}")
         return float(learner.history.rows[-1][key])
 
@@ -731,7 +739,7 @@ def run_trials(spec: dict) -> int:
             console.print(trial_line(study, trial, f"val_{metric}", tag), soft_wrap=True)
 
     objective = make_objective(base, fixed, spec.get("data_dir") and Path(spec["data_dir"]),
-                               spec.get("download", True), spec.get("space"))
+                               spec.get("download", True), spec.get("space"), spec.get("tracking"))
     deadline = spec.get("deadline")
     budget = _BudgetLock(spec["storage"], spec["study"])
 
@@ -922,6 +930,9 @@ def tune(config: RunConfig, *, trials: int, workers: int = 1, timeout: float | N
             "deadline": time.time() + timeout if timeout else None,
             "data_dir": str(data_dir) if data_dir else None, "download": download,
             "worker": 0, "workers": workers, "verbose": verbose}
+    from deepstart import tracking
+
+    spec["tracking"] = tracking.start_study(config, name, storage, out)  # --log: the parent run
     codes: list[int] = []
     while done < trials and not any(codes) and not _past(spec["deadline"]):
         if workers == 1:
@@ -937,6 +948,7 @@ def tune(config: RunConfig, *, trials: int, workers: int = 1, timeout: float | N
     timed_out = spec["deadline"] is not None and time.time() >= spec["deadline"]
     result = TuneResult(None, name, redact(storage), finished, complete, None, {}, codes)
     if complete == 0 or (finished < trials and not timed_out):
+        tracking.end_study(spec["tracking"], None, metric, None, None, verbose)
         return result  # nothing to retrain, or workers stopped early: the caller says so
     if verbose and finished < trials:
         console.print(f"--timeout reached after {finished} of {trials} finished trials")
@@ -949,9 +961,11 @@ def tune(config: RunConfig, *, trials: int, workers: int = 1, timeout: float | N
     final.val_split = 0.0
     from deepstart.run import run
 
-    folder = run(final, out=out, data_dir=data_dir, download=download, verbose=0)
+    with tracking.nested_in_study(spec["tracking"]):  # --log mlflow: a child of the study's run
+        folder = run(final, out=out, data_dir=data_dir, download=download, verbose=0)
     write_tuning(folder / "tuning", study, storage=storage, metric=metric, trials=trials,
                  config=config, fixed=fixed, space=space)
+    tracking.end_study(spec["tracking"], best.value, metric, best.number, folder, verbose)
     result.folder = folder
     result.best_command = best_command(config, best.params, fixed, space)
     return result
