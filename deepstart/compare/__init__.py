@@ -14,7 +14,8 @@ from pathlib import Path
 from deepstart.errors import DeepstartError
 
 # config.json keys that say where/how a run was made rather than what was trained
-_NOT_SETTINGS = {"format", "command", "device", "problem", "model"}
+# where a run was logged changes nothing it learned
+_NOT_SETTINGS = {"format", "command", "device", "problem", "model", "log", "mlflow_uri"}
 SORTS = ("test", "date", "time", "model")
 
 
