@@ -496,3 +496,18 @@ def test_mlflow_ui_shows_the_experiment_and_the_run(store, browser):
         expect(page.get_by_text("iris").first).to_be_visible()
     finally:
         page.close()
+
+
+def test_mlflow_sends_no_telemetry_unless_the_user_asks(monkeypatch):
+    """MLflow 3 reports usage by default; a deepstart run makes no network call it was not asked
+    for, and a user's own setting is kept."""
+    import os
+
+    from deepstart.tracking import MLflowLogger
+
+    monkeypatch.delenv("MLFLOW_DISABLE_TELEMETRY", raising=False)
+    MLflowLogger("sqlite:///unused.db")
+    assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "false")
+    MLflowLogger("sqlite:///unused.db")
+    assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "false"

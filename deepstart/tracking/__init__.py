@@ -51,9 +51,20 @@ def parse_log(text: str | None) -> list[str]:
     return [n for n in LOGGERS if n in names]
 
 
+def no_telemetry() -> None:
+    """MLflow 3.2+ sends anonymous usage data by default; a run here makes no network call the
+    user did not ask for, so it is off unless MLFLOW_DISABLE_TELEMETRY is set (to false: on)."""
+    import os
+
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
 def require(name: str) -> None:
     """Import what logger `name` needs; without the extra, one sentence that says what to install."""
     import importlib
+
+    if name == "mlflow":
+        no_telemetry()  # before mlflow is imported: it reads the variable then
 
     package, module = _NEEDS[name]
     try:

@@ -40,6 +40,9 @@ STUDY_TAG = "deepstart.study"
 def _quiet():
     """MLflow's own INFO lines (creating tables, registering a version) are not the run's output:
     deepstart prints one line per logger itself."""
+    from deepstart.tracking import no_telemetry
+
+    no_telemetry()
     import mlflow  # noqa: F401  (its import sets the level of its logger: first, then ours)
 
     logger = logging.getLogger("mlflow")
@@ -109,6 +112,9 @@ class MLflowLogger:
                  tags: dict | None = None, parent_run_id: str | None = None,
                  log_model: bool = True, register: bool | str = True,
                  run_folder: str | Path | None = None, ends_with_run: bool = False):
+        from deepstart.tracking import no_telemetry
+
+        no_telemetry()  # before the first `import mlflow` of this process
         self.tracking_uri, self.experiment, self.run_name = tracking_uri, experiment, run_name
         self.params, self.tags, self.parent_run_id = params, tags or {}, parent_run_id
         self.log_model, self.register = log_model, register
