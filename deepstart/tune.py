@@ -383,6 +383,14 @@ def redact(url: str) -> str:
         return url.split("@")[-1] if "@" in url else url
 
 
+def redact_command(command: str) -> str:
+    """A command line with the password of every URL in it hidden as SQLAlchemy hides it ('***'):
+    the retrained run's config.json and report repeat the tune command, --storage included."""
+    import re
+
+    return re.sub(r"(://[^/\s:@]+:)\S*@", r"\1***@", command)  # to the last @: the host
+
+
 def storage_url(url: str) -> str:
     """The URL SQLAlchemy is given: `postgresql://` (or `postgres://`) without a driver means
     psycopg 3, the `postgres` extra's driver (SQLAlchemy 2.0 would pick psycopg2, which deepstart
@@ -959,6 +967,7 @@ def tune(config: RunConfig, *, trials: int, workers: int = 1, timeout: float | N
                       f"train + validation and scoring it on the test split", soft_wrap=True)
     final = config_from_params(config, best.params, fixed, space)
     final.val_split = 0.0
+    final.command = redact_command(final.command)  # a --storage password stays out of config.json
     from deepstart.run import run
 
     with tracking.nested_in_study(spec["tracking"]):  # --log mlflow: a child of the study's run

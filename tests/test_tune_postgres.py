@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob
 import os
+import json
 import secrets
 import shutil
 import socket
@@ -132,6 +133,10 @@ def test_two_commands_on_one_study_run_exactly_the_trials_asked(postgres, tmp_pa
     assert scores[0].split(" (")[0] == scores[1].split(" (")[0]
     for out in ("machine-a", "machine-b"):
         (folder,) = [p for p in (tmp_path / out).iterdir() if p.is_dir()]
+        # the retrained run records the tune command, --storage included, without its password
+        recorded = json.loads((folder / "config.json").read_text())["command"]
+        assert "--storage postgresql://deepstart:***@127.0.0.1:" in recorded
+        assert make_url(postgres).password not in (folder / "config.json").read_text()
         rows = (folder / "tuning" / "trials.csv").read_text().splitlines()
         assert len(rows) == 1 + trials
 
