@@ -126,8 +126,10 @@ def print_problems(kind: str | None = None, task: str | None = None, word: str |
             table.add_column(column, overflow="fold", ratio=3 if column == "its source" else None)
         table.add_column("offline", no_wrap=True)
         for p in problems:
-            best = p.best_reference()
+            best, practical = p.best_reference(), p.practical_reference()
             best_text = f"{_fmt(best.value, p.metric)} {best.model}" if best else "-"
+            if practical is not None and practical is not best:  # what one machine reaches
+                best_text += f"; practical: {_fmt(practical.value, p.metric)} {practical.model}"
             offline = p.available_offline()
             if not offline:
                 missing.append(p)
@@ -136,8 +138,9 @@ def print_problems(kind: str | None = None, task: str | None = None, word: str |
                           "[green]yes[/green]" if offline else "[yellow]no[/yellow]")
         console.print(table)
     shown = f"{len(chosen)} problem(s)" + "".join(
-        f" {label} {value!r}" for label, value in (("of kind", kind), ("for the task", task),
-                                                    ("matching", word)) if value)
+        f" {label} {value!r}" for label, value in (("of kind", KIND_TITLES.get(kind, kind)),
+                                                    ("for the task", task), ("matching", word))
+        if value)
     console.print(f"{shown}; `deepstart problems NAME` shows one in full: its split, references "
                   "and recipes", soft_wrap=True, highlight=False)
     for p in missing:  # one line each, so the command can be copied whole

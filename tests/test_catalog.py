@@ -170,3 +170,15 @@ def test_the_readme_table_is_the_catalog():
         "run `python -m deepstart.problems.markdown README.md` to rewrite the README's table"
     for name in PROBLEMS:
         assert f"| `{name}` |" in readme
+
+
+def test_every_published_reference_links_to_its_source():
+    from deepstart.problems.citations import PRINT_ONLY, reference_url
+
+    for p in all_problems():
+        for ref in p.references:
+            url = reference_url(ref)
+            if ref.computed or ref.source.startswith(PRINT_ONLY):
+                assert url is None
+            else:
+                assert url and url.startswith(("https://", "http://")), (p.name, ref.source)

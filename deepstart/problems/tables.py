@@ -204,7 +204,10 @@ def table_problems() -> list[Problem]:
                    "19(3); the houses behind Kaggle's 'House Prices' competition",
             size="2,930 houses x 73 columns; the target is ln(Sale_Price), scored by its RMSE as "
                  "Kaggle scores 'House Prices'",
-            references=REFERENCES.get("ames", ())),
+            references=REFERENCES.get("ames", ()),
+            recipe={"model": "mlp", "hidden": [256, 256], "dropout": 0.3, "epochs": 60,
+                    "batch_size": 64, "lr": 3e-3, "schedule": "onecycle", "optimizer": "adamw",
+                    "weight_decay": 0.05}),
         _entry(
             "concrete", _modeldata_source("concrete", "compressive_strength", RECORDS["concrete"],
                                           classify=False, prepare=average_replicates,
@@ -217,7 +220,9 @@ def table_problems() -> list[Problem]:
                    "Modeling, ch. 10",
             size="992 distinct mixtures (1,030 rows, replicates averaged as APM and TMwR do) x 8 "
                  "ingredients and ages; strength in MPa",
-            references=REFERENCES.get("concrete", ())),
+            references=REFERENCES.get("concrete", ()),
+            recipe={"model": "mlp", "hidden": [128, 128], "epochs": 400, "batch_size": 16,
+                    "lr": 1e-2, "schedule": "onecycle"}),
         _entry(
             "diabetes", TableSource(diabetes_frame, "progression", RECORDS["diabetes"],
                                     "reinstall scikit-learn", classify=False),
@@ -226,21 +231,26 @@ def table_problems() -> list[Problem]:
             origin="bundled with scikit-learn (load_diabetes): Efron, Hastie, Johnstone & "
                    "Tibshirani 2004, 'Least angle regression', Annals of Statistics 32(2)",
             size="442 patients x 10 baseline variables; progression after one year (25-346)",
-            references=REFERENCES.get("diabetes", ())),
+            references=REFERENCES.get("diabetes", ()),
+            recipe={"model": "mlp", "hidden": [64], "epochs": 50, "batch_size": 32, "lr": 1e-3}),
         _entry(
             "credit-data", _modeldata_source("credit_data", "Status", RECORDS["credit-data"]),
             rows=4454, title="Credit scoring: good or bad loans", task="binary",
             metric="roc_auc", class_names=("bad", "good"),
             origin=f"{MODELDATA} (credit_data)",
             size="4,454 loans x 13 columns; 72 % good",
-            references=REFERENCES.get("credit-data", ())),
+            references=REFERENCES.get("credit-data", ()),
+            recipe={"model": "mlp", "hidden": [256], "dropout": 0.3, "epochs": 30,
+                    "batch_size": 64, "lr": 3e-3, "schedule": "onecycle"}),
         _entry(
             "attrition", _modeldata_source("attrition", "Attrition", RECORDS["attrition"]),
             rows=1470, title="Employee attrition (IBM Watson HR analytics sample)", task="binary",
             metric="accuracy", class_names=("No", "Yes"),
             origin=f"{MODELDATA} (attrition): IBM Watson Analytics' fictional HR sample data",
             size="1,470 employees x 30 columns; 16 % left",
-            references=REFERENCES.get("attrition", ())),
+            references=REFERENCES.get("attrition", ()),
+            recipe={"model": "mlp", "hidden": [64], "dropout": 0.3, "epochs": 50,
+                    "batch_size": 32, "lr": 1e-3, "optimizer": "adamw", "weight_decay": 0.01}),
         _entry(
             "churn", _modeldata_source("mlc_churn", "churn", RECORDS["churn"], train_rows=3333),
             rows=5000, title="Telecom customer churn (MLC++, formerly C50's churn data)",
@@ -250,7 +260,9 @@ def table_problems() -> list[Problem]:
             origin=f"{MODELDATA} (mlc_churn): the churn data of the MLC++ machine learning "
                    "library, as the C50 package shipped them",
             size="5,000 customers x 19 columns; 14 % churned",
-            references=REFERENCES.get("churn", ())),
+            references=REFERENCES.get("churn", ()),
+            recipe={"model": "mlp", "hidden": [256, 256], "dropout": 0.3, "epochs": 60,
+                    "batch_size": 64, "lr": 3e-3, "schedule": "onecycle"}),
         _entry(
             "cells", _modeldata_source("cells", "class", RECORDS["cells"], split_column="case"),
             rows=2019, split="the data's own split (its `case` column): 1,009 training + 1,010 "
@@ -261,7 +273,9 @@ def table_problems() -> list[Problem]:
                    "segmentation on high-content screening data quality for SK-BR-3 cells', "
                    "BMC Bioinformatics 8",
             size="2,019 cells x 56 image measurements; 64 % poorly segmented (PS)",
-            references=REFERENCES.get("cells", ())),
+            references=REFERENCES.get("cells", ()),
+            recipe={"model": "mlp", "hidden": [256], "dropout": 0.3, "epochs": 50,
+                    "batch_size": 32, "lr": 1e-3, "schedule": "onecycle"}),
         _entry(
             "penguins", _modeldata_source("penguins", "species", RECORDS["penguins"]),
             rows=344, title="Palmer penguins: the species (Gorman, Williams & Fraser 2014)",
@@ -270,7 +284,8 @@ def table_problems() -> list[Problem]:
                    "via the palmerpenguins package (Horst, Hill & Gorman 2020)",
             size="344 penguins x 6 columns (island, bill, flipper, mass, sex; 2 rows without "
                  "measurements)",
-            references=REFERENCES.get("penguins", ())),
+            references=REFERENCES.get("penguins", ()),
+            recipe={"model": "mlp", "hidden": [64], "epochs": 50, "batch_size": 32, "lr": 1e-3}),
         mnist1d_problem(),
     ]
 
