@@ -159,7 +159,9 @@ def gap_text(p) -> str:
         recipe, score = best
         here = f"the best network here reaches {_fmt(score, p.metric)} (--model {recipe.model})"
     if published is not None:
-        there = f"the best published {_fmt(published.value, p.metric)} ({published.model})"
+        from deepstart.problems.markdown import short
+
+        there = f"the best published {_fmt(published.value, p.metric)} ({short(published.model)})"
         if best is not None:
             gap = abs(published.value - score)
             ahead = (score >= published.value) == p.greater_is_better or gap == 0
@@ -168,8 +170,10 @@ def gap_text(p) -> str:
     if computed:
         pick = max if p.greater_is_better else min
         best = pick(computed, key=lambda r: r.value)
+        from deepstart.problems.markdown import short
+
         return (f"{here}; no published score on this split: the best reference computed here is "
-                f"{_fmt(best.value, p.metric)} ({best.model})")
+                f"{_fmt(best.value, p.metric)} ({short(best.model)})")
     return f"{here}; no reference to compare with"
 
 
@@ -181,6 +185,8 @@ def print_problem(p) -> None:
                          ("offline now", _offline_cell(p)),
                          ("classes", ", ".join(p.class_names) or "-"),
                          ("recipe", " ".join(f"{k}={v}" for k, v in p.recipe.items()))):
+        if label == "recipe" and any(r.settings == p.recipe for r in p.recipes):
+            continue  # listed below with its measured claim
         console.print(f"  {label:<12} {value}", soft_wrap=True)
     for recipe in p.recipes:
         settings = " ".join(f"{k}={v}" for k, v in recipe.settings.items() if k != "model")
