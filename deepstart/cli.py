@@ -352,15 +352,17 @@ def build_parser() -> argparse.ArgumentParser:
                                description="`deepstart portfolio build` turns run folders into a "
                                "static website: one card per project (best model, test score beside "
                                "the best published score and the baseline, learning curve), a page "
-                               "per project listing its runs with their reports, and an about "
-                               "section from portfolio.toml. Relative links only: it works from "
+                               "per project listing its runs with their reports, an about "
+                               "section from portfolio.toml, and notebooks as pages (--notebook). "
+                               "Relative links only: it works from "
                                "file:// and any static host (GitHub Pages). `deepstart portfolio "
                                "serve` previews it on 127.0.0.1.")
     actions = portfolio.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser,
                                        required=True)
     build = actions.add_parser("build", help="write the site from run folders",
                                description="Write the site from run folders (default: every "
-                               "finished run under ./runs) and evaluation folders; built in a temp "
+                               "finished run under ./runs), evaluation folders and notebooks, "
+                               "shown with the outputs they were saved with; built in a temp "
                                "folder and renamed into place, so a failed build leaves the old "
                                "site as it was; the same run folders give the same bytes.")
     build.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR",
@@ -370,6 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--about", type=Path, metavar="TOML",
                        help="name, bio and links for the about section (default: ./portfolio.toml "
                             "when it exists)")
+    build.add_argument("--notebook", action="append", type=Path, dest="notebooks", metavar="PATH.ipynb",
+                       help="a Jupyter notebook as a page of the site, with the outputs it was "
+                            "saved with (nothing is run); repeatable")
     preview = actions.add_parser("serve", help="preview the built site in a browser",
                                  description="Serve the built site's folder over HTTP for a "
                                  "preview, on 127.0.0.1 unless --host says otherwise.")
@@ -853,12 +858,13 @@ def _cmd_portfolio(args) -> int:
     from deepstart.console import console
     from deepstart.portfolio import build
 
-    result = build(args.runs, out=args.out, about=args.about)
+    result = build(args.runs, out=args.out, about=args.about, notebooks=args.notebooks or ())
     reports = f"{result.copied} copied, {result.rendered} rendered"
+    notebooks = f", {_count(result.notebooks, 'notebook')}" if result.notebooks else ""
     console.print(f"portfolio: {result.out}/index.html ({_count(result.projects, 'project')}, "
-                  f"{_count(result.runs, 'run')}; reports: {reports}, "
+                  f"{_count(result.runs, 'run')}{notebooks}; reports: {reports}, "
                   f"{len(result.without_report)} without)", soft_wrap=True)
-    for name, why in result.without_report:
+    for name, why in result.without_report + result.notebook_notes:
         console.print(f"  {name}: {why}", soft_wrap=True)
     console.print(f"preview: deepstart portfolio serve --dir {shlex.quote(str(result.out))}",
                   soft_wrap=True)

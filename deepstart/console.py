@@ -6,3 +6,18 @@ from rich.console import Console
 console = Console(highlight=False)
 if not console.is_terminal:
     console = Console(highlight=False, width=120)
+
+
+def offscreen_figures() -> None:
+    """Draw figures off-screen (matplotlib's Agg) when nobody chose a backend: a script, a CI job,
+    the server. A backend already in use is kept: in Jupyter (ipykernel sets MPLBACKEND to its
+    inline backend) or wherever pyplot is imported, switching to Agg would make the user's own
+    plots after a fit silently stop showing."""
+    import os
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules or os.environ.get("MPLBACKEND") or "ipykernel" in sys.modules:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")

@@ -531,9 +531,9 @@ def leaderboard_csv(record: dict) -> str:
 
 def plot_scores(record: dict, path: Path) -> None:
     """Box plot of the per-fold scores (points on top: hold-out and walk-forward have few)."""
-    import matplotlib
+    from deepstart.console import offscreen_figures
 
-    matplotlib.use("Agg")
+    offscreen_figures()
     import matplotlib.pyplot as plt
 
     done = [r for r in record["results"] if r["status"] == "done"]

@@ -90,9 +90,9 @@ class History:
 
     def figure(self, title: str = ""):
         """The matplotlib figure of `plot` (the report embeds it without a file)."""
-        import matplotlib
+        from deepstart.console import offscreen_figures
 
-        matplotlib.use("Agg")
+        offscreen_figures()
         import matplotlib.pyplot as plt
         from matplotlib.ticker import MaxNLocator
 

@@ -147,10 +147,11 @@ def learning_curve(folder: str | Path, shares=None, epochs: int | None = None,
 
 
 def _figure(points: list[Point], metric: str, held_out: str, problem: str, model: str, epochs: int):
-    import matplotlib
     import matplotlib.ticker
 
-    matplotlib.use("Agg")
+    from deepstart.console import offscreen_figures
+
+    offscreen_figures()
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4), constrained_layout=True)

@@ -36,9 +36,9 @@ class LRFinderResult:
 
 
     def plot(self, path: str | Path, title: str = "") -> Path:
-        import matplotlib
+        from deepstart.console import offscreen_figures
 
-        matplotlib.use("Agg")
+        offscreen_figures()
         import matplotlib.pyplot as plt
 
         from deepstart.files import atomic_path

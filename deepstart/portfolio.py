@@ -7,6 +7,9 @@
         reports/<run>.html    each run's report: RUN/report.html copied, or rendered by
                               deepstart.report when the run folder has none
         thumbs/<slug>.png     the learning curve of the project's best run
+        notebooks/<slug>.html each notebook given with --notebook, its cells and outputs as stored
+                              (nbconvert; nothing is executed), linked from a card on the index
+        thumbs/notebooks/<slug>.png  the notebook's first figure, as stored
         style.css             the one stylesheet; no script, font or CDN anywhere
 
 A project is the runs of one problem (a built-in name, or your data by its file name). Its best run
@@ -42,7 +45,7 @@ from deepstart.record import RunRecord, read_run
 
 GENERATOR = "deepstart portfolio"  # <meta name="generator"> of index.html: marks a folder we may replace
 REPORT_WRITTEN = "by deepstart portfolio build"  # in place of the time a rendered report shows
-ABOUT_KEYS = ("name", "bio", "links")
+ABOUT_KEYS = ("name", "bio", "links", "notebooks")
 LINK_KEYS = ("title", "url")
 LINK_SCHEMES = ("http", "https", "mailto")
 DEFAULT_RUNS = Path("runs")
@@ -57,6 +60,7 @@ class About:
     name: str = ""
     bio: str = ""
     links: list[dict] = field(default_factory=list)  # {"title", "url"}
+    notebooks: list[Path] = field(default_factory=list)  # pages of the site, beside --notebook
 
 
 def read_about(path: str | Path) -> About:
@@ -82,8 +86,8 @@ def read_about(path: str | Path) -> About:
         if key not in ABOUT_KEYS:
             close = difflib.get_close_matches(key, ABOUT_KEYS, n=1, cutoff=0.5)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise DeepstartError(f"{path}: unknown key '{key}'{hint}; the keys are name, bio and "
-                                 f"links, {example}.")
+            raise DeepstartError(f"{path}: unknown key '{key}'{hint}; the keys are name, bio, "
+                                 f"links and notebooks, {example}.")
     for key in ("name", "bio"):
         if key in data and not isinstance(data[key], str):
             raise DeepstartError(f"{path}: '{key}' must be text in quotes, e.g. {key} = \"...\"; "
@@ -108,8 +112,15 @@ def read_about(path: str | Path) -> About:
             # a page of the site links only inside it; other schemes (javascript:) are never links
             raise DeepstartError(f"{where}: url {link['url']!r} must start with https://, http:// "
                                  "or mailto:, e.g. url = \"https://github.com/ada\".")
+    notebooks = data.get("notebooks", [])
+    if not isinstance(notebooks, list) or not all(isinstance(n, str) and n.strip() for n in notebooks):
+        raise DeepstartError(f"{path}: 'notebooks' must be a list of .ipynb paths in quotes, e.g. "
+                             f"notebooks = [\"notebooks/03_table_five_steps.ipynb\"]; received "
+                             f"{notebooks!r}.")
     return About(data.get("name", "").strip(), data.get("bio", "").strip(),
-                 [{"title": x["title"].strip(), "url": x["url"].strip()} for x in links])
+                 [{"title": x["title"].strip(), "url": x["url"].strip()} for x in links],
+                 # relative to the file, as a reader of the file expects, wherever it is built from
+                 [path.parent / n.strip() for n in notebooks])
 
 
 # --- what goes in: finished runs and evaluations ----------------------------------------------------
@@ -120,10 +131,13 @@ class Inputs:
     evaluations: list[tuple[Path, dict]]  # (folder, evaluation.json), given on the command line
 
 
-def find_inputs(paths: Sequence[str | Path] | None = None) -> Inputs:
-    """Run folders (and `deepstart evaluate` folders) as given, or every finished run under runs/."""
+def find_inputs(paths: Sequence[str | Path] | None = None, need_runs: bool = True) -> Inputs:
+    """Run folders (and `deepstart evaluate` folders) as given, or every finished run under runs/.
+    Without `need_runs` (a site of notebooks), finding no run is no error."""
     from deepstart.run import is_run_dir
 
+    if not paths and not need_runs:
+        return Inputs(_finished_runs(DEFAULT_RUNS), [])
     if not paths:
         if not DEFAULT_RUNS.is_dir():
             raise DeepstartError(f"no run folders given and no {DEFAULT_RUNS}/ folder here; train one "
@@ -156,7 +170,7 @@ def find_inputs(paths: Sequence[str | Path] | None = None) -> Inputs:
             raise DeepstartError(f"{path} is not a run folder (no deepstart config.json), a "
                                  "`deepstart evaluate` folder, nor a folder of finished runs; pass "
                                  "runs/ or folders under it that deepstart wrote.")
-    if not runs:
+    if not runs and (need_runs or evaluations):
         raise DeepstartError("no run folder among the folders given: a project needs at least one "
                              "finished run; pass run folders too.")
     return Inputs(runs, evaluations)
@@ -395,24 +409,29 @@ class BuildResult:
     copied: int  # reports copied from run folders
     rendered: int  # reports rendered for the site
     without_report: list[tuple[str, str]]  # (run folder name, why)
+    notebooks: int = 0
+    notebook_notes: list[tuple[str, str]] = field(default_factory=list)  # (file name, what to know)
 
 
 def build(run_dirs: Sequence[str | Path] | None = None, out: str | Path = "site",
-          about: str | Path | None = None) -> BuildResult:
-    """Build the site into `out` from run folders (default: every finished run under runs/) and an
-    optional portfolio.toml (default: ./portfolio.toml when it exists). Everything is read and
-    checked before anything is written."""
+          about: str | Path | None = None, notebooks: Sequence[str | Path] = ()) -> BuildResult:
+    """Build the site into `out` from run folders (default: every finished run under runs/), an
+    optional portfolio.toml (default: ./portfolio.toml when it exists) and notebooks (.ipynb,
+    shown as stored: nothing is executed; with those portfolio.toml lists). Everything is read and checked before anything is
+    written. With notebooks, the site may have no run."""
     out = Path(out)
     if about is None and Path("portfolio.toml").is_file():
         about = Path("portfolio.toml")
     about_data = read_about(about) if about is not None else About()
     _check_out(out)
-    inputs = find_inputs(run_dirs)
+    notebooks = [*about_data.notebooks, *notebooks]
+    inputs = find_inputs(run_dirs, need_runs=not notebooks)
     projects = projects_of(inputs)
+    pages = notebook_pages(notebooks)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part"))
     try:
-        result = _write_site(tmp, projects, about_data)
+        result = _write_site(tmp, projects, about_data, pages)
         _fix_modes(tmp)
         _swap_into_place(tmp, out)
     except BaseException:
@@ -449,8 +468,56 @@ def is_site(folder: Path) -> bool:
     return f'<meta name="generator" content="{GENERATOR}' in head
 
 
-def _write_site(root: Path, projects: list[Project], about: About) -> BuildResult:
+# --- notebooks: pages of their cells and outputs as stored -----------------------------------------
+
+@dataclass
+class NotebookPage:
+    slug: str  # notebooks/<slug>.html
+    notebook: object  # deepstart.notebook.render.RenderedNotebook
+
+    @property
+    def thumbnail(self) -> str | None:
+        return f"thumbs/notebooks/{self.slug}.png" if self.notebook.thumbnail else None
+
+
+def notebook_pages(paths: Sequence[str | Path]) -> list[NotebookPage]:
+    """Each notebook read and rendered (a damaged one is one DeepstartError, before anything is
+    written), sorted by file name and path so that the order given changes no byte."""
+    from deepstart.notebook.render import read_notebook
+
+    unique = {Path(p).resolve(): Path(p) for p in paths}  # the same file given twice is one page
+    rendered = [read_notebook(unique[k], hide=[str(Path.cwd().resolve())])
+                for k in sorted(unique, key=lambda k: (k.name, str(k)))]
+    taken: set[str] = set()
+    return [NotebookPage(_unique(_slug(n.path.stem), taken), n) for n in rendered]
+
+
+def _notebook_card(page: NotebookPage) -> dict:
+    n = page.notebook
+    width, height = n.thumbnail_size or (400, 240)
+    figures = f"{n.figures} figure{'s' if n.figures != 1 else ''}"
+    return {"slug": page.slug, "href": f"notebooks/{page.slug}.html", "title": n.title,
+            "summary": n.summary, "file": n.path.name, "thumbnail": page.thumbnail,
+            "width": width, "height": height,
+            "alt": f"the first figure of the notebook {n.title}",
+            "meta": f"notebook · {n.code_cells} code cell{'s' if n.code_cells != 1 else ''} · {figures}",
+            "note": _notebook_note(n)}
+
+
+def _notebook_note(n) -> str:
+    """What a reader should know about the outputs shown: none, or only some cells were run."""
+    if n.code_cells and not n.executed:
+        return "stored without outputs: run it (jupyter execute --inplace) and build again to show them"
+    if n.executed < n.code_cells:
+        return f"{n.code_cells - n.executed} of its {n.code_cells} code cells were not run when it was saved"
+    return ""
+
+
+def _write_site(root: Path, projects: list[Project], about: About,
+                notebooks: Sequence[NotebookPage] = ()) -> BuildResult:
     # Files are written in place: the temp tree as a whole is what gets renamed into view.
+    from markupsafe import Markup
+
     from deepstart import __version__
 
     for sub in ("projects", "reports", "thumbs"):
@@ -472,16 +539,28 @@ def _write_site(root: Path, projects: list[Project], about: About) -> BuildResul
                 without.append((run.record.folder.name, run.report_note))
     site = {"title": f"{about.name} — portfolio" if about.name else "Deep-learning portfolio",
             "about": about, "version": __version__, "generator": GENERATOR,
-            "runs": sum(len(p.runs) for p in projects)}
+            "runs": sum(len(p.runs) for p in projects), "notebooks": len(notebooks)}
     cards = [_card(p) for p in projects]
+    notebook_cards = [_notebook_card(page) for page in notebooks]
+    if notebooks:
+        (root / "notebooks").mkdir()
+    for page, card in zip(notebooks, notebook_cards):
+        if page.thumbnail:
+            (root / "thumbs" / "notebooks").mkdir(exist_ok=True)
+            (root / page.thumbnail).write_bytes(page.notebook.thumbnail)  # as stored
+        # the cells are nbconvert's HTML, already escaped where the notebook holds text
+        _write_page(root / card["href"], env.get_template("notebook.html.j2").render(
+            site=site, notebook=card, cells=Markup(page.notebook.cells_html),
+            heading=page.notebook.has_heading, root="../"))
     _write_page(root / "index.html", env.get_template("index.html.j2").render(
-        site=site, projects=cards, root=""))
+        site=site, projects=cards, notebooks=notebook_cards, root=""))
     for project, card in zip(projects, cards):
         _write_page(root / "projects" / f"{project.slug}.html",
                     env.get_template("project.html.j2").render(
                         site=site, project=card, runs=[_run_row(r, project) for r in project.runs],
                         evaluation=project.evaluation, root="../"))
-    return BuildResult(root, len(projects), site["runs"], copied, rendered, without)
+    return BuildResult(root, len(projects), site["runs"], copied, rendered, without,
+                       len(notebooks), [(c["file"], c["note"]) for c in notebook_cards if c["note"]])
 
 
 def _place_report(run: RunEntry, target: Path) -> str | None:

@@ -110,9 +110,9 @@ def render(ctx: dict) -> str:
 # --- the context: everything the template shows -------------------------------------------------
 
 def context(record: RunRecord, written: str | None = None) -> dict:
-    import matplotlib
+    from deepstart.console import offscreen_figures
 
-    matplotlib.use("Agg")
+    offscreen_figures()
 
     c, m = record.config, record.metrics
     ctx: dict = {

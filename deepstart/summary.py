@@ -136,9 +136,9 @@ def neuron_figure(model: nn.Module, input_names: tuple[str, ...] = ()):
     captioned with its size and activation. Only for stacks of linear layers of at most 16 units
     each. Captions sit in a row above the tallest column and input names left of the inputs, where
     no connection runs."""
-    import matplotlib
+    from deepstart.console import offscreen_figures
 
-    matplotlib.use("Agg")
+    offscreen_figures()
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 

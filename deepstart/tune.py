@@ -914,7 +914,9 @@ def _importances(study) -> tuple[dict | None, str | None]:
 def _plots(folder: Path, study, metric: str, importances: dict | None) -> None:
     import matplotlib
 
-    matplotlib.use("Agg")
+    from deepstart.console import offscreen_figures
+
+    offscreen_figures()
     import matplotlib.pyplot as plt
     import optuna
     from optuna.visualization.matplotlib import plot_optimization_history, plot_param_importances

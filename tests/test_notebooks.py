@@ -8,9 +8,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from conftest import require_path
+
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 SMALL = {"01_perceptron_or_gate.ipynb": "epochs = 100\nlr = 0.1\nseed = 62",
-         "02_mlp_fashion_mnist.ipynb": "problem_name = 'digits'  # Fashion-MNIST is not on every machine\nepochs = 2\nlimit = 600\nseed = 0"}
+         "02_mlp_fashion_mnist.ipynb": "problem_name = 'digits'  # Fashion-MNIST is not on every machine\nepochs = 2\nlimit = 600\nseed = 0",
+         "03_table_five_steps.ipynb": "folds = 3\nepochs = 20\npatience = 5\nseed = 0",
+         "04_image_folder.ipynb": "source = 'fashion-mnist'\nper_class = 20\nepochs = 2\nseed = 0",
+         "05_series_forecast.ipynb": "epochs = 150\nseed = 0"}
 
 
 def execute(name: str, cwd: Path):
@@ -25,7 +30,9 @@ def execute(name: str, cwd: Path):
     spec.mkdir(parents=True)
     (spec / "kernel.json").write_text(json.dumps({
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3", "language": "python"}))
+        "display_name": "Python 3", "language": "python",
+        # small models on a shared 2-core machine: one torch thread, as the one_torch_thread fixture
+        "env": {"OMP_NUM_THREADS": "1"}}))
     client = NotebookClient(nb, timeout=120, kernel_name="python3",
                             resources={"metadata": {"path": str(cwd)}},
                             kernel_manager_class="jupyter_client.manager.KernelManager")
@@ -36,12 +43,27 @@ def execute(name: str, cwd: Path):
     return nb
 
 
+def cell(nb, starts: str):
+    """The code cell whose source starts with `starts`."""
+    return next(c for c in nb.cells if c.cell_type == "code" and c.source.startswith(starts))
+
+
+def images(c) -> int:
+    """The PNG figures a code cell shows (matplotlib's inline backend)."""
+    return sum("image/png" in o.get("data", {}) for o in c.outputs)
+
+
 def outputs(nb):
     return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
 
 
 def text(nb) -> str:
     return "".join(o.get("text", "") for o in outputs(nb))
+
+
+def test_every_notebook_has_small_settings_and_runs_here():
+    """A notebook added to notebooks/ without small settings in SMALL (and a test below) fails."""
+    assert sorted(SMALL) == sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))
@@ -72,6 +94,65 @@ def test_mlp_256_256_shows_its_history(tmp_path):
     assert "600 training images" in text(nb) and "test accuracy" in text(nb)
     history = next(c for c in nb.cells if c.source == "history")
     assert "<b>History</b>: 2 epoch(s)" in history.outputs[0].data["text/html"]
+
+
+def test_table_in_five_steps(tmp_path):
+    """Define, prepare, evaluate, improve, present: the references, the split, a leaderboard of
+    five algorithms on the same folds, early stopping chosen on the validation rows, the test
+    scores beside the published one, and the run folder it saves."""
+    import re
+
+    nb = execute("03_table_five_steps.ipynb", tmp_path)
+    out = text(nb)
+    assert "0.760  ADAP neural network" in out and "518 training rows, 58 validation, 192 test" in out
+    board = cell(nb, "from deepstart.evaluate").outputs[0].data["text/html"]
+    assert "3 fold(s) on 768 rows" in board and all(a in board for a in ("logistic", "mlp", "baseline"))
+    assert re.search(r"<td>baseline</td><td>0\.651\d</td>", board)  # the majority class: 500 of 768
+    assert re.search(r"best: \S+ accuracy 0\.\d{4} \(mean over 3 folds of 768 rows\); published: 0\.760", out)
+    assert re.search(r"kept the weights of epoch \d+", out) and "chosen:" in out
+    scores = [float(x) for x in re.findall(r"test accuracy (0\.\d{4}) on the 192 test rows", out)]
+    assert len(scores) == 2 and all(x > 0.651 for x in scores), out  # both beat the majority class
+    assert "(chosen)" in out and "(set aside)" in out
+    run = cell(nb, "from deepstart.record").outputs[0].data["text/html"]
+    assert "test accuracy (192 test rows)" in run and "data:image/png;base64," in run
+    assert len(list((tmp_path / "runs").glob("*-pima-diabetes-mlp-1/metrics.json"))) == 1
+
+
+def test_image_folder_of_real_pngs(tmp_path):
+    """The folder it writes holds real PNGs in one sub-folder per class; the network trained on it
+    scores above the majority class on its test images and predicts ten new files."""
+    import re
+
+    from deepstart.problems.catalog import DEBIAN_FASHION_MNIST
+
+    require_path(DEBIAN_FASHION_MNIST, "install it with `apt-get install dataset-fashion-mnist`")
+    nb = execute("04_image_folder.ipynb", tmp_path)
+    out = text(nb)
+    folders = sorted(p.name for p in (tmp_path / "my_images").iterdir())
+    assert len(folders) == 10 and "T-shirt-top" in folders
+    assert all(len(list((tmp_path / "my_images" / f).glob("*.png"))) == 20 for f in folders)
+    assert "200 images 28x28 grey, 10 classes" in out and "160 + 40 images" in out
+    assert images(cell(nb, "import matplotlib")) == 1
+    accuracy = float(re.search(r"test accuracy (0\.\d{4}) on the 40 test images", out).group(1))
+    assert accuracy > 0.1 and "baseline 0.1000" in out  # ten classes of the same size
+    right = int(re.search(r"(\d+) of 10 new images predicted right", out).group(1))
+    assert right >= 2 and images(cell(nb, "new = Path")) == 1  # the figure after fit is shown
+
+
+def test_series_beats_its_baselines(tmp_path):
+    """The baselines computed by hand match the catalog's; the window of 13 months, chosen on the
+    validation months, beats seasonal naive on the 46 test months; both figures are shown."""
+    import re
+
+    nb = execute("05_series_forecast.ipynb", tmp_path)
+    out = text(nb)
+    assert "persistence    RMSE 48.66 on the 46 test months" in out
+    assert "seasonal naive RMSE 42.32 on the 46 test months" in out
+    assert "chosen look-back: 13" in out
+    rmse = float(re.search(r"linear, look-back 13: RMSE ([\d.]+) on the 46 test months", out).group(1))
+    assert rmse < 42.32, out
+    assert images(cell(nb, "import matplotlib")) == 1 and images(cell(nb, "forecast =")) == 1
+    assert "month t-12: +" in out
 
 
 def test_learner_and_history_html():

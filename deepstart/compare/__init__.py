@@ -230,9 +230,9 @@ def compare(folders: list[Path]) -> dict:
 def _curves_png(records, metric: str) -> bytes:
     import io
 
-    import matplotlib
+    from deepstart.console import offscreen_figures
 
-    matplotlib.use("Agg")
+    offscreen_figures()
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))

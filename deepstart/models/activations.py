@@ -38,9 +38,9 @@ def activation(name: str) -> nn.Module:
 def plot_activations(path, names=("identity", "step", "sigmoid", "tanh", "relu", "softmax")) -> None:
     """One panel per activation on [-5, 5]; softmax is shown for the vector (x, 0, -x)'s first entry
     against x, since it maps vectors, not numbers."""
-    import matplotlib
+    from deepstart.console import offscreen_figures
 
-    matplotlib.use("Agg")
+    offscreen_figures()
     import matplotlib.pyplot as plt
 
     from deepstart.files import atomic_path
