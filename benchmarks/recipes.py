@@ -193,6 +193,24 @@ def write_docs(entries: list[Entry], store: dict) -> None:
     path.write_text("\n".join(lines) + ("\n" + kept if kept else ""))
 
 
+SCORES = ROOT / "deepstart" / "problems" / "data" / "recipe_scores.json"
+
+
+def write_scores(entries: list[Entry], store: dict) -> None:
+    """The latest CPU score of each catalog recipe, shipped with the package for `deepstart problems
+    NAME` (the best network here against the best published score)."""
+    catalog = {e.id for e in entries if e.example is None}
+    scores = {}
+    for rid, machines in sorted(store.items()):
+        cpu = [m for name, m in machines.items() if name.startswith("CPU")]
+        if rid in catalog and cpu:
+            latest = max(cpu, key=lambda m: m["date"])
+            scores[rid] = {k: latest[k] for k in ("score", "machine", "date")}
+    tmp = SCORES.with_suffix(".tmp")
+    tmp.write_text(json.dumps(scores, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, SCORES)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", default=[],
@@ -218,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     store = json.loads(store_path.read_text()) if store_path.exists() else {}
     if args.render:
         write_docs(entries, store)
+        write_scores(entries, store)
         return 0
     print("| recipe | target | measured | meets | wall s | epochs | machine |")
     print("|---|---|---|---|---|---|---|")
@@ -244,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             tmp.write_text(json.dumps(store, indent=1, sort_keys=True) + "\n")
             os.replace(tmp, store_path)
             write_docs(entries, store)
+            write_scores(entries, store)
     return 0
 
 

@@ -250,9 +250,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="in the graph, draw modules nested deeper than N levels as one box each")
 
     problems = sub.add_parser("problems", help="list the built-in problems and their references",
-                              description="List built-in problems: task, size, data source, "
-                              "whether the data is on this machine now, published reference scores.")
-    problems.add_argument("name", nargs="?", help="show one problem in full")
+                              description="List the built-in problems by kind of input: task, "
+                              "size, metric, the best reference and its source, whether the data "
+                              "is on this machine now. A problem's name shows it in full (split, "
+                              "references, recipes, the gap to the best published score); any "
+                              "other word lists the problems whose name or description holds it.")
+    problems.add_argument("name", nargs="?", metavar="NAME_OR_WORD",
+                          help="a problem to show in full, or a word to search for")
+    problems.add_argument("--kind", choices=("table", "image", "series", "text"),
+                          help="only problems of this kind of input")
+    problems.add_argument("--task", choices=("binary", "multiclass", "regression", "forecast"),
+                          help="only problems of this task")
 
     models = sub.add_parser("models", help="list the model zoo: data, parameters, recipes and their scores",
                             description="List the zoo's families: what each is, the kinds of data "
@@ -717,14 +725,27 @@ def _cmd_show(args) -> int:
 
 
 def _cmd_problems(args) -> int:
-    from deepstart.present import print_problem, print_problems
+    from deepstart.errors import DataError, DeepstartError
+    from deepstart.present import KIND_TITLES, print_problem, print_problems
+    from deepstart.problems.catalog import PROBLEMS
 
-    if args.name:
-        from deepstart.problems import get_problem
+    kind = {"table": "tabular"}.get(args.kind, args.kind)
+    if args.name in PROBLEMS and not (args.kind or args.task):
+        from deepstart.problems import materialized
 
-        print_problem(get_problem(args.name))
-    else:
-        print_problems()
+        try:  # built from its data where it is here: the sizes of its encoded features
+            problem = materialized(PROBLEMS[args.name])
+        except DataError:  # not on this machine: the entry says how to get it
+            problem = PROBLEMS[args.name]
+        print_problem(problem)
+        return 0
+    if print_problems(kind, args.task, args.name) == 0:
+        asked = " and ".join(f"{flag} {value}" for flag, value in (
+            ("--kind", args.kind), ("--task", args.task)) if value)
+        word = f" matching {args.name!r}" if args.name else ""
+        raise DeepstartError(f"no built-in problem{word}{' with ' + asked if asked else ''}; "
+                             f"`deepstart problems` lists all {len(PROBLEMS)} "
+                             f"({', '.join(KIND_TITLES.values())}).")
     return 0
 
 

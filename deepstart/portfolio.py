@@ -232,6 +232,7 @@ class Project:
     title: str | None = None
     evaluation: dict | None = None
     thumbnail: str | None = None  # thumbs/<slug>.png, when the best run has a learning curve
+    references: list[dict] = field(default_factory=list)  # the best run's, with their links
 
     @property
     def date(self) -> str:
@@ -258,6 +259,7 @@ def projects_of(inputs: Inputs) -> list[Project]:
             run.slug = _unique(_slug(run.record.folder.name), run_slugs)
         project.best = project.runs[0]
         project.published = _published(project.best.record.metrics)
+        project.references = _references(project.best.record.metrics)
         project.baseline = _baseline(project.best.record)
         project.title = _title(project.best.record)
     _attach_evaluations(projects, inputs.evaluations)
@@ -316,16 +318,36 @@ def _fmt(value: float | None, metric: str) -> str:
 
 
 def _published(metrics: dict) -> dict | None:
-    """The best published reference (baselines are references too, but not published scores)."""
+    """The best published reference (baselines, and the models computed here on the same rows, are
+    references too, but not published scores)."""
     from deepstart.diagnose import is_baseline
 
     refs = [r for r in metrics.get("references") or []
-            if not is_baseline(r["model"], r.get("source", ""))]
+            if not is_baseline(r["model"], r.get("source", ""))
+            and "computed" not in r.get("source", "").lower()]
     if not refs:
         return None
     best = (max if metrics["greater_is_better"] else min)(refs, key=lambda r: r["value"])
     return {"value": best["value"], "text": _fmt(best["value"], metrics["metric"]),
             "model": best["model"], "source": best.get("source", "")}
+
+
+def _references(metrics: dict) -> list[dict]:
+    """Every reference of the best run, as its metrics.json states them, best first: the score,
+    what it is, its source, a link to the source where the catalog knows one, and its kind."""
+    from deepstart.diagnose import is_baseline
+    from deepstart.problems import Reference
+    from deepstart.problems.citations import reference_url
+
+    rows = []
+    for r in metrics.get("references") or []:
+        ref = Reference(float(r["value"]), str(r["model"]), str(r.get("source", "")))
+        kind = ("baseline" if is_baseline(ref.model, ref.source) else
+                "computed here" if ref.computed else "published")
+        rows.append({"value": ref.value, "text": _fmt(ref.value, metrics["metric"]),
+                     "model": ref.model, "source": ref.source, "url": reference_url(ref),
+                     "kind": kind})
+    return sorted(rows, key=lambda r: -r["value"] if metrics["greater_is_better"] else r["value"])
 
 
 def _baseline(record: RunRecord) -> dict | None:
@@ -558,7 +580,8 @@ def _write_site(root: Path, projects: list[Project], about: About,
         _write_page(root / "projects" / f"{project.slug}.html",
                     env.get_template("project.html.j2").render(
                         site=site, project=card, runs=[_run_row(r, project) for r in project.runs],
-                        evaluation=project.evaluation, root="../"))
+                        evaluation=project.evaluation, references=project.references,
+                        root="../"))
     return BuildResult(root, len(projects), site["runs"], copied, rendered, without,
                        len(notebooks), [(c["file"], c["note"]) for c in notebook_cards if c["note"]])
 

@@ -99,30 +99,82 @@ def _offline_cell(problem) -> str:
     return f"[yellow]no[/yellow]: {problem.get_hint}" if problem.get_hint else "[yellow]no[/yellow]"
 
 
-def print_problems() -> None:
+KIND_TITLES = {"tabular": "tables", "image": "images", "series": "series", "text": "text"}
+
+
+def select_problems(kind: str | None = None, task: str | None = None, word: str | None = None):
+    """The catalog's problems of `kind` and `task` whose texts hold `word` (each None: any)."""
     from deepstart.problems import all_problems
 
-    table = Table(title="built-in problems (deepstart problems NAME for details)", title_justify="left")
-    table.add_column("name", no_wrap=True)
-    for column in ("task", "size", "metric", "best reference", "practical reference"):
-        table.add_column(column, overflow="fold")
-    table.add_column("offline now")
+    return [p for p in all_problems() if (kind is None or p.kind == kind)
+            and (task is None or p.task == task) and (word is None or p.matches(word))]
+
+
+def print_problems(kind: str | None = None, task: str | None = None, word: str | None = None) -> int:
+    """The catalog grouped by kind of input, one table each: for each problem its best reference
+    and where that comes from. Returns how many problems were listed."""
+    chosen = select_problems(kind, task, word)
     missing = []
-    for p in all_problems():
-        best, practical = p.best_reference(), p.practical_reference()
-        best_text = f"{_fmt(best.value, p.metric)} {best.model} [dim]({best.source})[/dim]" \
-            if best else "-"
-        practical_text = f"{_fmt(practical.value, p.metric)} {practical.model}" \
-            if practical and practical is not best else "-"
-        offline = p.available_offline()
-        if not offline:
-            missing.append(p)
-        table.add_row(p.name, f"{p.task} ({p.kind})", p.size, p.metric, best_text, practical_text,
-                      "[green]yes[/green]" if offline else "[yellow]no (see below)[/yellow]")
-    console.print(table)
+    for group, title in KIND_TITLES.items():
+        problems = [p for p in chosen if p.kind == group]
+        if not problems:
+            continue
+        table = Table(title=f"{title} ({len(problems)})", title_justify="left")
+        table.add_column("name", no_wrap=True)
+        table.add_column("task", no_wrap=True)
+        for column in ("size", "metric", "best reference", "its source"):
+            table.add_column(column, overflow="fold", ratio=3 if column == "its source" else None)
+        table.add_column("offline", no_wrap=True)
+        for p in problems:
+            best, practical = p.best_reference(), p.practical_reference()
+            best_text = f"{_fmt(best.value, p.metric)} {best.model}" if best else "-"
+            if practical is not None and practical is not best:  # what one machine reaches
+                best_text += f"; practical: {_fmt(practical.value, p.metric)} {practical.model}"
+            offline = p.available_offline()
+            if not offline:
+                missing.append(p)
+            table.add_row(p.name, p.task, p.size.split(";")[0], p.metric, escape(best_text),
+                          escape(best.source) if best else "-",
+                          "[green]yes[/green]" if offline else "[yellow]no[/yellow]")
+        console.print(table)
+    shown = f"{len(chosen)} problem(s)" + "".join(
+        f" {label} {value!r}" for label, value in (("of kind", KIND_TITLES.get(kind, kind)),
+                                                    ("for the task", task), ("matching", word))
+        if value)
+    console.print(f"{shown}; `deepstart problems NAME` shows one in full: its split, references "
+                  "and recipes", soft_wrap=True, highlight=False)
     for p in missing:  # one line each, so the command can be copied whole
         console.print(f"{p.name} is not on this machine; make it available offline with: "
                       f"{p.get_hint} (or it downloads on first use)", soft_wrap=True)
+    return len(chosen)
+
+
+def gap_text(p) -> str:
+    """Where the best network of the catalog stands against the best published score."""
+    best, published = p.best_recipe(), p.best_published()
+    computed = [r for r in p.references if r.computed]
+    if best is None:
+        here = "no recipe of this problem has been measured on the 2-core CPU yet"
+    else:
+        recipe, score = best
+        here = f"the best network here reaches {_fmt(score, p.metric)} (--model {recipe.model})"
+    if published is not None:
+        from deepstart.problems.markdown import short
+
+        there = f"the best published {_fmt(published.value, p.metric)} ({short(published.model)})"
+        if best is not None:
+            gap = abs(published.value - score)
+            ahead = (score >= published.value) == p.greater_is_better or gap == 0
+            there += f": {_fmt(gap, p.metric)} {'behind' if not ahead else 'ahead; compare the protocols'}"
+        return f"{here}; {there}"
+    if computed:
+        pick = max if p.greater_is_better else min
+        best = pick(computed, key=lambda r: r.value)
+        from deepstart.problems.markdown import short
+
+        return (f"{here}; no published score on this split: the best reference computed here is "
+                f"{_fmt(best.value, p.metric)} ({short(best.model)})")
+    return f"{here}; no reference to compare with"
 
 
 def print_problem(p) -> None:
@@ -133,20 +185,27 @@ def print_problem(p) -> None:
                          ("offline now", _offline_cell(p)),
                          ("classes", ", ".join(p.class_names) or "-"),
                          ("recipe", " ".join(f"{k}={v}" for k, v in p.recipe.items()))):
-        console.print(f"  {label:<12} {value}")
+        if label == "recipe" and any(r.settings == p.recipe for r in p.recipes):
+            continue  # listed below with its measured claim
+        console.print(f"  {label:<12} {value}", soft_wrap=True)
     for recipe in p.recipes:
         settings = " ".join(f"{k}={v}" for k, v in recipe.settings.items() if k != "model")
         console.print(f"  {'recipe':<12} --model {recipe.model}: {settings}", soft_wrap=True)
-        console.print(f"  {'':<12} [dim]{recipe.claim}[/dim]", soft_wrap=True)
-    computed = sum("computed here" in r.source for r in p.references)
+        console.print(f"  {'':<12} [dim]{escape(recipe.claim)}[/dim]", soft_wrap=True)
+    best = p.best_recipe()
+    command = f"deepstart run {p.name}" + (f" --model {best[0].model}" if best is not None
+                                           and best[0].model != p.recipe.get("model") else "")
+    console.print(f"  {'start from':<12} {command}", soft_wrap=True, highlight=False)
+    console.print(f"  {'gap':<12} {escape(gap_text(p))}", soft_wrap=True, highlight=False)
+    computed = sum(r.computed for r in p.references)
     title = ("references computed here" if computed == len(p.references) else "published references"
              + (" and ones computed here" if computed else ""))
     table = Table(title=title, title_justify="left")
     for column in ("score", "model", "source"):
         table.add_column(column, overflow="fold")
     for ref in p.references:
-        table.add_row(_fmt(ref.value, p.metric), ref.model + (" [dim](practical)[/dim]" if
-                      ref.practical else ""), ref.source)
+        table.add_row(_fmt(ref.value, p.metric), escape(ref.model) + (" [dim](practical)[/dim]" if
+                      ref.practical else ""), escape(ref.source))
     console.print(table)
 
 

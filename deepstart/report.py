@@ -571,7 +571,8 @@ def _benchmark(metrics: dict, facts, metric: str) -> dict:
     from deepstart.diagnose import is_baseline
 
     for r in metrics.get("references", []):
-        kind = "baseline" if is_baseline(r["model"], r.get("source", "")) else "published"
+        kind = "baseline" if is_baseline(r["model"], r.get("source", "")) else (
+            "computed here" if "computed" in r.get("source", "").lower() else "published")
         bars.append({"label": r["model"], "value": r["value"], "kind": kind, "source": r.get("source", "")})
     if facts is not None:
         known = {round(b["value"], 9) for b in bars}
@@ -808,8 +809,8 @@ def _benchmark_figure(bars: list[dict], metric: str, greater: bool):
     import matplotlib.pyplot as plt
 
     order = sorted(bars, key=lambda b: b["value"], reverse=not greater)  # best at the top
-    colors = {"ours": "tab:red", "published": "tab:blue", "baseline": "tab:grey",
-              "spot-checked": "tab:green"}
+    colors = {"ours": "tab:red", "published": "tab:blue", "computed here": "tab:cyan",
+              "baseline": "tab:grey", "spot-checked": "tab:green"}
     fig, ax = plt.subplots(figsize=(8, 0.42 * len(order) + 1.2), constrained_layout=True)
     y = np.arange(len(order))
     values = [b["value"] for b in order]

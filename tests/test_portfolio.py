@@ -191,8 +191,12 @@ def test_links_are_relative_and_every_target_exists(site):
         if page.parent.name == "reports":
             continue  # reports are self-contained pages, checked by tests/test_report.py
         doc = parse(page)
+        # a reference's source is the one link out of the site (a page to read, nothing loaded)
+        sources = [e.get("href") for e in doc.iter("a") if e.get("class") == "source"]
+        assert all(urlparse(href).scheme in ("https", "http") for href in sources), page
         refs = [(e.tag, e.get("href") or e.get("src")) for e in doc.iter()
-                if e.tag in ("a", "link", "img", "script") and (e.get("href") or e.get("src"))]
+                if e.tag in ("a", "link", "img", "script") and (e.get("href") or e.get("src"))
+                and not (e.tag == "a" and e.get("class") == "source")]
         assert refs, page
         for tag, ref in refs:
             if tag == "link" and ref == "data:,":
@@ -201,6 +205,8 @@ def test_links_are_relative_and_every_target_exists(site):
             target = (page.parent / unquote(ref.split("#")[0])).resolve()
             assert target.is_file() and site.resolve() in target.parents, (page, ref)
         text = page.read_text()
+        for href in sources:
+            text = text.replace(f'href="{href}"', "")
         assert "http://" not in text and "https://" not in text and "<script" not in text
     css = (site / "style.css").read_text()
     assert "url(" not in css and "@import" not in css and "@font-face" not in css
@@ -491,3 +497,20 @@ def test_thumbnail_of_a_one_epoch_run_shows_its_scores_not_two_dots():
     assert not ax.lines and len(ax.patches) == 2
     assert sorted(t.get_text().strip() for t in ax.texts) == ["0.5149", "1.0000"]
     assert ax.get_xlabel() == "accuracy after 1 epoch (no curve)"
+
+
+def test_project_page_links_each_reference_to_its_source(site):
+    """The digits page lists the best run's references, each published one linked to its source
+    (deepstart.problems.citations), the computed baseline as text; none is called published that
+    was computed here."""
+    page = parse(site / "projects" / "digits.html")
+    rows = [tr for tr in page.iter("tr") if tr.find("td/data") is not None
+            and tr.findall("td")[2].text in ("published", "computed here", "baseline")]
+    links = {a.get("href") for tr in rows for a in tr.iter("a")}
+    assert "https://archive.ics.uci.edu/dataset/80/optical+recognition+of+handwritten+digits" in links
+    assert any("plot_digits_classification" in href for href in links)
+    kinds = [tr.findall("td")[2].text for tr in rows]
+    assert kinds.count("published") == 2 and all(a.get("class") == "source"
+                                                  for tr in rows for a in tr.iter("a"))
+    values = [float(tr.find("td/data").get("value")) for tr in rows]
+    assert values == sorted(values, reverse=True)  # best first (accuracy: higher is better)

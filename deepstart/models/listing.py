@@ -171,8 +171,15 @@ def _own_field_help(config_cls) -> dict[str, str]:
     return helps
 
 
+# Families whose parameter count is given on a fixed problem whatever their first recipe: the MLP's
+# on Fashion-MNIST, the articles' 256-256 network on 784 pixels (the small tables' recipes come first)
+PREFERRED_REFERENCE = {"mlp": "fashion-mnist"}
+
+
 def reference(name: str) -> str:
     """The problem whose inputs the family's parameter count is given on."""
+    if name in PREFERRED_REFERENCE:
+        return PREFERRED_REFERENCE[name]
     first = next((p.name for p, _ in recipes(name) if p.name in REFERENCE_INPUTS), None)
     return first or FALLBACK_REFERENCE.get(name, DEFAULT_REFERENCE)
 
@@ -242,13 +249,20 @@ def _target(problem, recipe) -> str:
     return f"{'≥' if problem.greater_is_better else '≤'} {recipe.target:g} {problem.metric}"
 
 
+def metric_text(value: float, metric: str) -> str:
+    from deepstart.problems.metrics import text
+
+    return text(value, metric)
+
+
 def _measured_short(rows: list[dict]) -> str:
     if not rows:
         return "not measured yet"
     parts = []
     for m in rows:
         where = m["machine"].split()[0]  # "CPU AMD EPYC, 2 threads" -> CPU
-        parts.append(f"{m['score']:.4g} {where}" + ("" if m["meets"] is not False else " (not met)"))
+        score = metric_text(m["score"], m.get("metric", "accuracy"))
+        parts.append(f"{score} {where}" + ("" if m["meets"] is not False else " (not met)"))
     return ", ".join(parts)
 
 
@@ -351,7 +365,7 @@ def print_model(name: str) -> None:
         for m in rows:
             verdict = {True: "meets the target", False: "short of the target", None: ""}[m["meets"]]
             epochs = f", {m['epochs']} epochs" if m.get("epochs") else ""
-            console.print(f"  measured    {m['score']:.4g} {m['metric']} on {m['machine']} "
+            console.print(f"  measured    {metric_text(m['score'], m['metric'])} {m['metric']} on {m['machine']} "
                           f"({m['date']}{epochs}, {m['wall_seconds']:.0f} s from command to "
                           f"result): {verdict}", soft_wrap=True)
         if store is not None and not rows:

@@ -4,6 +4,7 @@ published scores to compare with. No training code lives here, and nothing here 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,11 @@ class Reference:
     # a score an ordinary recipe on one machine reaches (a tutorial's model), shown beside the
     # state of the art, which is often an ensemble or days of GPU training
     practical: bool = False
+
+    @property
+    def computed(self) -> bool:
+        """A baseline computed by deepstart on the problem's own split, not a published result."""
+        return "computed" in self.source.lower()
 
 
 @dataclass(frozen=True)
@@ -151,6 +157,27 @@ class Problem:
                 return dict(recipe.settings)
         return None
 
+    def matches(self, word: str) -> bool:
+        """Whether `word` (any case) is in the name, title, task, kind, size or origin."""
+        word = word.lower()
+        return any(word in text.lower() for text in (self.name, self.title, self.task, self.kind,
+                                                       self.size, self.origin, self.metric))
+
+    def best_published(self) -> Reference | None:
+        """The best reference that was published, not computed here."""
+        published = [r for r in self.references if not r.computed]
+        pick = max if self.greater_is_better else min
+        return pick(published, key=lambda r: r.value) if published else None
+
+    def best_recipe(self) -> tuple[Recipe, float] | None:
+        """The recipe with the best test score measured on the 2-core CPU, and that score (None
+        when none was measured there)."""
+        scores = measured_scores()
+        measured = [(r, scores[f"{self.name}/{r.model}"]["score"]) for r in self.recipes
+                    if f"{self.name}/{r.model}" in scores]
+        pick = max if self.greater_is_better else min
+        return pick(measured, key=lambda m: m[1]) if measured else None
+
     def practical_reference(self) -> Reference | None:
         return next((r for r in self.references if r.practical), None)
 
@@ -159,6 +186,18 @@ class Problem:
             return None
         pick = max if self.greater_is_better else min
         return pick(self.references, key=lambda r: r.value)
+
+
+@functools.cache
+def measured_scores() -> dict[str, dict]:
+    """{"problem/model": {"score", "machine", "date"}}: the latest test score benchmarks/recipes.py
+    measured for each catalog recipe on the 2-core CPU, shipped in data/recipe_scores.json (written
+    by that script beside docs/recipes.json)."""
+    import json
+    from importlib import resources
+
+    return json.loads(resources.files("deepstart.problems").joinpath("data/recipe_scores.json")
+                      .read_text(encoding="utf-8"))
 
 
 def get_problem(name: str, options: dict | None = None) -> Problem:

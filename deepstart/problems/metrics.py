@@ -82,11 +82,12 @@ def compute(metric: str, true, predicted, score=None) -> float | None:
 
 
 def text(value: float | None, metric: str) -> str:
-    """A score as printed: 4 decimals for the metrics in [0, 1], 2 for errors in the target's units;
-    an undefined one says so."""
+    """A score as printed: 4 decimals for the metrics in [0, 1]; errors in the target's units with
+    2 decimals, or 4 below 1 (an RMSE of a log price is 0.12: 2 decimals would hide the 0.0046
+    between two models); an undefined one says so."""
     if value is None or value != value:  # None, or NaN read back from history.csv
         return UNDEFINED
-    return f"{value:.4f}" if metric in SCORES else f"{value:.2f}"
+    return f"{value:.4f}" if metric in SCORES or abs(value) < 1 else f"{value:.2f}"
 
 
 def split_text(scores: dict, names, split: str, rows: int | None) -> str:
