@@ -113,6 +113,8 @@ def select_problems(kind: str | None = None, task: str | None = None, word: str 
 def print_problems(kind: str | None = None, task: str | None = None, word: str | None = None) -> int:
     """The catalog grouped by kind of input, one table each: for each problem its best reference
     and where that comes from. Returns how many problems were listed."""
+    from deepstart.problems.markdown import short
+
     chosen = select_problems(kind, task, word)
     missing = []
     for group, title in KIND_TITLES.items():
@@ -127,9 +129,10 @@ def print_problems(kind: str | None = None, task: str | None = None, word: str |
         table.add_column("offline", no_wrap=True)
         for p in problems:
             best, practical = p.best_reference(), p.practical_reference()
-            best_text = f"{_fmt(best.value, p.metric)} {best.model}" if best else "-"
+            # what each model is, without its protocol (`deepstart problems NAME` has it all)
+            best_text = f"{_fmt(best.value, p.metric)} {short(best.model)}" if best else "-"
             if practical is not None and practical is not best:  # what one machine reaches
-                best_text += f"; practical: {_fmt(practical.value, p.metric)} {practical.model}"
+                best_text += f"; practical: {_fmt(practical.value, p.metric)} {short(practical.model)}"
             offline = p.available_offline()
             if not offline:
                 missing.append(p)

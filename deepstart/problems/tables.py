@@ -219,7 +219,7 @@ def table_problems() -> list[Problem]:
                    "experiments and neural networks', Journal of Materials in Civil Engineering 18 "
                    "(the UCI set of Yeh 1998); used by Kuhn & Johnson 2013, Applied Predictive "
                    "Modeling, ch. 10",
-            size="992 distinct mixtures (1,030 rows, replicates averaged as APM and TMwR do) x 8 "
+            size="992 mixtures (1,030 rows, replicates averaged as APM and TMwR do) x 8 "
                  "ingredients and ages; strength in MPa",
             references=REFERENCES.get("concrete", ()),
             recipe={"model": "mlp", "hidden": [128, 128], "epochs": 400, "batch_size": 16,
