@@ -33,7 +33,8 @@ def figure_img(fig, width: int | None = None) -> str:
 
 def number(value) -> str:
     if isinstance(value, float):
-        return "n/a" if math.isnan(value) else f"{value:.4g}"
+        # 4 significant digits, trailing zeros kept: 0.3990 beside 0.4006, not 0.399
+        return "n/a" if math.isnan(value) else f"{value:#.4g}"
     return html.escape(str(value))
 
 
