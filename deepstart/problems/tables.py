@@ -163,6 +163,14 @@ def _computed(value: float, model: str, n_test: int) -> Reference:
     return Reference(value, model, f"computed here on the same {n_test:,} test rows ({BASELINES})")
 
 
+def _trio(n_test: int, trivial: tuple[float, str], linear: float, boosting: float,
+          linear_name: str) -> tuple[Reference, ...]:
+    """The three references benchmarks/table_baselines.py computes: the trivial answer (majority
+    class or mean), the linear model and gradient boosting, on the same `n_test` rows."""
+    return (_computed(trivial[0], trivial[1], n_test), _computed(linear, linear_name, n_test),
+            _computed(boosting, BOOSTING, n_test))
+
+
 def _split_words(rows: int, classify: bool, test_fraction: float = TEST_FRACTION) -> str:
     n_test = int(np.ceil(rows * test_fraction))
     kind = "stratified by class, " if classify else ""
@@ -320,41 +328,29 @@ REFERENCES: dict[str, tuple[Reference, ...]] = {
         Reference(0.169, "linear model on the same 6 predictors with splines on latitude and "
                   "longitude, same split: test RMSE 0.0736 of log10 price = 0.169 of ln price",
                   f"{TMWR}, ch. 9 and table 10.1", practical=True),
-        _computed(0.4066, "training mean for every row", 586),
-        _computed(0.1246, RIDGE, 586),
-        _computed(0.1212, BOOSTING, 586),
+        *_trio(586, (0.4066, "training mean for every row"), 0.1246, 0.1212, RIDGE),
     ),
     "concrete": (
         Reference(3.41, "xgboost tuned by repeated 10-fold cross-validation (the best of 12 "
                   "workflows), replicates averaged, 75/25 split stratified by strength (R seed "
                   "1501): test RMSE 3.41 MPa, R^2 0.954", f"{TMWR}, ch. 15 'Screening many models'"),
-        _computed(16.2, "training mean for every row", 248),
-        _computed(10.42, RIDGE, 248),
-        _computed(4.770, BOOSTING, 248),
+        *_trio(248, (16.2, "training mean for every row"), 10.42, 4.770, RIDGE),
     ),
     "diabetes": (
-        _computed(76.77, "training mean for every row", 89),
-        _computed(54.09, RIDGE, 89),
-        _computed(61.42, BOOSTING, 89),
+        *_trio(89, (76.77, "training mean for every row"), 54.09, 61.42, RIDGE),
     ),
     "credit-data": (
-        _computed(0.5, "majority class (a constant score)", 891),
-        _computed(0.8401, LINEAR, 891),
-        _computed(0.8261, BOOSTING, 891),
+        *_trio(891, (0.5, "majority class (a constant score)"), 0.8401, 0.8261, LINEAR),
     ),
     "attrition": (
         Reference(0.8758, "logistic regression on all 30 predictors, mean accuracy of 10-fold "
                   "cross-validation inside a 70 % training split (not a held-out test set)",
                   "Boehmke & Greenwell 2020, 'Hands-On Machine Learning with R', CRC Press, ch. 5 "
                   "(bradleyboehmke.github.io/HOML)", practical=True),
-        _computed(0.8401, "majority class ('No') for every row", 294),
-        _computed(0.9014, LINEAR, 294),
-        _computed(0.8707, BOOSTING, 294),
+        *_trio(294, (0.8401, "majority class ('No') for every row"), 0.9014, 0.8707, LINEAR),
     ),
     "churn": (
-        _computed(0.8656, "majority class ('no') for every row", 1667),
-        _computed(0.8710, LINEAR, 1667),
-        _computed(0.9658, BOOSTING, 1667),
+        *_trio(1667, (0.8656, "majority class ('no') for every row"), 0.8710, 0.9658, LINEAR),
     ),
     "cells": (
         Reference(0.81, "support vector machine on the original 119 measurements (modeldata "
@@ -365,14 +361,10 @@ REFERENCES: dict[str, tuple[Reference, ...]] = {
                   "by class (R seed 123; 504 test cells), not the data's own split",
                   "tidymodels.org, 'Get started: evaluate your model with resampling'",
                   practical=True),
-        _computed(0.6574, "majority class (PS) for every row", 1010),
-        _computed(0.7921, LINEAR, 1010),
-        _computed(0.8139, BOOSTING, 1010),
+        *_trio(1010, (0.6574, "majority class (PS) for every row"), 0.7921, 0.8139, LINEAR),
     ),
     "penguins": (
-        _computed(0.4348, "majority class (Adelie) for every row", 69),
-        _computed(1.0, LINEAR, 69),
-        _computed(1.0, BOOSTING, 69),
+        *_trio(69, (0.4348, "majority class (Adelie) for every row"), 1.0, 1.0, LINEAR),
     ),
 }
 
