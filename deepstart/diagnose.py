@@ -223,6 +223,9 @@ class RunFacts:
         settings, defaults = self.settings(model)
         settings = _apply(settings, changes)
         flags = _flags(settings, defaults, RUN_FLAGS, shown=set(changes))
+        recorded = _machines_flags(self.config.get("command") or "")
+        if recorded:  # several machines: their layout as run, not --nproc <world size> on one
+            flags = _without_nproc(flags) + recorded
         return shlex.join(["deepstart", "run", self.problem, *self._data_flags(), "--model",
                            model or self.model, *flags, *self._out_flags()])
 
@@ -303,6 +306,36 @@ def _apply(settings: dict, changes: dict) -> dict:
             out[k] = v
         else:
             out["model_options"][k] = v
+    return out
+
+
+def _machines_flags(command: str) -> list[str]:
+    """The process flags of a run recorded on several machines (`--nnodes 2 --node-rank 0
+    --master-addr HOST ...`, as node 0 ran it), or [] for a run on one machine."""
+    from deepstart.distributed import PROCESS_FLAGS
+
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return []
+    flags = []
+    for i, word in enumerate(words):
+        name = word.split("=", 1)[0]
+        if name in PROCESS_FLAGS:
+            value = word.split("=", 1)[1] if "=" in word else (words[i + 1] if i + 1 < len(words) else "")
+            flags += [name, value]
+    return flags if "--nnodes" in flags and flags[flags.index("--nnodes") + 1] not in ("", "1") else []
+
+
+def _without_nproc(flags: list[str]) -> list[str]:
+    out, skip = [], False
+    for flag in flags:
+        if skip:
+            skip = False
+        elif flag == "--nproc":
+            skip = True
+        else:
+            out.append(flag)
     return out
 
 

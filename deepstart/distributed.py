@@ -238,7 +238,11 @@ def with_process_flags(command: str) -> str:
     started each process without them, and the recorded command should repeat the run."""
     import shlex
 
-    return shlex.join([*_without_process_flags(shlex.split(command)), *process_flags()])
+    # --log-to is how the launch handed --log to torchrun's processes (cli._log_for_torchrun): the
+    # user typed --log, and that is what repeats the run
+    words = ["--log" if w == "--log-to" else "--log=" + w[len("--log-to="):]
+             if w.startswith("--log-to=") else w for w in shlex.split(command)]
+    return shlex.join([*_without_process_flags(words), *process_flags()])
 
 
 def _torchrun(args: list[str]) -> int:

@@ -73,3 +73,15 @@ def test_nproc_beyond_the_cores_is_refused(tmp_path, monkeypatch, capsys):
     assert f"--nproc {too_many} asks for more processes than the" in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_recorded_command_says_what_the_user_typed(monkeypatch):
+    """A launch hands --log to its processes as --log-to (torchrun's parser would take --log for
+    its own --log-dir); the recorded command is the user's: --log, and the process flags."""
+    from deepstart.distributed import with_process_flags
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setenv("GROUP_WORLD_SIZE", "1")
+    recorded = with_process_flags("deepstart run iris --log-to tensorboard --log-to=mlflow --epochs 3")
+    assert recorded == "deepstart run iris --log tensorboard --log=mlflow --epochs 3 --nproc 2"

@@ -81,6 +81,12 @@ def test_two_nodes_train_what_nproc_2_trains_and_only_node_0_writes(tmp_path):
 
     page = write_report(multi).read_text()
     assert f"--master-addr 127.0.0.1 --master-port {port}" in page
+    # diagnose's next steps repeat the machines' layout, not --nproc 2 (the world size) on one
+    from deepstart.diagnose import diagnose_folder
+
+    commands = [s.command for s in diagnose_folder(multi).steps if s.command and " run " in s.command]
+    assert commands and all(f"--nnodes 2 --node-rank 0 --master-addr 127.0.0.1 --master-port {port}"
+                            in c and "--nproc" not in c for c in commands), commands
 
 
 @pytest.mark.parametrize("flags, says", [
