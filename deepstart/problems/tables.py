@@ -192,6 +192,7 @@ def _entry(name: str, source: TableSource, *, rows: int, split: str | None = Non
            modeldata: bool = True, **fields) -> Problem:
     SOURCES[name] = source
     fields.setdefault("split", split or _split_words(rows, source.classify, source.test_fraction))
+    fields.setdefault("references", REFERENCES.get(name, ()))
     if modeldata:
         fields.setdefault("get_hint", MODELDATA_GET)
         fields.setdefault("offline_check", modeldata_offline)
@@ -213,7 +214,6 @@ def table_problems() -> list[Problem]:
                    "19(3); the houses behind Kaggle's 'House Prices' competition",
             size="2,930 houses x 73 columns; the target is ln(Sale_Price), scored by its RMSE as "
                  "Kaggle scores 'House Prices'",
-            references=REFERENCES.get("ames", ()),
             recipe={"model": "mlp", "hidden": [256, 256], "dropout": 0.3, "epochs": 60,
                     "batch_size": 64, "lr": 3e-3, "schedule": "onecycle", "optimizer": "adamw",
                     "weight_decay": 0.05}),
@@ -229,7 +229,6 @@ def table_problems() -> list[Problem]:
                    "Modeling, ch. 10",
             size="992 mixtures (1,030 rows, replicates averaged as APM and TMwR do) x 8 "
                  "ingredients and ages; strength in MPa",
-            references=REFERENCES.get("concrete", ()),
             recipe={"model": "mlp", "hidden": [128, 128], "epochs": 400, "batch_size": 16,
                     "lr": 1e-2, "schedule": "onecycle"}),
         _entry(
@@ -240,7 +239,6 @@ def table_problems() -> list[Problem]:
             origin="bundled with scikit-learn (load_diabetes): Efron, Hastie, Johnstone & "
                    "Tibshirani 2004, 'Least angle regression', Annals of Statistics 32(2)",
             size="442 patients x 10 baseline variables; progression after one year (25-346)",
-            references=REFERENCES.get("diabetes", ()),
             recipe={"model": "mlp", "hidden": [64], "epochs": 50, "batch_size": 32, "lr": 1e-3}),
         _entry(
             "credit-data", _modeldata_source("credit_data", "Status", RECORDS["credit-data"]),
@@ -248,7 +246,6 @@ def table_problems() -> list[Problem]:
             metric="roc_auc", class_names=("bad", "good"),
             origin=f"{MODELDATA} (credit_data)",
             size="4,454 loans x 13 columns; 72 % good",
-            references=REFERENCES.get("credit-data", ()),
             recipe={"model": "mlp", "hidden": [256], "dropout": 0.3, "epochs": 30,
                     "batch_size": 64, "lr": 3e-3, "schedule": "onecycle"}),
         _entry(
@@ -257,7 +254,6 @@ def table_problems() -> list[Problem]:
             metric="accuracy", class_names=("No", "Yes"),
             origin=f"{MODELDATA} (attrition): IBM Watson Analytics' fictional HR sample data",
             size="1,470 employees x 30 columns; 16 % left",
-            references=REFERENCES.get("attrition", ()),
             recipe={"model": "mlp", "hidden": [64], "dropout": 0.3, "epochs": 50,
                     "batch_size": 32, "lr": 1e-3, "optimizer": "adamw", "weight_decay": 0.01}),
         _entry(
@@ -269,7 +265,6 @@ def table_problems() -> list[Problem]:
             origin=f"{MODELDATA} (mlc_churn): the churn data of the MLC++ machine learning "
                    "library, as the C50 package shipped them",
             size="5,000 customers x 19 columns; 14 % churned",
-            references=REFERENCES.get("churn", ()),
             recipe={"model": "mlp", "hidden": [256, 256], "dropout": 0.3, "epochs": 60,
                     "batch_size": 64, "lr": 3e-3, "schedule": "onecycle"}),
         _entry(
@@ -282,7 +277,6 @@ def table_problems() -> list[Problem]:
                    "segmentation on high-content screening data quality for SK-BR-3 cells', "
                    "BMC Bioinformatics 8",
             size="2,019 cells x 56 image measurements; 64 % poorly segmented (PS)",
-            references=REFERENCES.get("cells", ()),
             recipe={"model": "mlp", "hidden": [256], "dropout": 0.3, "epochs": 50,
                     "batch_size": 32, "lr": 1e-3, "schedule": "onecycle"}),
         _entry(
@@ -293,7 +287,6 @@ def table_problems() -> list[Problem]:
                    "via the palmerpenguins package (Horst, Hill & Gorman 2020)",
             size="344 penguins x 6 columns (island, bill, flipper, mass, sex; 2 rows without "
                  "measurements)",
-            references=REFERENCES.get("penguins", ()),
             recipe={"model": "mlp", "hidden": [64], "epochs": 50, "batch_size": 32, "lr": 1e-3}),
         mnist1d_problem(),
     ]
