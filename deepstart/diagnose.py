@@ -756,6 +756,8 @@ class _Rules:
                  f"{self.fmt(f.test)} are close together" if f.val is not None else
                  f"train {self.fmt(f.train)} and test {self.fmt(f.test)} (no validation split) "
                  "are close together")
+        # a series' raw errors grow with its level: say they were compared in the test's units
+        close += self.rescaled
         short = (self.e_test - u.err(self.target.value)
                  if self.has_target and self.e_test is not None else None)
         if self.noisy:

@@ -233,7 +233,8 @@ def _ar(value: float, order: int, n_test: int) -> Reference:
 
 
 def _computed(value: float, what: str, n_test: int) -> Reference:
-    return Reference(float(f"{value:.4g}"), what, f"computed here on the same {n_test} test values")
+    # 6 significant digits: .4g turned the drinks series' 1737.12 into 1737, printed "1737.00"
+    return Reference(float(f"{value:.6g}"), what, f"computed here on the same {n_test} test values")
 
 
 # --- the catalog ------------------------------------------------------------------------------------
