@@ -879,7 +879,12 @@ def _fmt(value, metric: str | None) -> str:
         return "-"
     if value != value:  # NaN: a score undefined on its rows (ROC AUC of one class)
         return "undefined (one class only)"
-    return f"{value:.4g}" if metric in ("rmse", "mae", None) else f"{value:.4f}"
+    if metric is None:
+        return f"{value:.4g}"
+    from deepstart.problems.metrics import text
+
+    # the digits the terminal prints (an RMSE of 39,270 as 39270.12, not .4g's 3.927e+04)
+    return text(value, metric)
 
 
 def spread_text(std: float, mean_text: str) -> str:

@@ -129,3 +129,28 @@ def test_paired_test_on_errors_for_numbers():
     assert (pair["wins"], pair["losses"]) == (int(np.sum(eb < ea)), int(np.sum(eb > ea)))
     assert pair["p"] == pytest.approx(stats.wilcoxon(ea, eb).pvalue, rel=1e-12)
     assert pair["p"] < 0.05 and not pair["too_few"]
+
+
+def test_a_users_file_is_found_by_its_name_and_large_errors_keep_their_digits(tmp_path, capsys):
+    """Runs on houses.csv are named houses-...: `--problem houses` finds them, and an RMSE in the
+    thousands reads 66524.56 in the compare table, not .4g's 6.652e+04."""
+    import re
+
+    import pandas as pd
+    import sklearn.datasets
+
+    bunch = sklearn.datasets.load_diabetes()
+    table = pd.DataFrame(bunch.data, columns=bunch.feature_names).assign(
+        progression=bunch.target * 1000)  # thousands, as prices are
+    table.to_csv(tmp_path / "houses.csv", index=False)
+    out = tmp_path / "runs"
+    for lr in ("0.001", "0.01"):
+        assert main(["run", str(tmp_path / "houses.csv"), "--target", "progression", "--epochs",
+                     "3", "--lr", lr, "--quiet", "--out", str(out)]) == 0
+    capsys.readouterr()
+    for name in ("houses", "houses.csv", str(tmp_path / "houses.csv")):
+        assert main(["runs", str(out), "--problem", name]) == 0
+        assert "2 runs in" in capsys.readouterr().out, name
+    assert main(["runs", "compare", *sorted(map(str, out.iterdir()))]) == 0
+    shown = capsys.readouterr().out
+    assert "e+0" not in shown and re.search(r"test rmse +│ \d{5,}\.\d\d ", shown), shown

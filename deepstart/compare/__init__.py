@@ -81,7 +81,9 @@ def list_runs(folder: Path, problem: str | None = None, model: str | None = None
                     "epochs": m["epochs"], "test_rows": m.get("test_rows")}
         rows.append(row)
     if problem:
-        rows = [r for r in rows if r["problem"] == Path(problem).name]
+        # a user's file by its path, its file name or the name its run folders carry (the stem)
+        wanted = {Path(problem).name, Path(problem).stem}
+        rows = [r for r in rows if r["problem"] in wanted or Path(r["problem"]).stem in wanted]
     if model:
         rows = [r for r in rows if r["model"] == model]
 
