@@ -1096,7 +1096,7 @@ class _Units:
     def gap(self, gap: float) -> str:
         if self.acc:
             return f"{100 * gap:.1f} points"
-        return f"{gap:.4g} ({100 * gap / self.unit:.0f} % of the best baseline's error)"
+        return f"{_sig(gap)} ({100 * gap / self.unit:.0f} % of the best baseline's error)"
 
 
 def _best_baseline(f: RunFacts) -> Score | None:
@@ -1167,7 +1167,13 @@ def _still_falling(history: list[dict]) -> tuple[str, float, float] | None:
 def _fmt(value: float | None, accuracy: bool) -> str:
     if value is None or value != value:  # not there, or undefined (ROC AUC of one class)
         return "-"
-    return f"{value:.4f}" if accuracy else f"{value:.4g}"
+    return f"{value:.4f}" if accuracy else _sig(value)
+
+
+def _sig(value: float) -> str:
+    """An error to 4 significant digits, never in exponent form: 254.2, 0.3796, 56,630 (a price's
+    RMSE: .4g would print 5.663e+04)."""
+    return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
 
 
 def _g(value) -> str:
@@ -1287,7 +1293,7 @@ def best_of_evaluation(data: dict) -> Score | None:
     if not rows:
         return None
     best = pick(rows, key=lambda r: r["mean"])
-    spread = f" ± {best['std']:.4g}" if isinstance(best.get("std"), (int, float)) else ""
+    spread = f" ± {_sig(best['std'])}" if isinstance(best.get("std"), (int, float)) else ""
     protocol = data.get("protocol") or {}
     how = ", ".join(f"{k} {v}" for k, v in protocol.items() if isinstance(v, (int, float, str)))
     return Score(float(best["mean"]), f"{best['algorithm']} (spot-checked{spread})",

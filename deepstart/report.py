@@ -914,7 +914,9 @@ def _num(value, digits: int = 4) -> str:
         return f"{value:,}"
     if not math.isfinite(value):
         return str(value)
-    return f"{value:.{digits}g}" if abs(value) >= 1000 or abs(value) < 1e-3 and value else f"{value:.{digits}f}"
+    if abs(value) >= 1000:  # an error in the thousands: 58,980.12 (.4g would print 5.898e+04)
+        return f"{value:,.2f}"
+    return f"{value:.{digits}g}" if abs(value) < 1e-3 and value else f"{value:.{digits}f}"
 
 
 def _plain(value) -> str:

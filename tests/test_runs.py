@@ -154,3 +154,11 @@ def test_a_users_file_is_found_by_its_name_and_large_errors_keep_their_digits(tm
     assert main(["runs", "compare", *sorted(map(str, out.iterdir()))]) == 0
     shown = capsys.readouterr().out
     assert "e+0" not in shown and re.search(r"test rmse +│ \d{5,}\.\d\d ", shown), shown
+    # the diagnosis and the report say the same numbers without exponents
+    run = sorted(out.iterdir())[0]
+    assert main(["diagnose", str(run)]) == 0
+    said = capsys.readouterr().out
+    assert "e+0" not in said and re.search(r"rmse: train \d{2,3},\d{3}", said), said
+    assert main(["report", str(run)]) == 0
+    page = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", (run / "report.html").read_text())
+    assert not re.search(r"\de\+0\d", page)  # the images' base64 left out, every number read
