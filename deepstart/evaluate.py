@@ -574,7 +574,10 @@ def _signed(value: float, metric: str) -> str:
 def _mean_std(r: dict, metric: str) -> str:
     if r.get("std") is None or len(r.get("scores") or []) < 2:
         return f"{_fmt(r['mean'], metric)} (one split)"
-    return f"{_fmt(r['mean'], metric)} ± {_fmt(r['std'], metric)}"
+    from deepstart.report import spread_text
+
+    mean = _fmt(r["mean"], metric)
+    return f"{mean} ± {spread_text(r['std'], mean)}"  # the spread in the mean's digits: 3.81 ± 0.59
 
 
 def _progress(verbose: int):

@@ -480,3 +480,13 @@ def test_an_rmse_below_the_baseline_error_reads_better_than_the_baseline():
     assert d.names == ["no gap found"]
     assert "better than the baseline 68.6" in d.findings[0].evidence
     assert "above the baseline" not in d.findings[0].evidence
+
+
+def test_a_spread_is_printed_in_its_means_digits():
+    """3.81 ± 0.59, not ± 0.5923: more digits in the spread than in the score are noise."""
+    from deepstart.evaluate import _mean_std
+
+    assert _mean_std({"mean": 3.8123, "std": 0.5923, "scores": [1, 2]}, "rmse") == "3.81 ± 0.59"
+    assert _mean_std({"mean": 0.1234, "std": 0.01234, "scores": [1, 2]}, "rmse") == "0.1234 ± 0.0123"
+    assert _mean_std({"mean": 0.93261, "std": 0.00412, "scores": [1, 2]}, "accuracy") == \
+        "0.9326 ± 0.0041"
